@@ -1,0 +1,64 @@
+"""Stored results of scoring: ROI pixel statistics and per-read scores.
+
+Results are keyed by the ROI version they were computed from, so a stale job never overwrites a newer
+result; the periodic sweep recomputes anything missing or stale.
+"""
+
+from django.db import models
+
+from studies.models import Read, Roi
+
+
+class RoiScore(models.Model):
+    roi = models.OneToOneField(Roi, on_delete=models.CASCADE, related_name="score")
+    roi_version = models.PositiveIntegerField()
+    n = models.PositiveIntegerField(null=True)
+    area_mm2 = models.FloatField(null=True)
+    mean = models.FloatField(null=True)
+    median = models.FloatField(null=True)
+    sd = models.FloatField(null=True, help_text="Sample SD (ddof = 1)")
+    min = models.FloatField(null=True)
+    max = models.FloatField(null=True)
+    error = models.TextField(blank=True)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.roi} n={self.n} mean={self.mean}"
+
+
+class ReadScore(models.Model):
+    read = models.OneToOneField(Read, on_delete=models.CASCADE, related_name="score")
+    inputs_digest = models.CharField(max_length=64, help_text="Digest of the ROI versions and settings used")
+    vbq = models.FloatField(null=True)
+    vbq_reason = models.CharField(max_length=300, blank=True)
+    snr_levels = models.JSONField(default=dict, help_text="{'L1': SNR, …}")
+    snr = models.FloatField(null=True, help_text="SNR L1–L4 = mean of the per-level SNRs")
+    snr_reason = models.CharField(max_length=300, blank=True)
+    m_score = models.FloatField(null=True)
+    m_score_reason = models.CharField(max_length=300, blank=True)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.read} VBQ={self.vbq}"
+
+
+class RescoreJob(models.Model):
+    """Progress of a whole-study rescore (shown to the PI)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    study = models.ForeignKey("studies.Study", on_delete=models.CASCADE, related_name="rescore_jobs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"rescore {self.study_id}: {self.done}/{self.total} ({self.status})"

@@ -1,0 +1,38 @@
+"""Celery tasks of scoring: thin, idempotent wrappers that take ids and call one service.
+
+acks_late + reject_on_worker_lost (settings) make a job whose worker died run again on another
+worker; results are upserted keyed by the ROI version, so a repeat is harmless.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from scoring import services
+from scoring.pixels import SliceCache
+
+RETRY = {"autoretry_for": (OSError,), "max_retries": 3, "retry_backoff": True}
+
+
+@shared_task(name="scoring.tasks.roi_score", acks_late=True, reject_on_worker_lost=True, **RETRY)
+def roi_score(roi_id: int) -> None:
+    score = services.roi_score_compute(roi_id=roi_id)
+    if score is not None:
+        services.read_score_compute(read_id=score.roi.read_id)
+
+
+@shared_task(name="scoring.tasks.read_score", acks_late=True, reject_on_worker_lost=True, **RETRY)
+def read_score(read_id: int) -> None:
+    services.read_score_compute(read_id=read_id)
+
+
+@shared_task(name="scoring.tasks.study_rescore", acks_late=True, reject_on_worker_lost=True, **RETRY)
+def study_rescore(study_id: int, force: bool = False, job_id: int | None = None) -> dict:
+    """Score every ROI of a study that has no current result (all of them with ``force``), then its reads."""
+    return services.study_rescore(study_id=study_id, force=force, job_id=job_id)
+
+
+@shared_task(name="scoring.tasks.scoring_sweep", acks_late=True, reject_on_worker_lost=True)
+def scoring_sweep() -> dict:
+    """Periodic safety net: score anything unscored or stale (e.g. saved while the broker was down)."""
+    return services.scoring_sweep(cache=SliceCache())

@@ -1,0 +1,184 @@
+"""API shapes. Reader-facing serializers never carry reference data, groups or other reads."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from studies.models import Case, Membership, Read, ReferenceRecord, Roi, Study
+from studies.services.membership import STUDY_SETTING_FIELDS
+from studies.services.reading import read_opens_at
+
+User = get_user_model()
+
+
+class StudySerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Study
+        fields = ("id", *STUDY_SETTING_FIELDS, "created_at", "locked", "locked_at", "role")
+        read_only_fields = ("id", "created_at", "locked", "locked_at", "role")
+
+    def get_role(self, study: Study) -> str | None:
+        roles = self.context.get("roles") or {}
+        return roles.get(study.pk)
+
+
+class ReaderStudySerializer(serializers.ModelSerializer):
+    """What a reader may know about a study: its name and protocol, not the plan's seed."""
+
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Study
+        fields = (
+            "id",
+            "name",
+            "description",
+            "measure_vbq",
+            "measure_snr",
+            "same_slice_required",
+            "locked",
+            "role",
+        )
+
+    def get_role(self, study: Study) -> str:
+        return Membership.Role.READER
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+    email = serializers.CharField(source="user.email", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ("id", "username", "email", "role", "created_at")
+
+
+class MemberAddSerializer(serializers.Serializer):
+    identifier = serializers.CharField(help_text="Existing username, or an e-mail address to invite")
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class ReferenceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReferenceRecord
+        fields = (
+            "modality",
+            "t_score",
+            "bmd",
+            "z_score",
+            "tbs",
+            "age",
+            "sex",
+            "bmi",
+            "diabetes",
+            "hyperlipidemia",
+            "covariates",
+        )
+
+
+class CaseSerializer(serializers.ModelSerializer):
+    """PI view of a case, with reference data."""
+
+    reference = ReferenceSerializer(read_only=True)
+    n_series = serializers.IntegerField(source="series.count", read_only=True)
+
+    class Meta:
+        model = Case
+        fields = ("id", "subject_code", "is_control", "primary_series", "n_series", "reference")
+
+
+class ReadSerializer(serializers.ModelSerializer):
+    subject_code = serializers.CharField(source="case.subject_code", read_only=True)
+    reader = serializers.CharField(source="reader.username", read_only=True)
+    opens_at = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Read
+        fields = (
+            "id",
+            "study",
+            "case",
+            "subject_code",
+            "reader",
+            "read_number",
+            "order_index",
+            "status",
+            "opens_at",
+            "started_at",
+            "submitted_at",
+            "time_on_task_seconds",
+        )
+        read_only_fields = fields
+
+    def get_opens_at(self, read: Read):
+        opens = read_opens_at(read)
+        return opens.isoformat() if opens else None
+
+
+class RoiStatsSerializer(serializers.Serializer):
+    n = serializers.IntegerField()
+    area_mm2 = serializers.FloatField()
+    mean = serializers.FloatField()
+    median = serializers.FloatField()
+    sd = serializers.FloatField(allow_null=True)
+    min = serializers.FloatField()
+    max = serializers.FloatField()
+
+
+class RoiSerializer(serializers.ModelSerializer):
+    stats = serializers.SerializerMethodField()
+    score_status = serializers.SerializerMethodField()
+    score_error = serializers.SerializerMethodField()
+    version = serializers.IntegerField(
+        required=False, help_text="Send the version you edited (409 when stale)"
+    )
+
+    class Meta:
+        model = Roi
+        fields = (
+            "id",
+            "read",
+            "label",
+            "shape",
+            "points_px",
+            "sop_instance_uid",
+            "csf_level",
+            "excluded",
+            "exclusion_reason",
+            "exclusion_note",
+            "version",
+            "created_at",
+            "updated_at",
+            "stats",
+            "score_status",
+            "score_error",
+        )
+        read_only_fields = ("id", "read", "created_at", "updated_at", "stats", "score_status", "score_error")
+        extra_kwargs = {"label": {"validators": []}}
+
+    def _score(self, roi: Roi):
+        try:
+            return roi.score
+        except Roi.score.RelatedObjectDoesNotExist:
+            return None
+
+    def get_score_status(self, roi: Roi) -> str:
+        if roi.excluded:
+            return "excluded"
+        score = self._score(roi)
+        if score is None or score.roi_version != roi.version:
+            return "pending"
+        return "error" if score.error else "scored"
+
+    def get_score_error(self, roi: Roi) -> str:
+        score = self._score(roi)
+        return score.error if score is not None and score.roi_version == roi.version else ""
+
+    def get_stats(self, roi: Roi) -> dict | None:
+        score = self._score(roi)
+        if roi.excluded or score is None or score.roi_version != roi.version or score.error:
+            return None
+        return {k: getattr(score, k) for k in ("n", "area_mm2", "mean", "median", "sd", "min", "max")}

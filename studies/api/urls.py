@@ -1,0 +1,27 @@
+"""The one /api/ router."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+router = DefaultRouter()
+router.include_format_suffixes = False
+router.register("studies", views.StudyViewSet, basename="api-study")
+router.register("reads", views.ReadViewSet, basename="api-read")
+
+roi_list = views.RoiViewSet.as_view({"get": "list", "post": "create"})
+roi_detail = views.RoiViewSet.as_view(
+    {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
+)
+
+urlpatterns = [
+    path("", include(router.urls)),
+    path("reads/<int:read_pk>/rois/", roi_list, name="api-read-roi-list"),
+    path("reads/<int:read_pk>/rois/<int:pk>/", roi_detail, name="api-read-roi-detail"),
+    path("token/", obtain_auth_token, name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,221 @@
+"""REST endpoints for studies, members, cases, reads and ROIs.
+
+Views only check access and shape data; every change goes through ``studies.services``. Objects a
+user may not see answer 404 (no existence leak); visible objects the user may not change answer 403.
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from studies.models import Case, Membership, Read, Roi, Study
+from studies.permissions import is_pi
+from studies.selectors import reader_may_view, reads_visible_to, studies_visible_to
+from studies.services import membership as membership_services
+from studies.services import reading
+
+from . import serializers as s
+
+
+def _require_pi(study: Study, user) -> None:
+    if not is_pi(study, user):
+        raise PermissionDenied("Only the study's PI can do this.")
+
+
+class StudyViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Studies the user belongs to. Creating a study makes you its PI; only the PI changes settings."""
+
+    serializer_class = s.StudySerializer
+
+    def get_queryset(self):
+        return studies_visible_to(self.request.user)
+
+    def get_serializer_context(self):
+        ctx = super().get_serializer_context()
+        ctx["roles"] = (
+            dict(Membership.objects.filter(user=self.request.user).values_list("study_id", "role"))
+            if self.request.user.is_authenticated
+            else {}
+        )
+        return ctx
+
+    def _study_data(self, study: Study, roles: dict) -> dict:
+        # Readers get the reduced study shape (no reading-plan seed or privacy settings).
+        if roles.get(study.pk) == Membership.Role.PI:
+            return s.StudySerializer(study, context=self.get_serializer_context()).data
+        return s.ReaderStudySerializer(study).data
+
+    def list(self, request, *args, **kwargs):
+        roles = self.get_serializer_context()["roles"]
+        return Response([self._study_data(st, roles) for st in self.get_queryset()])
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(self._study_data(self.get_object(), self.get_serializer_context()["roles"]))
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        study = membership_services.study_create(created_by=self.request.user, **data)
+        serializer.instance = study
+
+    def perform_update(self, serializer):
+        _require_pi(serializer.instance, self.request.user)
+        membership_services.study_update(
+            study=serializer.instance, user=self.request.user, **serializer.validated_data
+        )
+
+    @extend_schema(responses=s.MembershipSerializer(many=True), request=s.MemberAddSerializer)
+    @action(detail=True, methods=["get", "post"])
+    def members(self, request, pk=None):
+        """List members (PI), or add one by username / e-mail (PI)."""
+        study = self.get_object()
+        _require_pi(study, request.user)
+        if request.method == "POST":
+            payload = s.MemberAddSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            added = membership_services.member_add(
+                study=study, added_by=request.user, **payload.validated_data
+            )
+            body = s.MembershipSerializer(added.membership).data | {"account_created": added.user_created}
+            return Response(body, status=status.HTTP_201_CREATED)
+        return Response(s.MembershipSerializer(study.memberships.select_related("user"), many=True).data)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["delete"], url_path=r"members/(?P<membership_id>\d+)")
+    def member_remove(self, request, pk=None, membership_id=None):
+        study = self.get_object()
+        _require_pi(study, request.user)
+        membership = get_object_or_404(Membership, pk=membership_id, study=study)
+        membership_services.member_remove(membership=membership, removed_by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses=s.CaseSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def cases(self, request, pk=None):
+        """Cases with their reference data (PI only: readers never receive reference data)."""
+        study = self.get_object()
+        _require_pi(study, request.user)
+        cases = Case.objects.filter(study=study).select_related("reference").prefetch_related("series")
+        return Response(s.CaseSerializer(cases, many=True).data)
+
+    @extend_schema(request=None, responses={200: dict})
+    @action(detail=True, methods=["post"])
+    def plan(self, request, pk=None):
+        """Create the reads of the reading plan that do not exist yet (PI)."""
+        study = self.get_object()
+        _require_pi(study, request.user)
+        created = reading.reading_plan_build(study=study, user=request.user)
+        return Response({"reads_created": created, "reads_total": study.reads.count()})
+
+    @extend_schema(request=None, responses=s.StudySerializer)
+    @action(detail=True, methods=["post"])
+    def lock(self, request, pk=None):
+        """Lock the study: no more edits (PI)."""
+        study = self.get_object()
+        _require_pi(study, request.user)
+        membership_services.study_lock(study=study, user=request.user)
+        return Response(s.StudySerializer(study, context=self.get_serializer_context()).data)
+
+
+class ReadViewSet(viewsets.ReadOnlyModelViewSet):
+    """Reads: a reader sees their own (blinded); a PI sees every read of their studies."""
+
+    serializer_class = s.ReadSerializer
+
+    def get_queryset(self):
+        qs = reads_visible_to(self.request.user).select_related("case", "reader", "study")
+        study = self.request.query_params.get("study")
+        if study and study.isdigit():
+            qs = qs.filter(study_id=int(study))
+        return qs
+
+    def get_object(self):
+        read = super().get_object()
+        if read.reader_id == self.request.user.pk and not is_pi(read.study_id, self.request.user):
+            if not reader_may_view(read):
+                raise PermissionDenied("This read is not open (washout period, or a later read has opened).")
+        return read
+
+    def list(self, request, *args, **kwargs):
+        """The PI sees all reads; a reader sees only the reads open to them now (blinding)."""
+        reads = [
+            r
+            for r in self.get_queryset()
+            if r.reader_id != request.user.pk or is_pi(r.study_id, request.user) or reader_may_view(r)
+        ]
+        return Response(s.ReadSerializer(reads, many=True).data)
+
+    @extend_schema(request=None, responses=s.ReadSerializer)
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        """Close the read when the protocol is complete (the reader); 400 lists what is missing."""
+        read = self.get_object()
+        read = reading.read_submit(read=read, user=request.user)
+        return Response(s.ReadSerializer(read).data)
+
+    @extend_schema(request=None, responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def checks(self, request, pk=None):
+        """Protocol problems (block submit) and anatomy/quality warnings for this read."""
+        from scoring.checks import quality_warnings
+
+        read = self.get_object()
+        return Response({"problems": reading.read_submit_problems(read), "warnings": quality_warnings(read)})
+
+    @extend_schema(request=None, responses=s.ReadSerializer)
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, pk=None):
+        """Reopen a submitted read (PI)."""
+        read = self.get_object()
+        _require_pi(read.study, request.user)
+        return Response(s.ReadSerializer(reading.read_reopen(read=read, user=request.user)).data)
+
+
+class RoiViewSet(viewsets.ModelViewSet):
+    """ROIs of one read. Writes need the read's reader and, for PUT/PATCH/DELETE, the current version."""
+
+    serializer_class = s.RoiSerializer
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def get_read(self) -> Read:
+        if not hasattr(self, "_read"):
+            read = get_object_or_404(
+                reads_visible_to(self.request.user).select_related("study"), pk=self.kwargs["read_pk"]
+            )
+            if read.reader_id == self.request.user.pk and not reader_may_view(read):
+                raise PermissionDenied("This read is not open.")
+            self._read = read
+        return self._read
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Roi.objects.none()
+        return Roi.objects.filter(read=self.get_read()).select_related("score")
+
+    def create(self, request, *args, **kwargs):
+        roi = reading.roi_create(read=self.get_read(), user=request.user, data=dict(request.data))
+        roi.refresh_from_db()
+        return Response(s.RoiSerializer(roi).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        roi = self.get_object()
+        data = {k: v for k, v in request.data.items() if k != "version"}
+        roi = reading.roi_update(roi=roi, user=request.user, data=data, version=request.data.get("version"))
+        roi.refresh_from_db()
+        return Response(s.RoiSerializer(roi).data)
+
+    def destroy(self, request, *args, **kwargs):
+        roi = self.get_object()
+        version = request.query_params.get("version") or (request.data or {}).get("version")
+        reading.roi_delete(roi=roi, user=request.user, version=version)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,341 @@
+"""Studies, members, cases, images, reference data, reads, ROIs and the audit log.
+
+Business rules live in ``studies.services``; models only hold data and constraints.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+def _new_seed() -> int:
+    return secrets.randbelow(2**31 - 1)
+
+
+class Study(models.Model):
+    class RoiStatistic(models.TextChoices):
+        MEAN = "mean", "Mean of the ROI (as read on a PACS workstation)"
+        MEDIAN = "median", "Median of the ROI"
+
+    class NoiseCorrection(models.TextChoices):
+        RAW = "raw", "Raw SD of the background ROI (as published)"
+        RAYLEIGH = "rayleigh", "Rayleigh-corrected SD (SD / 0.655)"
+
+    class DateHandling(models.TextChoices):
+        SHIFT = "shift", "Shift dates consistently per subject"
+        REMOVE = "remove", "Remove dates"
+
+    class ConsensusRule(models.TextChoices):
+        FIRST_READS = "first_reads", "Mean over readers of their first reads"
+        ALL_READS = "all_reads", "Mean over all reads"
+        READER = "reader", "One chosen reader's first read"
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Measurement protocol
+    measure_vbq = models.BooleanField(default=True, help_text="VBQ = median SI(L1–L4) / SI(CSF at L3)")
+    measure_snr = models.BooleanField(default=True, help_text="SNR and M-score (needs a background ROI)")
+    roi_statistic = models.CharField(max_length=10, choices=RoiStatistic.choices, default=RoiStatistic.MEAN)
+    min_levels_vbq = models.PositiveSmallIntegerField(default=2)
+    noise_correction = models.CharField(
+        max_length=10, choices=NoiseCorrection.choices, default=NoiseCorrection.RAW
+    )
+    same_slice_required = models.BooleanField(
+        default=True, help_text="All vertebral and CSF ROIs on one (mid-sagittal) slice"
+    )
+    roi_area_min_mm2 = models.FloatField(default=20.0)
+    roi_area_max_mm2 = models.FloatField(default=1500.0)
+    consensus_rule = models.CharField(
+        max_length=20, choices=ConsensusRule.choices, default=ConsensusRule.FIRST_READS
+    )
+    consensus_reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    # Reading plan
+    reads_per_reader = models.PositiveSmallIntegerField(default=2)
+    washout_days = models.PositiveSmallIntegerField(default=14)
+    randomisation_seed = models.BigIntegerField(default=_new_seed)
+
+    # Privacy
+    date_handling = models.CharField(max_length=10, choices=DateHandling.choices, default=DateHandling.SHIFT)
+    keep_subject_mapping = models.BooleanField(
+        default=True, help_text="Keep original patient ID ↔ subject code (visible to the PI only)"
+    )
+
+    locked = models.BooleanField(default=False)
+    locked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        verbose_name_plural = "studies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        PI = "pi", "PI / study manager"
+        READER = "reader", "Reader"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "user"], name="uniq_membership")]
+        ordering = ["study_id", "role", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} in {self.study}"
+
+
+class Case(models.Model):
+    """One subject of a study: their sagittal T1 series is what readers measure."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="cases")
+    subject_code = models.CharField(max_length=64)
+    is_control = models.BooleanField(default=False, help_text="Member of the SNR control group")
+    primary_series = models.ForeignKey(
+        "Series", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    date_offset_days = models.IntegerField(null=True, blank=True, help_text="De-identification date shift")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "subject_code"], name="uniq_subject_code")]
+        ordering = ["study_id", "subject_code"]
+
+    def __str__(self) -> str:
+        return self.subject_code
+
+
+class SubjectKey(models.Model):
+    """Original patient identity ↔ subject code. PI-only; absent when the study keeps no mapping."""
+
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="subject_key")
+    original_patient_id = models.CharField(max_length=128)
+    original_patient_name = models.CharField(max_length=256, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.case} ← {self.original_patient_id}"
+
+
+class Series(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="series")
+    series_instance_uid = models.CharField(max_length=64, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    orientation = models.CharField(max_length=12, blank=True)  # sagittal / coronal / axial / oblique
+    weighting = models.CharField(max_length=12, blank=True)  # T1 / T2 / other
+    rows = models.PositiveIntegerField(default=0)
+    columns = models.PositiveIntegerField(default=0)
+    pixel_spacing = models.JSONField(default=list)  # [row spacing, column spacing] in mm
+    burned_in_annotation = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["case_id", "id"]
+        verbose_name_plural = "series"
+
+    def __str__(self) -> str:
+        return f"{self.case} {self.description or self.series_instance_uid}"
+
+
+def instance_upload_to(instance: Instance, filename: str) -> str:
+    series = instance.series
+    return f"dicom/study-{series.case.study_id}/{series.case.subject_code}/{series.series_instance_uid}/{filename}"
+
+
+class Instance(models.Model):
+    """One de-identified single-frame DICOM file."""
+
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    source_digest = models.CharField(
+        max_length=64, db_index=True, help_text="HMAC of the original SOP Instance UID (duplicate detection)"
+    )
+    file = models.FileField(upload_to=instance_upload_to, max_length=300)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField(default=0)
+    instance_number = models.IntegerField(null=True, blank=True)
+    slice_position = models.FloatField(default=0.0, help_text="Position along the slice normal (mm)")
+    image_position = models.JSONField(default=list)
+    image_orientation = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["series_id", "slice_position", "instance_number", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "source_digest"], name="uniq_instance_source"),
+        ]
+
+    def __str__(self) -> str:
+        return self.sop_instance_uid
+
+
+class ImportJob(models.Model):
+    class Kind(models.TextChoices):
+        DICOM = "dicom", "DICOM images"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="import_jobs")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DICOM)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    source = models.CharField(max_length=500, help_text="Uploaded zip or server folder")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    accepted = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=list, help_text="Per file: name, outcome, reason")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} import #{self.pk} ({self.status})"
+
+
+class ReferenceRecord(models.Model):
+    """Reference densitometry and demographics of one subject (QCT or DEXA). PI-only."""
+
+    class Modality(models.TextChoices):
+        QCT = "QCT", "QCT"
+        DEXA = "DEXA", "DEXA"
+
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="reference")
+    modality = models.CharField(max_length=4, choices=Modality.choices)
+    t_score = models.FloatField(null=True, blank=True)
+    bmd = models.FloatField(null=True, blank=True, help_text="g/cm² (DEXA) or mg/cm³ (QCT)")
+    z_score = models.FloatField(null=True, blank=True)
+    tbs = models.FloatField(null=True, blank=True)
+    age = models.FloatField(null=True, blank=True)
+    sex = models.CharField(max_length=1, blank=True)
+    bmi = models.FloatField(null=True, blank=True)
+    diabetes = models.BooleanField(null=True, blank=True)
+    hyperlipidemia = models.BooleanField(null=True, blank=True)
+    covariates = models.JSONField(default=dict, blank=True)
+    imported_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.case} {self.modality} T={self.t_score}"
+
+
+class Read(models.Model):
+    """One reader's reading of one case, for one read number (1 = first read, 2 = repeat…)."""
+
+    class Status(models.TextChoices):
+        NOT_STARTED = "not_started", "Not started"
+        IN_PROGRESS = "in_progress", "In progress"
+        SUBMITTED = "submitted", "Submitted"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reads")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="reads")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reads")
+    read_number = models.PositiveSmallIntegerField(default=1)
+    order_index = models.PositiveIntegerField(default=0, help_text="Position in the randomised worklist")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.NOT_STARTED)
+    available_from = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    time_on_task_seconds = models.FloatField(default=0.0)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "reader", "read_number"], name="uniq_read"),
+        ]
+        ordering = ["study_id", "reader_id", "read_number", "order_index"]
+
+    def __str__(self) -> str:
+        return f"{self.case} · {self.reader} · read {self.read_number}"
+
+
+class Roi(models.Model):
+    """One ROI of a read (or the record that a level was excluded)."""
+
+    class Label(models.TextChoices):
+        L1 = "L1", "L1"
+        L2 = "L2", "L2"
+        L3 = "L3", "L3"
+        L4 = "L4", "L4"
+        CSF = "CSF", "CSF (at L3)"
+        NOISE = "NOISE", "Background noise"
+
+    class Shape(models.TextChoices):
+        RECTANGLE = "rectangle", "Rectangle"
+        ELLIPSE = "ellipse", "Ellipse"
+        POLYGON = "polygon", "Polygon"
+
+    class ExclusionReason(models.TextChoices):
+        FRACTURE = "fracture", "Fracture"
+        HEMANGIOMA = "hemangioma", "Hemangioma"
+        HARDWARE = "hardware", "Hardware"
+        SCHMORL = "schmorl", "Schmorl node"
+        OTHER = "other", "Other"
+
+    read = models.ForeignKey(Read, on_delete=models.CASCADE, related_name="rois")
+    label = models.CharField(max_length=8, choices=Label.choices)
+    shape = models.CharField(max_length=10, choices=Shape.choices, blank=True)
+    points_px = models.JSONField(default=list, help_text="[[col, row], …]; pixel centres at integers")
+    sop_instance_uid = models.CharField(max_length=64, blank=True)
+    csf_level = models.CharField(max_length=2, blank=True, help_text="L3, or the L2/L1 fallback")
+    excluded = models.BooleanField(default=False)
+    exclusion_reason = models.CharField(max_length=12, choices=ExclusionReason.choices, blank=True)
+    exclusion_note = models.CharField(max_length=200, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["read", "label"], name="uniq_roi_label")]
+        ordering = ["read_id", "label"]
+
+    def __str__(self) -> str:
+        return f"{self.read} {self.label} v{self.version}"
+
+
+class AuditEvent(models.Model):
+    """Append-only log of every change to ROIs, reads, members, reference data and settings."""
+
+    study = models.ForeignKey(Study, null=True, on_delete=models.CASCADE, related_name="audit_events")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=40)
+    object_type = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=40, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.user} {self.action} {self.object_type}#{self.object_id}"
+
+
+class WorkerHeartbeat(models.Model):
+    """Last time each Celery worker ran the heartbeat task (shown on /healthz)."""
+
+    hostname = models.CharField(max_length=200, unique=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.hostname} @ {self.seen_at}"

@@ -1,0 +1,170 @@
+"""Study pages: list, create, detail (PI: members and settings; reader: worklist)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from studies.forms import MemberAddForm, StudyForm
+from studies.models import Membership, Read, Study
+from studies.permissions import study_role
+from studies.selectors import reader_may_view, studies_visible_to
+from studies.services import membership as membership_services
+from studies.services import reading
+from studies.services.reading import read_opens_at
+
+
+def home(request):
+    return redirect("study-list" if request.user.is_authenticated else "login")
+
+
+def _study_for(request, study_id: int) -> tuple[Study, str]:
+    study = get_object_or_404(Study, pk=study_id)
+    role = study_role(study, request.user)
+    if role is None:
+        raise Http404("No such study.")
+    return study, role
+
+
+def _study_for_pi(request, study_id: int) -> Study:
+    study, role = _study_for(request, study_id)
+    if role != Membership.Role.PI:
+        raise PermissionDenied("Only the study's PI can do this.")
+    return study
+
+
+@login_required
+def study_list(request):
+    roles = dict(Membership.objects.filter(user=request.user).values_list("study_id", "role"))
+    studies = [
+        {"study": st, "role": roles.get(st.pk), "cases": st.cases.count()}
+        for st in studies_visible_to(request.user).order_by("name")
+    ]
+    return render(request, "studies/study_list.html", {"studies": studies})
+
+
+@login_required
+def study_create(request):
+    form = StudyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "name"}
+        study = membership_services.study_create(
+            name=form.cleaned_data["name"], created_by=request.user, **data
+        )
+        messages.success(request, f"Study “{study.name}” created. You are its PI.")
+        return redirect("study-detail", study_id=study.pk)
+    return render(request, "studies/study_form.html", {"form": form, "title": "New study"})
+
+
+def _worklist(study: Study, user) -> list[dict]:
+    rounds: dict[int, dict] = {}
+    for read in reading.reads_for_reader(study=study, reader=user):
+        rnd = rounds.setdefault(
+            read.read_number,
+            {
+                "number": read.read_number,
+                "reads": [],
+                "done": 0,
+                "total": 0,
+                "opens_at": read_opens_at(read),
+                "open": False,
+            },
+        )
+        rnd["total"] += 1
+        rnd["done"] += read.status == Read.Status.SUBMITTED
+        if reader_may_view(read):
+            rnd["open"] = True
+            rnd["reads"].append(read)
+    for rnd in rounds.values():
+        rnd["next"] = next((r for r in rnd["reads"] if r.status != Read.Status.SUBMITTED), None)
+    return sorted(rounds.values(), key=lambda r: r["number"])
+
+
+@login_required
+def study_detail(request, study_id: int):
+    study, role = _study_for(request, study_id)
+    ctx = {"study": study, "role": role}
+    if role == Membership.Role.PI:
+        ctx |= {
+            "members": study.memberships.select_related("user").order_by("role", "user__username"),
+            "member_form": MemberAddForm(),
+            "n_cases": study.cases.count(),
+            "n_reads": study.reads.count(),
+            "n_submitted": study.reads.filter(status=Read.Status.SUBMITTED).count(),
+            "progress": _pi_progress(study),
+        }
+        template = "studies/study_detail_pi.html"
+    else:
+        ctx["rounds"] = _worklist(study, request.user)
+        template = "studies/study_detail_reader.html"
+    return render(request, template, ctx)
+
+
+def _pi_progress(study: Study) -> list[dict]:
+    rows: dict[tuple, dict] = {}
+    for read in study.reads.select_related("reader").order_by("reader__username", "read_number"):
+        key = (read.reader.username, read.read_number)
+        row = rows.setdefault(
+            key, {"reader": key[0], "read_number": key[1], "done": 0, "total": 0, "seconds": 0.0}
+        )
+        row["total"] += 1
+        if read.status == Read.Status.SUBMITTED:
+            row["done"] += 1
+            row["seconds"] += read.time_on_task_seconds
+    for row in rows.values():
+        row["pct"] = round(100 * row["done"] / row["total"]) if row["total"] else 0
+        row["per_case"] = row["seconds"] / row["done"] if row["done"] else None
+    return list(rows.values())
+
+
+@login_required
+def study_settings(request, study_id: int):
+    study = _study_for_pi(request, study_id)
+    form = StudyForm(request.POST or None, instance=Study.objects.get(pk=study.pk))
+    if request.method == "POST" and form.is_valid():
+        try:
+            membership_services.study_update(study=study, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("study-detail", study_id=study.pk)
+    return render(
+        request,
+        "studies/study_form.html",
+        {"form": form, "title": f"Settings — {study.name}", "study": study},
+    )
+
+
+@login_required
+@require_POST
+def study_member_add(request, study_id: int):
+    study = _study_for_pi(request, study_id)
+    form = MemberAddForm(request.POST)
+    if form.is_valid():
+        try:
+            added = membership_services.member_add(study=study, added_by=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            who = added.membership.user.username
+            if added.user_created:
+                messages.success(request, f"Invited {who}: a one-time set-password link was e-mailed.")
+            else:
+                messages.success(request, f"{who} is now {added.membership.get_role_display()}.")
+    else:
+        messages.error(request, "Give a username or an e-mail address and a role.")
+    return redirect("study-detail", study_id=study.pk)
+
+
+@login_required
+@require_POST
+def study_plan_build(request, study_id: int):
+    study = _study_for_pi(request, study_id)
+    created = reading.reading_plan_build(study=study, user=request.user)
+    messages.success(request, f"Reading plan updated: {created} read(s) created.")
+    return redirect("study-detail", study_id=study.pk)

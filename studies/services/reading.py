@@ -1,0 +1,284 @@
+"""The reading plan, worklists, ROI saving with optimistic concurrency, and read submission."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import timedelta
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from studies.models import Case, Membership, Read, Roi, Study
+
+from .audit import audit_log
+
+LEVELS = ("L1", "L2", "L3", "L4")
+# Time between two autosaves that still counts as working on the case (longer gaps are breaks).
+ACTIVITY_GAP = timedelta(minutes=5)
+
+
+class StaleEdit(Exception):
+    """A write carried an ROI version older than the stored one (HTTP 409)."""
+
+    def __init__(self, roi: Roi | None) -> None:
+        super().__init__(
+            "This ROI was changed elsewhere (another tab or window); the latest version is shown."
+        )
+        self.roi = roi
+
+
+class ReadClosed(ValidationError):
+    pass
+
+
+def worklist_order(*, seed: int, reader_key: str, read_number: int, case_codes: list[str]) -> list[str]:
+    """Reproducible random order of ``case_codes`` for one reader and read number.
+
+    The permutation depends only on (study seed, reader username, read number, the set of subject
+    codes), so it can be regenerated for the paper's methods section.
+    """
+    reader_hash = int.from_bytes(hashlib.sha256(reader_key.encode()).digest()[:8], "big")
+    rng = np.random.default_rng([int(seed), reader_hash, int(read_number)])
+    codes = sorted(case_codes)
+    return [codes[i] for i in rng.permutation(len(codes))]
+
+
+@transaction.atomic
+def reading_plan_build(*, study: Study, user=None) -> int:
+    """Create the missing reads of the plan: every reader × case × read number.
+
+    Existing reads are never touched; new cases or readers are appended (the PI "extends" the plan).
+    Read 1 is open at once; read n > 1 opens when the reader has submitted all of read n − 1 and the
+    washout has passed. Returns the number of reads created.
+    """
+    readers = list(Membership.objects.filter(study=study, role=Membership.Role.READER).select_related("user"))
+    codes = list(Case.objects.filter(study=study).values_list("subject_code", flat=True))
+    cases = {c.subject_code: c for c in Case.objects.filter(study=study)}
+    created = 0
+    for membership in readers:
+        reader = membership.user
+        for read_number in range(1, study.reads_per_reader + 1):
+            order = worklist_order(
+                seed=study.randomisation_seed,
+                reader_key=reader.get_username(),
+                read_number=read_number,
+                case_codes=codes,
+            )
+            existing = set(
+                Read.objects.filter(study=study, reader=reader, read_number=read_number).values_list(
+                    "case__subject_code", flat=True
+                )
+            )
+            for index, code in enumerate(order):
+                if code in existing:
+                    continue
+                Read.objects.create(
+                    study=study,
+                    case=cases[code],
+                    reader=reader,
+                    read_number=read_number,
+                    order_index=index,
+                )
+                created += 1
+    if created:
+        audit_log(study=study, user=user, action="plan.build", obj=study, data={"reads_created": created})
+    return created
+
+
+def read_opens_at(read: Read) -> timezone.datetime | None:
+    """When the read becomes available to its reader; None while still blocked by the previous read."""
+    if read.available_from is not None:
+        return read.available_from
+    if read.read_number == 1:
+        return read.study.created_at
+    previous = Read.objects.filter(
+        study_id=read.study_id, reader_id=read.reader_id, read_number=read.read_number - 1
+    )
+    if not previous.exists() or previous.exclude(status=Read.Status.SUBMITTED).exists():
+        return None
+    last = max(r.submitted_at for r in previous if r.submitted_at)
+    return last + timedelta(days=read.study.washout_days)
+
+
+def read_is_open(read: Read, now=None) -> bool:
+    opens = read_opens_at(read)
+    return opens is not None and opens <= (now or timezone.now())
+
+
+def read_reopen(*, read: Read, user) -> Read:
+    """PI action: reopen a submitted read so the reader can correct it."""
+    if read.study.locked:
+        raise ReadClosed("The study is locked.")
+    read.status = Read.Status.IN_PROGRESS
+    read.submitted_at = None
+    read.available_from = timezone.now()
+    read.save(update_fields=["status", "submitted_at", "available_from"])
+    audit_log(study=read.study, user=user, action="read.reopen", obj=read)
+    return read
+
+
+def read_open_now(*, study: Study, reader, read_number: int, user) -> int:
+    """PI action: open a reader's read n now (waive the remaining washout)."""
+    count = Read.objects.filter(study=study, reader=reader, read_number=read_number).update(
+        available_from=timezone.now()
+    )
+    audit_log(
+        study=study,
+        user=user,
+        action="read.open_now",
+        obj=study,
+        data={"reader": reader.get_username(), "read_number": read_number, "reads": count},
+    )
+    return count
+
+
+def _assert_writable(read: Read, user) -> None:
+    if read.study.locked:
+        raise ReadClosed("The study is locked: ROIs can no longer be changed.")
+    if read.reader_id != user.pk:
+        raise ReadClosed("Only the reader of this read can change its ROIs.")
+    if read.status == Read.Status.SUBMITTED:
+        raise ReadClosed("This read has been submitted and is closed. Ask the PI to reopen it.")
+    if not read_is_open(read):
+        raise ReadClosed("This read is not open yet (washout period).")
+
+
+def _touch(read: Read) -> None:
+    now = timezone.now()
+    fields = ["last_activity_at"]
+    if read.started_at is None:
+        read.started_at = now
+        fields.append("started_at")
+    if read.status == Read.Status.NOT_STARTED:
+        read.status = Read.Status.IN_PROGRESS
+        fields.append("status")
+    if read.last_activity_at is not None and now - read.last_activity_at <= ACTIVITY_GAP:
+        read.time_on_task_seconds += (now - read.last_activity_at).total_seconds()
+        fields.append("time_on_task_seconds")
+    read.last_activity_at = now
+    read.save(update_fields=fields)
+
+
+ROI_FIELDS = (
+    "label",
+    "shape",
+    "points_px",
+    "sop_instance_uid",
+    "csf_level",
+    "excluded",
+    "exclusion_reason",
+    "exclusion_note",
+)
+
+
+def _roi_snapshot(roi: Roi) -> dict:
+    return {f: getattr(roi, f) for f in ROI_FIELDS} | {"version": roi.version}
+
+
+def _enqueue_scoring(roi: Roi) -> None:
+    from scoring.services import roi_changed  # scoring depends on studies, not the reverse
+
+    roi_changed(roi)
+
+
+def roi_validate(*, read: Read, data: dict) -> dict:
+    """Check an ROI payload; raise ValidationError with a reader-readable message."""
+    from scoring.geometry import validate_roi_payload
+
+    return validate_roi_payload(read=read, data=data)
+
+
+@transaction.atomic
+def roi_create(*, read: Read, user, data: dict) -> Roi:
+    read = Read.objects.select_for_update().select_related("study").get(pk=read.pk)
+    _assert_writable(read, user)
+    clean = roi_validate(read=read, data=data)
+    if Roi.objects.filter(read=read, label=clean["label"]).exists():
+        raise StaleEdit(Roi.objects.get(read=read, label=clean["label"]))
+    roi = Roi.objects.create(read=read, **clean)
+    _touch(read)
+    audit_log(study=read.study, user=user, action="roi.create", obj=roi, data=_roi_snapshot(roi))
+    transaction.on_commit(lambda: _enqueue_scoring(roi))
+    return roi
+
+
+@transaction.atomic
+def roi_update(*, roi: Roi, user, data: dict, version: int | None) -> Roi:
+    roi = Roi.objects.select_for_update().select_related("read__study").get(pk=roi.pk)
+    read = roi.read
+    _assert_writable(read, user)
+    if version is None:
+        raise ValidationError("Send the ROI's version with every change (optimistic concurrency).")
+    if int(version) != roi.version:
+        raise StaleEdit(roi)
+    clean = roi_validate(read=read, data={**_roi_snapshot(roi), **data})
+    if clean["label"] != roi.label and Roi.objects.filter(read=read, label=clean["label"]).exists():
+        raise ValidationError(f"This read already has a {clean['label']} ROI.")
+    before = _roi_snapshot(roi)
+    for key, value in clean.items():
+        setattr(roi, key, value)
+    roi.version += 1
+    roi.save()
+    _touch(read)
+    audit_log(
+        study=read.study,
+        user=user,
+        action="roi.update",
+        obj=roi,
+        data={"before": before, "after": _roi_snapshot(roi)},
+    )
+    transaction.on_commit(lambda: _enqueue_scoring(roi))
+    return roi
+
+
+@transaction.atomic
+def roi_delete(*, roi: Roi, user, version: int | None) -> None:
+    roi = Roi.objects.select_for_update().select_related("read__study").get(pk=roi.pk)
+    read = roi.read
+    _assert_writable(read, user)
+    if version is not None and int(version) != roi.version:
+        raise StaleEdit(roi)
+    audit_log(study=read.study, user=user, action="roi.delete", obj=roi, data=_roi_snapshot(roi))
+    roi.delete()
+    _touch(read)
+    from scoring.services import read_changed
+
+    transaction.on_commit(lambda: read_changed(read))
+
+
+def read_submit_problems(read: Read) -> list[str]:
+    """What still prevents submitting the read (empty when complete)."""
+    from scoring.checks import protocol_problems
+
+    return protocol_problems(read)
+
+
+@transaction.atomic
+def read_submit(*, read: Read, user) -> Read:
+    read = Read.objects.select_for_update().select_related("study").get(pk=read.pk)
+    _assert_writable(read, user)
+    problems = read_submit_problems(read)
+    if problems:
+        raise ValidationError(problems)
+    _touch(read)
+    read.status = Read.Status.SUBMITTED
+    read.submitted_at = timezone.now()
+    read.save(update_fields=["status", "submitted_at"])
+    audit_log(
+        study=read.study,
+        user=user,
+        action="read.submit",
+        obj=read,
+        data={"time_on_task_seconds": read.time_on_task_seconds},
+    )
+    return read
+
+
+def reads_for_reader(*, study: Study, reader, read_numbers: Iterable[int] | None = None):
+    qs = Read.objects.filter(study=study, reader=reader).select_related("case")
+    if read_numbers is not None:
+        qs = qs.filter(read_number__in=list(read_numbers))
+    return qs.order_by("read_number", "order_index")

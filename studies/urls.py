@@ -1,0 +1,40 @@
+"""Server-rendered pages of the studies app."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+
+from . import dicom_views, pages, viewer_page
+
+urlpatterns = [
+    path("", pages.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password/change/",
+        auth_views.PasswordChangeView.as_view(success_url=reverse_lazy("password-change-done")),
+        name="password-change",
+    ),
+    path("password/change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password-change-done"),
+    path(
+        "password/set/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            success_url=reverse_lazy("password-set-done"), template_name="registration/password_set.html"
+        ),
+        name="password-set",
+    ),
+    path(
+        "password/set/done/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="registration/password_set_done.html"),
+        name="password-set-done",
+    ),
+    path("studies/", pages.study_list, name="study-list"),
+    path("studies/new/", pages.study_create, name="study-create"),
+    path("studies/<int:study_id>/", pages.study_detail, name="study-detail"),
+    path("studies/<int:study_id>/settings/", pages.study_settings, name="study-settings"),
+    path("studies/<int:study_id>/members/", pages.study_member_add, name="study-member-add"),
+    path("studies/<int:study_id>/plan/", pages.study_plan_build, name="study-plan-build"),
+    path("reads/<int:read_id>/", viewer_page.read_viewer, name="read-viewer"),
+    path("dicom/instances/<int:pk>/file", dicom_views.instance_file, name="instance-file"),
+    path("dicom/series/<int:pk>/", dicom_views.series_detail, name="series-detail"),
+    path("dicom/series/<int:pk>/thumbnail.png", dicom_views.series_thumbnail, name="series-thumbnail"),
+]

@@ -1,0 +1,71 @@
+"""The reading page: one read, the Cornerstone3D viewer and the ROI protocol panel."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.middleware.csrf import get_token
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+
+from scoring.checks import required_labels
+from studies.dicom_views import series_payload
+from studies.models import Read, Roi
+from studies.permissions import is_pi
+from studies.selectors import reader_may_view
+from studies.services.reading import reads_for_reader
+
+PROTOCOL_HELP = {
+    "L1": "Mid-sagittal slice: ellipse in the L1 body, avoiding the cortical rim and endplates.",
+    "L2": "Same slice: ellipse in the L2 body.",
+    "L3": "Same slice: ellipse in the L3 body.",
+    "L4": "Same slice: ellipse in the L4 body.",
+    "CSF": "CSF posterior to L3 in the spinal canal (fallback: L2, then L1 when obscured).",
+    "NOISE": "Background noise: a region in the air outside the body, free of artefact.",
+}
+
+
+@login_required
+def read_viewer(request, read_id: int):
+    read = get_object_or_404(Read.objects.select_related("study", "case__primary_series"), pk=read_id)
+    pi = is_pi(read.study_id, request.user)
+    if read.reader_id != request.user.pk and not pi:
+        raise Http404("No such read.")
+    if read.reader_id == request.user.pk and not reader_may_view(read):
+        raise PermissionDenied("This read is not open yet.")
+    series = read.case.primary_series
+    next_read = None
+    if read.reader_id == request.user.pk:
+        next_read = next(
+            (
+                r
+                for r in reads_for_reader(
+                    study=read.study, reader=request.user, read_numbers=[read.read_number]
+                )
+                if r.status != Read.Status.SUBMITTED and r.pk != read.pk
+            ),
+            None,
+        )
+    labels = required_labels(read)
+    cfg = {
+        "readId": read.pk,
+        "subjectCode": read.case.subject_code,
+        "readNumber": read.read_number,
+        "status": read.status,
+        "editable": read.reader_id == request.user.pk
+        and read.status != Read.Status.SUBMITTED
+        and not read.study.locked,
+        "roiApi": reverse("api-read-roi-list", args=[read.pk]),
+        "readApi": reverse("api-read-detail", args=[read.pk]),
+        "submitApi": reverse("api-read-submit", args=[read.pk]),
+        "checksApi": reverse("api-read-checks", args=[read.pk]),
+        "worklistUrl": reverse("study-detail", args=[read.study_id]),
+        "nextUrl": reverse("read-viewer", args=[next_read.pk]) if next_read else None,
+        "csrfToken": get_token(request),
+        "protocol": [{"label": lb, "help": PROTOCOL_HELP[lb]} for lb in labels],
+        "exclusionReasons": [{"value": v, "label": lab} for v, lab in Roi.ExclusionReason.choices],
+        "sameSlice": read.study.same_slice_required,
+        "series": series_payload(series) if series else None,
+    }
+    return render(request, "studies/viewer.html", {"read": read, "cfg": cfg, "study": read.study})

@@ -1,0 +1,60 @@
+"""Shared fixtures: media in a temp dir, a study with a PI, two readers, an outsider and an admin."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests import factories as f
+
+REQUIRE_SERVICES = os.environ.get("VBQ_REQUIRE_SERVICES") == "1" or os.environ.get("CI") == "true"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip a test whose real component is missing — but fail in CI, where it must be there."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required component missing in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    # Fast hashing: the suite creates many accounts; production keeps Django's PBKDF2 default.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def world(db):
+    """A study with PI, two readers (each with a read of the one case), an outsider and a site admin."""
+    pi = f.make_user("pi")
+    study = f.make_study(pi, name="VBQ vs QCT")
+    reader = f.make_user("reader")
+    other_reader = f.make_user("other_reader")
+    f.add_member(study, reader)
+    f.add_member(study, other_reader)
+    outsider = f.make_user("outsider")
+    admin = f.make_user("admin", is_staff=True, is_superuser=True)
+    case = f.make_case(study, "VBQ-001")
+    read = f.make_read(case, reader)
+    other_read = f.make_read(case, other_reader)
+    roi = f.make_roi(read, "L1")
+    other_roi = f.make_roi(other_read, "L1")
+    return type(
+        "World",
+        (),
+        dict(
+            pi=pi,
+            study=study,
+            reader=reader,
+            other_reader=other_reader,
+            outsider=outsider,
+            admin=admin,
+            case=case,
+            read=read,
+            other_read=other_read,
+            roi=roi,
+            other_roi=other_roi,
+        ),
+    )

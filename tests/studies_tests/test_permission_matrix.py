@@ -1,0 +1,154 @@
+"""Every URL pattern × every kind of user → expected status (and, for lists, the visible objects).
+
+A new URL without a row here fails ``test_every_url_has_a_row``. The admin site is one row: Django's
+admin applies one staff check to all its URLs.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+ROLES = ("anon", "outsider", "reader", "other_reader", "pi", "admin")
+
+
+def _ids(w):
+    return {
+        "study": w.study.pk,
+        "read": w.read.pk,
+        "roi": w.roi.pk,
+        "instance": w.case.primary_series.instances.first().pk,
+        "series": w.case.primary_series.pk,
+        "other_membership": w.study.memberships.get(user=w.other_reader).pk,
+    }
+
+
+def S(anon, outsider, reader, other_reader, pi, admin):
+    return dict(zip(ROLES, (anon, outsider, reader, other_reader, pi, admin), strict=True))
+
+
+# name: (method, kwargs from ids, {role: status}, optional list-visibility check)
+MATRIX = {
+    "home": ("get", lambda i: {}, S(302, 302, 302, 302, 302, 302)),
+    "login": ("get", lambda i: {}, S(200, 302, 302, 302, 302, 302)),
+    "logout": ("post", lambda i: {}, S(302, 302, 302, 302, 302, 302)),
+    "password-change": ("get", lambda i: {}, S(302, 200, 200, 200, 200, 200)),
+    "password-change-done": ("get", lambda i: {}, S(302, 200, 200, 200, 200, 200)),
+    "password-set": (
+        "get",
+        lambda i: {"uidb64": "MQ", "token": "bad-token"},
+        S(200, 200, 200, 200, 200, 200),
+    ),
+    "password-set-done": ("get", lambda i: {}, S(200, 200, 200, 200, 200, 200)),
+    "study-list": ("get", lambda i: {}, S(302, 200, 200, 200, 200, 200)),
+    "study-create": ("get", lambda i: {}, S(302, 200, 200, 200, 200, 200)),
+    "study-detail": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 200, 200, 200, 404)),
+    "study-settings": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
+    "study-member-add": ("post", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 302, 404)),
+    "study-plan-build": ("post", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 302, 404)),
+    "read-viewer": ("get", lambda i: {"read_id": i["read"]}, S(302, 404, 200, 404, 200, 404)),
+    "instance-file": ("get", lambda i: {"pk": i["instance"]}, S(401, 403, 200, 200, 200, 403)),
+    "series-detail": ("get", lambda i: {"pk": i["series"]}, S(401, 403, 200, 200, 200, 403)),
+    "series-thumbnail": ("get", lambda i: {"pk": i["series"]}, S(401, 403, 200, 200, 200, 403)),
+    "healthz": ("get", lambda i: {}, S(200, 200, 200, 200, 200, 200)),
+    "api-root": ("get", lambda i: {}, S(401, 200, 200, 200, 200, 200)),
+    "api-token": ("post", lambda i: {}, S(400, 400, 400, 400, 400, 400)),
+    "api-schema": ("get", lambda i: {}, S(200, 200, 200, 200, 200, 200)),
+    "api-docs": ("get", lambda i: {}, S(200, 200, 200, 200, 200, 200)),
+    "api-study-list": ("get", lambda i: {}, S(401, 200, 200, 200, 200, 200)),
+    "api-study-detail": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 200, 200, 200, 404)),
+    "api-study-cases": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
+    "api-study-members": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
+    "api-study-member-remove": (
+        "delete",
+        lambda i: {"pk": i["study"], "membership_id": i["other_membership"]},
+        S(401, 404, 403, 403, 204, 404),
+    ),
+    "api-study-plan": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
+    "api-study-lock": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
+    "api-read-list": ("get", lambda i: {}, S(401, 200, 200, 200, 200, 200)),
+    "api-read-detail": ("get", lambda i: {"pk": i["read"]}, S(401, 404, 200, 404, 200, 404)),
+    "api-read-checks": ("get", lambda i: {"pk": i["read"]}, S(401, 404, 200, 404, 200, 404)),
+    "api-read-submit": ("post", lambda i: {"pk": i["read"]}, S(401, 404, 400, 404, 403, 404)),
+    "api-read-reopen": ("post", lambda i: {"pk": i["read"]}, S(401, 404, 403, 404, 200, 404)),
+    "api-read-roi-list": ("get", lambda i: {"read_pk": i["read"]}, S(401, 404, 200, 404, 200, 404)),
+    "api-read-roi-detail": (
+        "get",
+        lambda i: {"read_pk": i["read"], "pk": i["roi"]},
+        S(401, 404, 200, 404, 200, 404),
+    ),
+    "admin": ("get", lambda i: {}, S(302, 302, 302, 302, 302, 200)),
+}
+URL_NAME_FOR_ROW = {"admin": "admin:index"}
+
+# What each role sees in list endpoints (by object), beside the status.
+VISIBLE = {
+    "api-study-list": lambda w: {
+        "anon": None,
+        "outsider": set(),
+        "reader": {w.study.pk},
+        "other_reader": {w.study.pk},
+        "pi": {w.study.pk},
+        "admin": set(),
+    },
+    "api-read-list": lambda w: {
+        "anon": None,
+        "outsider": set(),
+        "reader": {w.read.pk},
+        "other_reader": {w.other_read.pk},
+        "pi": {w.read.pk, w.other_read.pk},
+        "admin": set(),
+    },
+}
+
+
+def _all_url_names(patterns=None, ns=None):
+    for p in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(p, URLResolver):
+            yield from _all_url_names(p.url_patterns, p.namespace or ns)
+        elif isinstance(p, URLPattern):
+            yield f"{ns}:{p.name}" if ns else p.name
+
+
+def test_every_url_has_a_row():
+    names = set(_all_url_names())
+    covered = {URL_NAME_FOR_ROW.get(k, k) for k in MATRIX}
+    missing = sorted(n for n in names if not n.startswith("admin:") and n not in covered)
+    assert not missing, f"URL patterns without a permission-matrix row: {missing}"
+    assert None not in names, "every URL pattern needs a name"
+
+
+def _client_for(role, w, client):
+    user = {
+        "anon": None,
+        "outsider": w.outsider,
+        "reader": w.reader,
+        "other_reader": w.other_reader,
+        "pi": w.pi,
+        "admin": w.admin,
+    }[role]
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_permission_matrix(name, role, world, client):
+    method, kwargs, expected = MATRIX[name]
+    url = reverse(URL_NAME_FOR_ROW.get(name, name), kwargs=kwargs(_ids(world)) or None)
+    client = _client_for(role, world, client)
+    response = getattr(client, method)(url)
+    assert response.status_code == expected[role], (name, role, getattr(response, "content", b"")[:300])
+    if name in VISIBLE and expected[role] == 200:
+        visible = VISIBLE[name](world)[role]
+        assert {obj["id"] for obj in response.json()} == visible
+
+
+@pytest.mark.django_db
+def test_redirects_to_login_never_for_dicom(world, client):
+    """The viewer's XHR must get 401, not a login page."""
+    response = client.get(reverse("instance-file", args=[world.case.primary_series.instances.first().pk]))
+    assert response.status_code == 401
+    assert response["Content-Type"].startswith("application/json")

@@ -1,0 +1,13 @@
+"""URLs: server-rendered pages, /api/ (one DRF router), /healthz and the admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from studies import health
+
+urlpatterns = [
+    path("", include("studies.urls")),
+    path("api/", include("studies.api.urls")),
+    path("healthz", health.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]
