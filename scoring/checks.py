@@ -28,9 +28,7 @@ def protocol_problems(read: Read) -> list[str]:
     for label in required_labels(read):
         roi = rois.get(label)
         if roi is None:
-            what = {"CSF": "the CSF ROI (at L3)", "NOISE": "the background-noise ROI"}.get(
-                label, f"the {label} ROI"
-            )
+            what = {"CSF": "the CSF ROI (at L3)", "NOISE": "the background-noise ROI"}.get(label, f"the {label} ROI")
             problems.append(f"Draw {what}" + (" or exclude the level." if label in LEVELS else "."))
     measured = [rois[lv] for lv in LEVELS if lv in rois and not rois[lv].excluded]
     if read.study.measure_vbq and len([lv for lv in LEVELS if lv in rois]) == 4 and len(measured) < 2:
@@ -69,16 +67,12 @@ def quality_warnings(read: Read) -> list[str]:
     body_slices = {r.sop_instance_uid for r in drawn if r.label != "NOISE"}
     if len(body_slices) > 1:
         positions = dict(
-            Instance.objects.filter(sop_instance_uid__in=body_slices).values_list(
-                "sop_instance_uid", "instance_number"
-            )
+            Instance.objects.filter(sop_instance_uid__in=body_slices).values_list("sop_instance_uid", "instance_number")
         )
         warnings.append(
             "ROIs are on different slices ("
             + ", ".join(
-                f"{r.label}: slice {positions.get(r.sop_instance_uid, '?')}"
-                for r in drawn
-                if r.label != "NOISE"
+                f"{r.label}: slice {positions.get(r.sop_instance_uid, '?')}" for r in drawn if r.label != "NOISE"
             )
             + ")."
         )
@@ -86,14 +80,10 @@ def quality_warnings(read: Read) -> list[str]:
     csf = stats("CSF")
     measured = [s for s in levels if s is not None]
     if csf is not None and measured and csf.mean >= max(s.mean for s in measured):
-        warnings.append(
-            "The CSF ROI is brighter than the vertebrae: on T1 CSF should be darker. Check its position."
-        )
+        warnings.append("The CSF ROI is brighter than the vertebrae: on T1 CSF should be darker. Check its position.")
     for lv, s in zip(LEVELS, levels, strict=True):
         if s is not None and s.mean and s.sd is not None and s.sd / s.mean > HIGH_CV:
-            warnings.append(
-                f"{lv}: high SD ({s.sd:.0f} vs mean {s.mean:.0f}) — the ROI may touch the cortical rim."
-            )
+            warnings.append(f"{lv}: high SD ({s.sd:.0f} vs mean {s.mean:.0f}) — the ROI may touch the cortical rim.")
     noise = stats("NOISE")
     if noise is not None and measured and noise.mean > 0.25 * min(s.mean for s in measured):
         warnings.append("The noise ROI is bright for background: it may overlap tissue or artefact.")

@@ -20,15 +20,11 @@ def validate_roi_payload(*, read: Read, data: dict) -> dict:
     """
     label = str(data.get("label") or "").strip().upper()
     if label not in Roi.Label.values:
-        raise ValidationError(
-            f"Unknown ROI label “{data.get('label')}”. Use one of: {', '.join(Roi.Label.values)}."
-        )
+        raise ValidationError(f"Unknown ROI label “{data.get('label')}”. Use one of: {', '.join(Roi.Label.values)}.")
     excluded = bool(data.get("excluded"))
     if excluded:
         if label not in LEVEL_LABELS:
-            raise ValidationError(
-                "Only vertebral levels (L1–L4) can be excluded; CSF and noise ROIs are required."
-            )
+            raise ValidationError("Only vertebral levels (L1–L4) can be excluded; CSF and noise ROIs are required.")
         reason = str(data.get("exclusion_reason") or "").strip().lower()
         if reason not in Roi.ExclusionReason.values:
             raise ValidationError(
@@ -53,16 +49,12 @@ def validate_roi_payload(*, read: Read, data: dict) -> dict:
         raise ValidationError(f"Unknown ROI shape “{data.get('shape')}”. Use rectangle, ellipse or polygon.")
     sop = str(data.get("sop_instance_uid") or "").strip()
     instance = (
-        Instance.objects.filter(sop_instance_uid=sop, series__case_id=read.case_id)
-        .select_related("series")
-        .first()
+        Instance.objects.filter(sop_instance_uid=sop, series__case_id=read.case_id).select_related("series").first()
         if sop
         else None
     )
     if instance is None:
-        raise ValidationError(
-            "The ROI must be drawn on a slice of this case's images (unknown SOP Instance UID)."
-        )
+        raise ValidationError("The ROI must be drawn on a slice of this case's images (unknown SOP Instance UID).")
     points = data.get("points_px")
     if not isinstance(points, list | tuple):
         raise ValidationError("points_px must be a list of [column, row] pairs.")

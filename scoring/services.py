@@ -72,9 +72,7 @@ def roi_score_compute(*, roi_id: int, cache: SliceCache | None = None) -> RoiSco
         if instance is None:
             raise PixelError("The slice this ROI was drawn on is no longer stored.")
         pixels = _instance_pixels(instance, cache)
-        mask = roi_mask(
-            roi.shape, roi.points_px, pixels.rows, pixels.cols, pixels.row_spacing, pixels.col_spacing
-        )
+        mask = roi_mask(roi.shape, roi.points_px, pixels.rows, pixels.cols, pixels.row_spacing, pixels.col_spacing)
         stats = roi_stats(pixels.values, mask, pixels.row_spacing, pixels.col_spacing)
         values = {k: getattr(stats, k) for k in STAT_FIELDS}
     except (PixelError, RoiGeometryError) as exc:
@@ -102,9 +100,7 @@ def _roi_score_upsert(*, roi_id: int, version: int, values: dict, error: str) ->
     roi = Roi.objects.select_for_update().filter(pk=roi_id).first()
     if roi is None or roi.version != version:
         return None  # stale job: a newer version exists and has its own job
-    score, _ = RoiScore.objects.update_or_create(
-        roi=roi, defaults={"roi_version": version, "error": error, **values}
-    )
+    score, _ = RoiScore.objects.update_or_create(roi=roi, defaults={"roi_version": version, "error": error, **values})
     return score
 
 
@@ -181,9 +177,7 @@ def control_snrs(study: Study) -> list[float]:
     for case in Case.objects.filter(study=study, is_control=True):
         snrs = [
             s
-            for s in ReadScore.objects.filter(read__case=case, read__read_number=1).values_list(
-                "snr", flat=True
-            )
+            for s in ReadScore.objects.filter(read__case=case, read__read_number=1).values_list("snr", flat=True)
             if s is not None
         ]
         if snrs:
@@ -273,9 +267,7 @@ def study_rescore(*, study_id: int, force: bool = False, job_id: int | None = No
     reads = (
         stale_read_ids(study_id)
         if not force
-        else list(
-            Read.objects.filter(study_id=study_id, rois__isnull=False).distinct().values_list("id", flat=True)
-        )
+        else list(Read.objects.filter(study_id=study_id, rois__isnull=False).distinct().values_list("id", flat=True))
     )
     for read_id in reads:
         read_score_compute(read_id=read_id)

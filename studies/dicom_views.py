@@ -21,9 +21,7 @@ def _may_see_case(user, case) -> bool:
         return True
     if role != Membership.Role.READER:
         return False
-    return any(
-        reader_may_view(r) for r in Read.objects.filter(case=case, reader=user).select_related("study")
-    )
+    return any(reader_may_view(r) for r in Read.objects.filter(case=case, reader=user).select_related("study"))
 
 
 def _deny(request):

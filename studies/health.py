@@ -43,6 +43,4 @@ def healthz(request):
             for hb in WorkerHeartbeat.objects.order_by("hostname")
         ]
     ok = db["ok"] and broker["ok"]
-    return JsonResponse(
-        {"ok": ok, "database": db, "broker": broker, "workers": workers}, status=200 if ok else 503
-    )
+    return JsonResponse({"ok": ok, "database": db, "broker": broker, "workers": workers}, status=200 if ok else 503)

@@ -35,9 +35,7 @@ class Study(models.Model):
 
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     # Measurement protocol
@@ -45,17 +43,13 @@ class Study(models.Model):
     measure_snr = models.BooleanField(default=True, help_text="SNR and M-score (needs a background ROI)")
     roi_statistic = models.CharField(max_length=10, choices=RoiStatistic.choices, default=RoiStatistic.MEAN)
     min_levels_vbq = models.PositiveSmallIntegerField(default=2)
-    noise_correction = models.CharField(
-        max_length=10, choices=NoiseCorrection.choices, default=NoiseCorrection.RAW
-    )
+    noise_correction = models.CharField(max_length=10, choices=NoiseCorrection.choices, default=NoiseCorrection.RAW)
     same_slice_required = models.BooleanField(
         default=True, help_text="All vertebral and CSF ROIs on one (mid-sagittal) slice"
     )
     roi_area_min_mm2 = models.FloatField(default=20.0)
     roi_area_max_mm2 = models.FloatField(default=1500.0)
-    consensus_rule = models.CharField(
-        max_length=20, choices=ConsensusRule.choices, default=ConsensusRule.FIRST_READS
-    )
+    consensus_rule = models.CharField(max_length=20, choices=ConsensusRule.choices, default=ConsensusRule.FIRST_READS)
     consensus_reader = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -106,9 +100,7 @@ class Case(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="cases")
     subject_code = models.CharField(max_length=64)
     is_control = models.BooleanField(default=False, help_text="Member of the SNR control group")
-    primary_series = models.ForeignKey(
-        "Series", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    primary_series = models.ForeignKey("Series", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     date_offset_days = models.IntegerField(null=True, blank=True, help_text="De-identification date shift")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -52,9 +52,7 @@ def study_create(request):
     form = StudyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "name"}
-        study = membership_services.study_create(
-            name=form.cleaned_data["name"], created_by=request.user, **data
-        )
+        study = membership_services.study_create(name=form.cleaned_data["name"], created_by=request.user, **data)
         messages.success(request, f"Study “{study.name}” created. You are its PI.")
         return redirect("study-detail", study_id=study.pk)
     return render(request, "studies/study_form.html", {"form": form, "title": "New study"})
@@ -108,9 +106,7 @@ def _pi_progress(study: Study) -> list[dict]:
     rows: dict[tuple, dict] = {}
     for read in study.reads.select_related("reader").order_by("reader__username", "read_number"):
         key = (read.reader.username, read.read_number)
-        row = rows.setdefault(
-            key, {"reader": key[0], "read_number": key[1], "done": 0, "total": 0, "seconds": 0.0}
-        )
+        row = rows.setdefault(key, {"reader": key[0], "read_number": key[1], "done": 0, "total": 0, "seconds": 0.0})
         row["total"] += 1
         if read.status == Read.Status.SUBMITTED:
             row["done"] += 1

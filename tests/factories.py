@@ -22,9 +22,7 @@ PASSWORD = "correct-horse-battery-staple-42"
 
 def make_user(username: str | None = None, **extra) -> User:
     username = username or f"user{next(_seq)}"
-    return User.objects.create_user(
-        username=username, email=f"{username}@example.org", password=PASSWORD, **extra
-    )
+    return User.objects.create_user(username=username, email=f"{username}@example.org", password=PASSWORD, **extra)
 
 
 def make_study(pi: User | None = None, **fields) -> Study:
@@ -96,9 +94,7 @@ def make_case(
 
     Pixel value at (row, col) of slice k = ``value_fn(k, rows, cols)`` (default: 100 + col + 10·k).
     """
-    case = Case.objects.create(
-        study=study, subject_code=subject_code or f"S{next(_seq):03d}", is_control=is_control
-    )
+    case = Case.objects.create(study=study, subject_code=subject_code or f"S{next(_seq):03d}", is_control=is_control)
     series_uid = generate_uid()
     series = Series.objects.create(
         case=case,
@@ -149,9 +145,7 @@ def sop_of(case: Case, index: int = 0) -> str:
     return list(case.primary_series.instances.order_by("slice_position"))[index].sop_instance_uid
 
 
-def roi_payload(
-    case: Case, label: str = "L1", shape: str = "rectangle", box=(10, 10, 20, 20), index: int = 0
-):
+def roi_payload(case: Case, label: str = "L1", shape: str = "rectangle", box=(10, 10, 20, 20), index: int = 0):
     c0, r0, c1, r1 = box
     points = [[c0, r0], [c1, r0], [c0, r1], [c1, r1]]
     if shape == "ellipse":

@@ -14,9 +14,7 @@ from studies.services.reading import ReadClosed, StaleEdit
 def _messages(exc: DjangoValidationError) -> list[str]:
     if hasattr(exc, "message_dict"):
         return [
-            f"{field}: {msg}" if field != "__all__" else msg
-            for field, msgs in exc.message_dict.items()
-            for msg in msgs
+            f"{field}: {msg}" if field != "__all__" else msg for field, msgs in exc.message_dict.items() for msg in msgs
         ]
     return list(exc.messages)
 

@@ -132,9 +132,7 @@ class RoiSerializer(serializers.ModelSerializer):
     stats = serializers.SerializerMethodField()
     score_status = serializers.SerializerMethodField()
     score_error = serializers.SerializerMethodField()
-    version = serializers.IntegerField(
-        required=False, help_text="Send the version you edited (409 when stale)"
-    )
+    version = serializers.IntegerField(required=False, help_text="Send the version you edited (409 when stale)")
 
     class Meta:
         model = Roi

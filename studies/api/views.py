@@ -70,9 +70,7 @@ class StudyViewSet(
 
     def perform_update(self, serializer):
         _require_pi(serializer.instance, self.request.user)
-        membership_services.study_update(
-            study=serializer.instance, user=self.request.user, **serializer.validated_data
-        )
+        membership_services.study_update(study=serializer.instance, user=self.request.user, **serializer.validated_data)
 
     @extend_schema(responses=s.MembershipSerializer(many=True), request=s.MemberAddSerializer)
     @action(detail=True, methods=["get", "post"])
@@ -83,9 +81,7 @@ class StudyViewSet(
         if request.method == "POST":
             payload = s.MemberAddSerializer(data=request.data)
             payload.is_valid(raise_exception=True)
-            added = membership_services.member_add(
-                study=study, added_by=request.user, **payload.validated_data
-            )
+            added = membership_services.member_add(study=study, added_by=request.user, **payload.validated_data)
             body = s.MembershipSerializer(added.membership).data | {"account_created": added.user_created}
             return Response(body, status=status.HTTP_201_CREATED)
         return Response(s.MembershipSerializer(study.memberships.select_related("user"), many=True).data)

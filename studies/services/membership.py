@@ -162,10 +162,7 @@ def member_add(*, study: Study, identifier: str, role: str, added_by) -> MemberA
 
 def member_remove(*, membership: Membership, removed_by) -> None:
     study = membership.study
-    if (
-        membership.role == Membership.Role.PI
-        and study.memberships.filter(role=Membership.Role.PI).count() == 1
-    ):
+    if membership.role == Membership.Role.PI and study.memberships.filter(role=Membership.Role.PI).count() == 1:
         raise ValidationError("A study needs at least one PI; add another PI before removing this one.")
     audit_log(
         study=study,

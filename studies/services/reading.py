@@ -24,9 +24,7 @@ class StaleEdit(Exception):
     """A write carried an ROI version older than the stored one (HTTP 409)."""
 
     def __init__(self, roi: Roi | None) -> None:
-        super().__init__(
-            "This ROI was changed elsewhere (another tab or window); the latest version is shown."
-        )
+        super().__init__("This ROI was changed elsewhere (another tab or window); the latest version is shown.")
         self.roi = roi
 
 
@@ -94,9 +92,7 @@ def read_opens_at(read: Read) -> timezone.datetime | None:
         return read.available_from
     if read.read_number == 1:
         return read.study.created_at
-    previous = Read.objects.filter(
-        study_id=read.study_id, reader_id=read.reader_id, read_number=read.read_number - 1
-    )
+    previous = Read.objects.filter(study_id=read.study_id, reader_id=read.reader_id, read_number=read.read_number - 1)
     if not previous.exists() or previous.exclude(status=Read.Status.SUBMITTED).exists():
         return None
     last = max(r.submitted_at for r in previous if r.submitted_at)

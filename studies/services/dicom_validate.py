@@ -1,0 +1,748 @@
+"""Validation and classification of uploaded DICOM files (pure: pydicom and numpy, no Django).
+
+:func:`inspect_file` reads one file and says whether the platform can use it. It never raises on bad input:
+every problem becomes an :class:`InspectResult` with a stable ``code`` (see :data:`REJECTION_CODES`) and a
+``reason`` a clinician can act on. The import job then groups the accepted datasets by Series Instance UID,
+drops repeated instances with :func:`mark_duplicates`, rejects series with :func:`check_series_geometry`
+problems, and uses :func:`classify_series` and :func:`sort_instances` to build the cases.
+
+Only what VBQ and SNR measurement needs is accepted: single-frame MR images, grey scale (MONOCHROME1/2), with
+the image-plane geometry that lets a viewer and the scoring code place ROIs in millimetres.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import BinaryIO, Final, Literal
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.filereader import data_element_generator
+from pydicom.uid import (
+    UID,
+    CTImageStorage,
+    DeflatedExplicitVRLittleEndian,
+    EnhancedMRImageStorage,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    MediaStorageDirectoryStorage,
+    MRImageStorage,
+    UID_dictionary,
+)
+
+__all__ = [
+    "ACCEPTED",
+    "REJECTION_CODES",
+    "InspectResult",
+    "SeriesInfo",
+    "check_series_geometry",
+    "classify_series",
+    "inspect_file",
+    "mark_duplicates",
+    "slice_normal",
+    "sort_instances",
+]
+
+ACCEPTED: Final = "accepted"
+
+#: Every code :func:`inspect_file`, :func:`mark_duplicates` and :func:`check_series_geometry` can give,
+#: with a short title for tables. Codes are stable: the import stores them and tests assert them.
+REJECTION_CODES: Final[dict[str, str]] = {
+    "empty_file": "Empty file",
+    "unreadable": "File could not be read",
+    "not_dicom": "Not a DICOM file",
+    "dicomdir": "DICOMDIR index file (skipped)",
+    "truncated": "Truncated or damaged file",
+    "no_pixel_data": "No image in the file",
+    "non_mr_modality": "Not an MR image",
+    "multi_frame": "Multi-frame file",
+    "unsupported_photometric": "Colour or unsupported photometric interpretation",
+    "unsupported_pixel_format": "Unsupported pixel format",
+    "unknown_transfer_syntax": "Unknown transfer syntax",
+    "codec_missing": "No decoder for the compression",
+    "corrupt_pixel_data": "Image data could not be decoded",
+    "missing_uids": "Missing identifiers",
+    "missing_geometry": "Missing image geometry",
+    "duplicate_sop_instance": "Duplicate image",
+    "inconsistent_geometry": "Inconsistent geometry within the series",
+}
+
+#: Codes whose files are passed over rather than reported as errors.
+SKIPPED_CODES: Final = frozenset({"dicomdir"})
+
+_IMAGE_STORAGE: Final = frozenset({MRImageStorage, EnhancedMRImageStorage, CTImageStorage})
+_ACCEPTED_PHOTOMETRIC: Final = frozenset({"MONOCHROME1", "MONOCHROME2"})
+_UNDEFINED_LENGTH: Final = 0xFFFFFFFF
+_ORIENTATIONS: Final = ("sagittal", "coronal", "axial")
+
+Status = Literal["accepted", "rejected", "skipped"]
+
+
+@dataclass(frozen=True)
+class InspectResult:
+    """The verdict on one file.
+
+    Attributes
+    ----------
+    status : {"accepted", "rejected", "skipped"}
+    code : str
+        ``"accepted"`` or one of :data:`REJECTION_CODES`.
+    reason : str
+        A sentence for the person who uploaded the file; empty when accepted.
+    dataset : pydicom.dataset.Dataset or None
+        The parsed dataset (with pixel data) when accepted, else None.
+    name : str
+        The file name given or taken from the path ("" for bytes).
+    sop_instance_uid, series_instance_uid, study_instance_uid, transfer_syntax_uid : str
+        Read when the file could be parsed (may be set on rejected files too), else "".
+    """
+
+    status: Status
+    code: str
+    reason: str = ""
+    dataset: Dataset | None = field(default=None, compare=False, repr=False)
+    name: str = ""
+    sop_instance_uid: str = ""
+    series_instance_uid: str = ""
+    study_instance_uid: str = ""
+    transfer_syntax_uid: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
+
+    def as_dict(self) -> dict[str, str]:
+        """JSON-ready summary without the dataset, e.g. for an import report row."""
+        return {
+            "name": self.name,
+            "status": self.status,
+            "code": self.code,
+            "reason": self.reason,
+            "sop_instance_uid": self.sop_instance_uid,
+            "series_instance_uid": self.series_instance_uid,
+            "study_instance_uid": self.study_instance_uid,
+            "transfer_syntax_uid": self.transfer_syntax_uid,
+        }
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """What :func:`classify_series` found out about one series.
+
+    ``orientation`` is the patient axis the slice normal is closest to (``"sagittal"`` for x, ``"coronal"``
+    for y, ``"axial"`` for z) and ``obliquity_deg`` the angle between the normal and that axis. ``weighting``
+    is ``"T1"``, ``"T2"`` or ``"other"``; ``weighting_basis`` says whether it came from the descriptions
+    (``"description"``), from TR/TE (``"timing"``) or could not be told (``"unknown"``, weighting
+    ``"other"``).
+    """
+
+    series_instance_uid: str
+    study_instance_uid: str
+    n_instances: int
+    orientation: str
+    obliquity_deg: float
+    normal: tuple[float, float, float]
+    weighting: str
+    weighting_basis: str
+    description: str
+    repetition_time: float | None
+    echo_time: float | None
+    contrast_enhanced: bool
+    rows: int
+    columns: int
+    pixel_spacing: tuple[float, float]
+    slice_thickness: float | None
+
+    @property
+    def is_sagittal_t1(self) -> bool:
+        """True for the series VBQ is defined on: sagittal, T1-weighted, without contrast."""
+        return self.orientation == "sagittal" and self.weighting == "T1" and not self.contrast_enhanced
+
+
+def inspect_file(
+    source: str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO, *, name: str | None = None
+) -> InspectResult:
+    """Read one file and accept it or say why not. Never raises on bad input.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file object
+        The file's location or content.
+    name : str, optional
+        Name to report (defaults to the path's base name).
+
+    Returns
+    -------
+    InspectResult
+        ``accepted`` with the parsed dataset, ``skipped`` (a DICOMDIR index) or ``rejected`` with a code.
+    """
+    label = name if name is not None else _source_name(source)
+    try:
+        data = _read_bytes(source)
+    except OSError as exc:
+        return _reject("unreadable", f"The file could not be read ({exc.strerror or exc}).", label)
+    if not data:
+        return _reject("empty_file", "The file is empty (0 bytes).", label)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return _inspect(data, label)
+        except Exception as exc:  # last resort: a malformed file must never crash an import
+            return _reject(
+                "truncated" if _has_dicm(data) else "not_dicom",
+                f"The file could not be parsed as DICOM ({type(exc).__name__}); it may be damaged.",
+                label,
+            )
+
+
+def _inspect(data: bytes, label: str) -> InspectResult:
+    has_dicm = _has_dicm(data)
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=not has_dicm)
+    except InvalidDicomError:
+        return _reject("not_dicom", _NOT_DICOM_REASON, label)
+    except Exception as exc:
+        if has_dicm:
+            return _reject(
+                "truncated",
+                f"The DICOM file breaks off or is damaged part-way through ({type(exc).__name__}); "
+                "upload the original file again.",
+                label,
+            )
+        return _reject("not_dicom", _NOT_DICOM_REASON, label)
+    if not has_dicm and not _looks_like_dicom(ds):
+        return _reject("not_dicom", _NOT_DICOM_REASON, label)
+
+    structure = _structure_problem(ds, data, has_dicm)  # before any element is decoded
+    ids = _identifiers(ds)
+    if structure:
+        return _reject("truncated", structure, label, **ids)
+
+    meta = getattr(ds, "file_meta", None)
+    sop_class = str(ds.get("SOPClassUID", "") or (meta.get("MediaStorageSOPClassUID", "") if meta else ""))
+    if sop_class == MediaStorageDirectoryStorage or "DirectoryRecordSequence" in ds:
+        return InspectResult(
+            status="skipped",
+            code="dicomdir",
+            reason="A DICOMDIR is only an index of the other files; it was skipped.",
+            name=label,
+            **ids,
+        )
+    pixel_tags = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+    if not any(t in ds for t in pixel_tags):
+        if "Rows" in ds or sop_class in _IMAGE_STORAGE:
+            reason = (
+                "The file describes an image but holds no pixel data; it may have been cut short during "
+                "copying. Upload the original file again."
+            )
+        else:
+            reason = "The file holds no image (no Pixel Data); it is probably a report or another document."
+        return _reject("no_pixel_data", reason, label, **ids)
+
+    modality = str(ds.get("Modality", "") or "").strip().upper()
+    if modality != "MR":
+        what = f"a {modality} image" if modality else "an image whose modality is not recorded"
+        return _reject(
+            "non_mr_modality",
+            f"This is {what}; only MR images (Modality MR) can be measured.",
+            label,
+            **ids,
+        )
+    frames = _int_or_none(ds.get("NumberOfFrames"))
+    if frames is not None and frames > 1:
+        return _reject(
+            "multi_frame",
+            f"This file holds {frames} frames: multi-frame (enhanced MR) files are not supported; "
+            "export the series as single-frame images.",
+            label,
+            **ids,
+        )
+    photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
+    samples = _int_or_none(ds.get("SamplesPerPixel")) or 1
+    if photometric not in _ACCEPTED_PHOTOMETRIC or samples != 1:
+        shown = photometric or "not recorded"
+        return _reject(
+            "unsupported_photometric",
+            f"The image is stored as {shown} with {samples} sample(s) per pixel; only grey-scale images "
+            "(MONOCHROME1 or MONOCHROME2) are accepted. Export the original, not a colour screenshot.",
+            label,
+            **ids,
+        )
+    bits = _int_or_none(ds.get("BitsAllocated"))
+    rows = _int_or_none(ds.get("Rows"))
+    columns = _int_or_none(ds.get("Columns"))
+    if "PixelData" not in ds or bits not in (8, 16) or not rows or not columns:
+        return _reject(
+            "unsupported_pixel_format",
+            "The image's pixel format is not supported (integer pixels of 8 or 16 bits with Rows and "
+            "Columns are required).",
+            label,
+            **ids,
+        )
+
+    ts = ids["transfer_syntax_uid"]
+    if not ts:  # no file meta (old-style file): record the encoding pydicom read it with, so it can decode
+        ts = ids["transfer_syntax_uid"] = _add_file_meta(ds)
+    if not _is_known_transfer_syntax(ts):
+        return _reject(
+            "unknown_transfer_syntax",
+            f"The file uses the transfer syntax {ts}, which is not a standard DICOM encoding this server "
+            "knows (often a vendor's private compression); export the images with a standard transfer "
+            "syntax, preferably uncompressed.",
+            label,
+            **ids,
+        )
+    missing_ids = [k for k in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID") if not ds.get(k)]
+    if missing_ids:
+        return _reject(
+            "missing_uids",
+            f"The file lacks {', '.join(missing_ids)}, so it cannot be placed in a study and series.",
+            label,
+            **ids,
+        )
+    geometry = _geometry_problems(ds)
+    if geometry:
+        return _reject(
+            "missing_geometry",
+            f"The image lacks the geometry needed to measure it in millimetres: {'; '.join(geometry)}.",
+            label,
+            **ids,
+        )
+
+    ts_uid = UID(ts)
+    if not ts_uid.is_compressed:
+        expected = rows * columns * samples * (frames or 1) * bits // 8
+        found = len(ds.PixelData)
+        if found < expected:
+            return _reject(
+                "truncated",
+                f"The image data is incomplete ({found} of {expected} bytes); the file was cut short "
+                "during copying or export. Upload the original file again.",
+                label,
+                **ids,
+            )
+        return InspectResult(status="accepted", code=ACCEPTED, dataset=ds, name=label, **ids)
+
+    problem = _decode_problem(ds, ts_uid)
+    if problem is not None:
+        code, reason = problem
+        return _reject(code, reason, label, **ids)
+    return InspectResult(status="accepted", code=ACCEPTED, dataset=ds, name=label, **ids)
+
+
+def _add_file_meta(ds: Dataset) -> str:
+    implicit, little = ds.original_encoding
+    if implicit or implicit is None:
+        ts = ImplicitVRLittleEndian
+    else:
+        ts = ExplicitVRLittleEndian if little is not False else ExplicitVRBigEndian
+    meta = getattr(ds, "file_meta", None)
+    if meta is None:
+        meta = ds.file_meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ts
+    for keyword, source in (
+        ("MediaStorageSOPClassUID", "SOPClassUID"),
+        ("MediaStorageSOPInstanceUID", "SOPInstanceUID"),
+    ):
+        if source in ds and keyword not in meta:
+            setattr(meta, keyword, ds[source].value)
+    return str(ts)
+
+
+_NOT_DICOM_REASON: Final = (
+    "This is not a DICOM file (no DICOM header could be found); upload the DICOM images exported from the "
+    "scanner or PACS, not screenshots, PDFs or other documents."
+)
+
+
+def _decode_problem(ds: Dataset, ts: UID) -> tuple[str, str] | None:
+    """Decode compressed pixels; say whether the codec is missing or the data is broken."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        decoder = get_decoder(ts)
+        available = decoder.is_available
+    except NotImplementedError:
+        available = False
+    if not available:
+        return (
+            "codec_missing",
+            f"The image is compressed with {ts.name} (transfer syntax {ts}) and this server has no decoder "
+            "(codec) for it installed. Export the images uncompressed, or ask the administrator to add "
+            "the codec.",
+        )
+    pixels, errors = _decode(ds, decoder)
+    if pixels is None:
+        return (
+            "corrupt_pixel_data",
+            f"The compressed image ({ts.name}) could not be decoded ({errors}); the file may be damaged. "
+            "Upload the original file again.",
+        )
+    if pixels.shape[:2] != (int(ds.Rows), int(ds.Columns)):
+        return (
+            "corrupt_pixel_data",
+            f"The decoded image is {pixels.shape[1]}×{pixels.shape[0]} pixels but the header says "
+            f"{ds.Columns}×{ds.Rows}; the file may be damaged.",
+        )
+    return None
+
+
+#: Decoding plugins tried in this order. python-gdcm comes last and only when nothing else can decode the
+#: transfer syntax: on a corrupt JPEG 2000 stream it aborts the whole process (an uncaught C++ exception)
+#: instead of raising, which would kill an import worker.
+_PLUGIN_ORDER: Final = ("pylibjpeg", "pydicom", "pillow", "pyjpegls")
+
+
+def _decode(ds: Dataset, decoder) -> tuple[np.ndarray | None, str]:
+    """Decode with the first plugin that succeeds; set that plugin as the dataset's pixel_array option."""
+    available = tuple(decoder.available_plugins)
+    safe = [p for p in _PLUGIN_ORDER if p in available] or list(available)
+    errors = []
+    for plugin in safe:
+        try:
+            ds.pixel_array_options(decoding_plugin=plugin)
+            return ds.pixel_array, ""
+        except Exception as exc:
+            errors.append(f"{plugin}: {type(exc).__name__}")
+    ds.pixel_array_options(decoding_plugin="")
+    return None, "; ".join(errors) or "no decoder"
+
+
+def _structure_problem(ds: Dataset, data: bytes, has_dicm: bool) -> str | None:
+    """Find a file that ends inside an element or its header, which pydicom reads as a shorter dataset.
+
+    Walks the top-level elements again with pydicom's element generator, in the encoding pydicom read the
+    file with, and checks that each value is complete and that nothing but zero padding follows the last.
+    """
+    cut = "The DICOM file is cut short (it ends in the middle of its data); upload the original file again."
+    size = len(data)
+    meta = getattr(ds, "file_meta", None)
+    start = 0
+    if has_dicm:
+        meta_length = meta.get("FileMetaInformationGroupLength") if meta is not None else None
+        if meta_length is None or "TransferSyntaxUID" not in meta:
+            return "The DICOM file header is incomplete or damaged; upload the original file again."
+        start = 132 + 12 + int(meta_length)
+        if start > size:
+            return cut
+    elif data[:2] == b"\x02\x00":
+        return None  # file meta without a preamble: unusual; pydicom's own parsing has to do
+    ts = str(meta.get("TransferSyntaxUID", "") or "") if meta is not None else ""
+    if ts == DeflatedExplicitVRLittleEndian:
+        return None  # the data set is zlib-compressed; pydicom raises if it is cut
+    implicit, little = ds.original_encoding
+    if implicit is None or little is None:
+        return None
+    fp = io.BytesIO(data)
+    fp.seek(start)
+    end = start
+    try:
+        for elem in data_element_generator(fp, implicit, little):
+            length = getattr(elem, "length", None)
+            value = getattr(elem, "value", None)
+            if length not in (None, _UNDEFINED_LENGTH) and isinstance(value, bytes) and len(value) < length:
+                return cut
+            end = fp.tell()
+    except Exception:
+        return cut
+    if end < size and data[end:].strip(b"\x00"):  # unparsed bytes that are not zero padding
+        return cut
+    return None
+
+
+def _has_dicm(data: bytes) -> bool:
+    return len(data) >= 132 and data[128:132] == b"DICM"
+
+
+def _looks_like_dicom(ds: Dataset) -> bool:
+    """A dataset read without the DICM header is believed only if it has the usual image attributes."""
+    if not len(ds):
+        return False
+    try:
+        tags = list(ds.keys())
+        if tags[0].group > 0x0008 or any(t.group % 2 == 1 and t.group < 0x0008 for t in tags):
+            return False
+        return any(k in ds for k in ("SOPClassUID", "SOPInstanceUID", "Modality")) and (
+            "Rows" in ds or "SOPClassUID" in ds
+        )
+    except Exception:
+        return False
+
+
+def _identifiers(ds: Dataset) -> dict[str, str]:
+    out = {}
+    for field_name, keyword in (
+        ("sop_instance_uid", "SOPInstanceUID"),
+        ("series_instance_uid", "SeriesInstanceUID"),
+        ("study_instance_uid", "StudyInstanceUID"),
+    ):
+        try:
+            out[field_name] = str(ds.get(keyword, "") or "").strip()
+        except Exception:
+            out[field_name] = ""
+    meta = getattr(ds, "file_meta", None)
+    ts = ""
+    if meta is not None:
+        ts = str(meta.get("TransferSyntaxUID", "") or "").strip()
+    out["transfer_syntax_uid"] = ts
+    return out
+
+
+def _is_known_transfer_syntax(ts: str) -> bool:
+    entry = UID_dictionary.get(ts)
+    return entry is not None and entry[1] == "Transfer Syntax"
+
+
+def _geometry_problems(ds: Dataset) -> list[str]:
+    problems = []
+    ipp = _floats(ds.get("ImagePositionPatient"))
+    if ipp is None or len(ipp) != 3:
+        problems.append("Image Position (Patient) is missing or malformed")
+    iop = _floats(ds.get("ImageOrientationPatient"))
+    if iop is None or len(iop) != 6:
+        problems.append("Image Orientation (Patient) is missing or malformed")
+    else:
+        row, col = np.asarray(iop[:3]), np.asarray(iop[3:])
+        if not (
+            abs(np.linalg.norm(row) - 1) < 0.01 and abs(np.linalg.norm(col) - 1) < 0.01 and abs(float(row @ col)) < 0.01
+        ):
+            problems.append("Image Orientation (Patient) is not two perpendicular unit vectors")
+    spacing = _floats(ds.get("PixelSpacing"))
+    if spacing is None or len(spacing) != 2:
+        problems.append("Pixel Spacing is missing or malformed")
+    elif not all(s > 0 for s in spacing):
+        problems.append("Pixel Spacing is not positive")
+    return problems
+
+
+def _floats(value: object) -> list[float] | None:
+    if value is None or value == "":
+        return None
+    try:
+        items = list(value) if not isinstance(value, str | bytes) else [value]
+        out = [float(v) for v in items]
+    except (TypeError, ValueError):
+        return None
+    return out if all(math.isfinite(v) for v in out) else None
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _reject(code: str, reason: str, name: str, **ids: str) -> InspectResult:
+    status: Status = "skipped" if code in SKIPPED_CODES else "rejected"
+    return InspectResult(status=status, code=code, reason=reason, name=name, **ids)
+
+
+def _source_name(source: object) -> str:
+    if isinstance(source, str | os.PathLike):
+        return os.path.basename(os.fspath(source))
+    return str(getattr(source, "name", "") or "")
+
+
+def _read_bytes(source: object) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source)
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as fh:
+            return fh.read()
+    return source.read()  # type: ignore[attr-defined]
+
+
+def mark_duplicates(results: Sequence[InspectResult]) -> list[InspectResult]:
+    """Reject every accepted file whose SOP Instance UID an earlier accepted file already has.
+
+    Feed the results in a stable order (e.g. sorted by path): the first file of each instance is kept.
+    """
+    seen: dict[str, str] = {}
+    out = []
+    for result in results:
+        uid = result.sop_instance_uid
+        if result.accepted and uid:
+            if uid in seen:
+                result = replace(
+                    result,
+                    status="rejected",
+                    code="duplicate_sop_instance",
+                    reason=f"The same image (SOP Instance UID) was already imported from {seen[uid]!r}; "
+                    "this copy was ignored.",
+                    dataset=None,
+                )
+            else:
+                seen[uid] = result.name or uid
+        out.append(result)
+    return out
+
+
+def check_series_geometry(datasets: Iterable[Dataset]) -> list[str]:
+    """Return the reasons a series cannot be measured as one stack; an empty list means it is consistent.
+
+    Checks matrix size (Rows × Columns), Pixel Spacing (to 0.001 mm), Image Orientation (Patient) (to 0.001),
+    and that no two slices share a position along the slice normal.
+    """
+    items = list(datasets)
+    if not items:
+        return ["The series has no images."]
+    problems = []
+    sizes = sorted({(int(d.get("Columns") or 0), int(d.get("Rows") or 0)) for d in items})
+    if len(sizes) > 1:
+        shown = ", ".join(f"{c}×{r}" for c, r in sizes)
+        problems.append(f"The images of this series have different matrix sizes ({shown}).")
+    spacings = [_floats(d.get("PixelSpacing")) for d in items]
+    if any(s is None or len(s) != 2 for s in spacings):
+        problems.append("Some images of this series have no Pixel Spacing.")
+    elif _spread(spacings) > 1e-3:
+        shown = ", ".join(sorted({f"{s[0]:g}×{s[1]:g} mm" for s in spacings if s}))
+        problems.append(f"The images of this series have different pixel spacings ({shown}).")
+    orientations = [_floats(d.get("ImageOrientationPatient")) for d in items]
+    if any(o is None or len(o) != 6 for o in orientations):
+        problems.append("Some images of this series have no Image Orientation (Patient).")
+    elif _spread(orientations) > 1e-3:
+        problems.append("The images of this series have different orientations (it mixes imaging planes or stacks).")
+    elif all(_floats(d.get("ImagePositionPatient")) is not None for d in items) and len(items) > 1:
+        normal = slice_normal(items[0])
+        positions = np.round([_position(d, normal) for d in items], 3)
+        repeated = len(positions) - len(np.unique(positions))
+        if repeated:
+            problems.append(
+                f"{repeated + 1 if repeated == 1 else repeated} images of this series lie at the same slice "
+                "position (repeated acquisitions mixed in one series)."
+            )
+    return problems
+
+
+def _spread(vectors: list[list[float] | None]) -> float:
+    arr = np.asarray(vectors, dtype=float)
+    return float(np.max(np.abs(arr - arr[0]))) if arr.size else 0.0
+
+
+def slice_normal(ds: Dataset) -> np.ndarray:
+    """Unit normal of the image plane: row direction × column direction (patient LPS coordinates)."""
+    iop = _floats(ds.get("ImageOrientationPatient"))
+    if iop is None or len(iop) != 6:
+        raise ValueError("The image has no valid Image Orientation (Patient), so its plane is unknown.")
+    normal = np.cross(np.asarray(iop[:3]), np.asarray(iop[3:]))
+    length = float(np.linalg.norm(normal))
+    if length < 1e-6:
+        raise ValueError("Image Orientation (Patient) does not define a plane (parallel vectors).")
+    return normal / length
+
+
+def _position(ds: Dataset, normal: np.ndarray) -> float:
+    ipp = _floats(ds.get("ImagePositionPatient"))
+    if ipp is None or len(ipp) != 3:
+        raise ValueError("An image has no valid Image Position (Patient), so it cannot be ordered.")
+    return float(np.dot(ipp, normal))
+
+
+def sort_instances(datasets: Iterable[Dataset]) -> list[Dataset]:
+    """Order a series along the slice normal of its first image: by dot(ImagePositionPatient, normal).
+
+    Ties (which :func:`check_series_geometry` reports) keep Instance Number order.
+
+    Raises
+    ------
+    ValueError
+        If an image lacks Image Position or Orientation (Patient).
+    """
+    items = list(datasets)
+    if not items:
+        return []
+    normal = slice_normal(items[0])
+    return sorted(items, key=lambda d: (_position(d, normal), _int_or_none(d.get("InstanceNumber")) or 0))
+
+
+_T1 = re.compile(r"(?<![A-Z0-9])T1(?:W|WI|FS)?(?![0-9A-Z])")
+_T2 = re.compile(r"(?<![A-Z0-9])T2(?:W|WI|FS)?(?![0-9A-Z])")
+_OTHER = re.compile(r"(?<![A-Z0-9])(?:STIR|PD|PDW|DWI|DIFFUSION|ADC|TIRM|SWI|MRA|TOF|LOCALI[SZ]ER|SCOUT)(?![A-Z])")
+_CONTRAST = re.compile(r"\+C(?![A-Z])|(?<![A-Z])(?:C\+|GD|GAD|GADO|POST|POSTCONTRAST|CE|CONTRAST)(?![A-Z])")
+
+
+def classify_series(datasets: Iterable[Dataset]) -> SeriesInfo:
+    """Describe a series: plane, weighting (T1/T2/other), contrast, matrix and spacing.
+
+    Orientation comes from Image Orientation (Patient) of the first image (in slice order). Weighting comes
+    from Series Description, Protocol Name and Sequence Name when they name exactly one of T1 or T2 (or an
+    unrelated contrast such as STIR, PD or DWI); otherwise from timing: T1 when TR < 1000 ms and TE < 30 ms,
+    T2 when TR ≥ 2000 ms and TE ≥ 60 ms. Run it before de-identification, which removes the descriptions.
+
+    Raises
+    ------
+    ValueError
+        If the series is empty or its first image has no valid orientation.
+    """
+    items = list(datasets)
+    if not items:
+        raise ValueError("The series has no images.")
+    try:
+        items = sort_instances(items)
+    except ValueError:
+        pass
+    first = items[0]
+    normal = slice_normal(first)
+    axis = int(np.argmax(np.abs(normal)))
+    obliquity = math.degrees(math.acos(min(1.0, abs(float(normal[axis])))))
+
+    texts = [str(first.get(k, "") or "") for k in ("SeriesDescription", "ProtocolName", "SequenceName")]
+    description = texts[0] or texts[1]
+    upper = " ".join(texts).upper().replace("_", " ")
+    tr = _float_or_none(first.get("RepetitionTime"))
+    te = _float_or_none(first.get("EchoTime"))
+    has_t1, has_t2 = bool(_T1.search(upper)), bool(_T2.search(upper))
+    if has_t1 != has_t2:
+        weighting, basis = ("T1" if has_t1 else "T2"), "description"
+    elif not has_t1 and _OTHER.search(upper):
+        weighting, basis = "other", "description"
+    elif tr is not None and te is not None:
+        basis = "timing"
+        if tr < 1000 and te < 30:
+            weighting = "T1"
+        elif tr >= 2000 and te >= 60:
+            weighting = "T2"
+        else:
+            weighting = "other"
+    else:
+        weighting, basis = "other", "unknown"
+
+    agent = str(first.get("ContrastBolusAgent", "") or "").strip().upper()
+    contrast = bool(agent and agent not in ("NONE", "NO", "N/A", "-")) or bool(_CONTRAST.search(upper))
+    spacing = _floats(first.get("PixelSpacing")) or [float("nan"), float("nan")]
+    return SeriesInfo(
+        series_instance_uid=str(first.get("SeriesInstanceUID", "") or ""),
+        study_instance_uid=str(first.get("StudyInstanceUID", "") or ""),
+        n_instances=len(items),
+        orientation=_ORIENTATIONS[axis],
+        obliquity_deg=obliquity,
+        normal=(float(normal[0]), float(normal[1]), float(normal[2])),
+        weighting=weighting,
+        weighting_basis=basis,
+        description=description,
+        repetition_time=tr,
+        echo_time=te,
+        contrast_enhanced=contrast,
+        rows=int(first.get("Rows") or 0),
+        columns=int(first.get("Columns") or 0),
+        pixel_spacing=(float(spacing[0]), float(spacing[1])),
+        slice_thickness=_float_or_none(first.get("SliceThickness")),
+    )
+
+
+def _float_or_none(value: object) -> float | None:
+    try:
+        out = float(value) if value not in (None, "") else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return out if out is None or math.isfinite(out) else None

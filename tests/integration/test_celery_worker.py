@@ -1,0 +1,39 @@
+"""Tasks go through the real Redis broker to a real worker process and change the database."""
+
+from __future__ import annotations
+
+import pytest
+
+from scoring.models import RoiScore
+from studies.models import WorkerHeartbeat
+from studies.tasks import worker_heartbeat
+from tests import factories as f
+from tests.integration.conftest import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_worker_runs_a_task_and_writes_the_database(worker_factory):
+    worker_factory()
+    worker_heartbeat.delay("integration-test-host")
+    hb = wait_for(
+        lambda: WorkerHeartbeat.objects.filter(hostname="integration-test-host").first(),
+        what="the worker to record its heartbeat",
+    )
+    assert hb.seen_at is not None
+
+
+def test_saved_roi_is_scored_by_the_worker(worker_factory):
+    worker_factory()
+    pi, reader = f.make_user(), f.make_user()
+    study = f.make_study(pi)
+    f.add_member(study, reader)
+    case = f.make_case(study, "W-001")  # pixel value = 100 + col on slice 0
+    read = f.make_read(case, reader)
+    roi = f.make_roi(read, "L1", shape="rectangle", points_px=[[10, 10], [20, 10], [10, 20], [20, 20]])
+    score = wait_for(
+        lambda: RoiScore.objects.filter(roi=roi, roi_version=roi.version).first(),
+        what="the ROI to be scored by the worker",
+    )
+    assert score.n == 121
+    assert score.mean == pytest.approx(115.0, abs=1e-12)
