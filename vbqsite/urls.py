@@ -7,7 +7,9 @@ from studies import health
 
 urlpatterns = [
     path("", include("studies.urls")),
+    path("api/analytics/", include("analytics.api.urls")),
     path("api/", include("studies.api.urls")),
+    path("studies/<int:study_id>/analytics/", include("analytics.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,3 @@
+"""Analytics API endpoints (PI only), under /api/analytics/."""
+
+urlpatterns: list = []
