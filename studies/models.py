@@ -102,6 +102,9 @@ class Case(models.Model):
     is_control = models.BooleanField(default=False, help_text="Member of the SNR control group")
     primary_series = models.ForeignKey("Series", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     date_offset_days = models.IntegerField(null=True, blank=True, help_text="De-identification date shift")
+    patient_digest = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="Keyed digest of the original Patient ID (re-imports)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

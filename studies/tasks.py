@@ -16,3 +16,11 @@ def worker_heartbeat(hostname: str | None = None) -> str:
     name = hostname or worker_heartbeat.request.hostname or socket.gethostname()
     WorkerHeartbeat.objects.update_or_create(hostname=name, defaults={"seen_at": timezone.now()})
     return name
+
+
+@shared_task(name="studies.tasks.dicom_import", acks_late=True, reject_on_worker_lost=True)
+def dicom_import(job_id: int) -> None:
+    """Run one DICOM import job (idempotent: stored images are skipped on a re-run)."""
+    from studies.services.dicom_import import import_job_run
+
+    import_job_run(job_id=job_id)

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import dicom_views, pages, viewer_page
+from . import dicom_views, import_pages, pages, viewer_page
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -33,6 +33,14 @@ urlpatterns = [
     path("studies/<int:study_id>/settings/", pages.study_settings, name="study-settings"),
     path("studies/<int:study_id>/members/", pages.study_member_add, name="study-member-add"),
     path("studies/<int:study_id>/plan/", pages.study_plan_build, name="study-plan-build"),
+    path("studies/<int:study_id>/imports/", import_pages.import_list, name="study-imports"),
+    path("studies/<int:study_id>/imports/<int:job_id>/", import_pages.import_detail, name="study-import-detail"),
+    path("studies/<int:study_id>/cases/", import_pages.case_list, name="study-cases"),
+    path(
+        "studies/<int:study_id>/cases/<int:case_id>/primary-series/",
+        import_pages.case_primary_series,
+        name="study-case-primary-series",
+    ),
     path("reads/<int:read_id>/", viewer_page.read_viewer, name="read-viewer"),
     path("dicom/instances/<int:pk>/file", dicom_views.instance_file, name="instance-file"),
     path("dicom/series/<int:pk>/", dicom_views.series_detail, name="series-detail"),

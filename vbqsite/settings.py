@@ -207,7 +207,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},  # one line per task in eager mode is noise
+        "pydicom": {"level": "ERROR"},  # decoder fallbacks log tracebacks for files we reject anyway
+    },
 }
 
 # Study-level secrets (UID remapping) are derived from this; set it in deployments to keep UID

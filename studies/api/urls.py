@@ -5,12 +5,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import import_views, views
 
 router = DefaultRouter()
 router.include_format_suffixes = False
 router.register("studies", views.StudyViewSet, basename="api-study")
 router.register("reads", views.ReadViewSet, basename="api-read")
+router.register("imports", import_views.ImportJobViewSet, basename="api-import")
 
 roi_list = views.RoiViewSet.as_view({"get": "list", "post": "create"})
 roi_detail = views.RoiViewSet.as_view(

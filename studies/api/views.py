@@ -20,6 +20,7 @@ from studies.services import membership as membership_services
 from studies.services import reading
 
 from . import serializers as s
+from .import_views import CaseSeriesMixin
 
 
 def _require_pi(study: Study, user) -> None:
@@ -28,6 +29,7 @@ def _require_pi(study: Study, user) -> None:
 
 
 class StudyViewSet(
+    CaseSeriesMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,

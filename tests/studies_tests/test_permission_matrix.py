@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from studies.models import ImportJob
+
 ROLES = ("anon", "outsider", "reader", "other_reader", "pi", "admin")
 
 
@@ -20,6 +22,8 @@ def _ids(w):
         "instance": w.case.primary_series.instances.first().pk,
         "series": w.case.primary_series.pk,
         "other_membership": w.study.memberships.get(user=w.other_reader).pk,
+        "job": ImportJob.objects.get_or_create(study=w.study, source="/nonexistent.zip", status="done")[0].pk,
+        "case": w.case.pk,
     }
 
 
@@ -46,6 +50,25 @@ MATRIX = {
     "study-settings": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
     "study-member-add": ("post", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 302, 404)),
     "study-plan-build": ("post", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 302, 404)),
+    "study-imports": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
+    "study-import-detail": (
+        "get",
+        lambda i: {"study_id": i["study"], "job_id": i["job"]},
+        S(302, 404, 403, 403, 200, 404),
+    ),
+    "study-cases": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
+    "study-case-primary-series": (
+        "post",
+        lambda i: {"study_id": i["study"], "case_id": i["case"]},
+        S(302, 404, 403, 403, 404, 404),
+    ),
+    "api-import-list": ("get", lambda i: {}, S(401, 200, 200, 200, 200, 200)),
+    "api-import-detail": ("get", lambda i: {"pk": i["job"]}, S(401, 404, 404, 404, 200, 404)),
+    "api-study-primary-series": (
+        "post",
+        lambda i: {"pk": i["study"], "case_id": i["case"]},
+        S(401, 404, 403, 403, 400, 404),
+    ),
     "read-viewer": ("get", lambda i: {"read_id": i["read"]}, S(302, 404, 200, 404, 200, 404)),
     "instance-file": ("get", lambda i: {"pk": i["instance"]}, S(401, 403, 200, 200, 200, 403)),
     "series-detail": ("get", lambda i: {"pk": i["series"]}, S(401, 403, 200, 200, 200, 403)),

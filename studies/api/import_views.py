@@ -1,0 +1,118 @@
+"""DICOM import endpoints (PI only): upload a zip, follow the job, read the per-file report."""
+
+from __future__ import annotations
+
+import uuid
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from studies.models import Case, ImportJob, Membership, Series, Study
+from studies.permissions import is_pi
+from studies.selectors import studies_visible_to
+from studies.services.audit import audit_log
+from studies.services.dicom_import import import_job_create, uploads_dir
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ImportJob
+        fields = (
+            "id",
+            "study",
+            "kind",
+            "status",
+            "total",
+            "done",
+            "accepted",
+            "skipped",
+            "rejected",
+            "error",
+            "created_at",
+            "finished_at",
+            "report",
+        )
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A .zip of DICOM files (any folder structure, any number of series)")
+
+
+def save_upload(upload) -> str:
+    """Stream an uploaded zip to var/uploads (deleted when the job has run)."""
+    name = upload.name or ""
+    if not name.lower().endswith(".zip"):
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError(
+            "Upload a .zip file holding the DICOM images (or use manage.py import_dicom on a folder)."
+        )
+    path = uploads_dir() / f"{uuid.uuid4().hex}.zip"
+    with open(path, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    return str(path)
+
+
+class ImportJobViewSet(viewsets.ReadOnlyModelViewSet):
+    """Import jobs of the studies you are PI of; POST /api/imports/?study=ID uploads a zip."""
+
+    serializer_class = ImportJobSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_queryset(self):
+        pi_studies = Membership.objects.filter(user=self.request.user, role=Membership.Role.PI).values("study_id")
+        qs = ImportJob.objects.filter(study_id__in=pi_studies)
+        study = self.request.query_params.get("study")
+        return qs.filter(study_id=int(study)) if study and study.isdigit() else qs
+
+    @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={202: ImportJobSerializer})
+    def create(self, request, *args, **kwargs):
+        study_id = request.query_params.get("study") or request.data.get("study")
+        study = studies_visible_to(request.user).filter(pk=int(study_id)).first() if str(study_id).isdigit() else None
+        if study is None:
+            return Response({"detail": "No such study."}, status=status.HTTP_404_NOT_FOUND)
+        if not is_pi(study, request.user):
+            raise PermissionDenied("Only the study's PI can import images.")
+        payload = UploadSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        job = import_job_create(study=study, user=request.user, source=save_upload(payload.validated_data["file"]))
+        job.refresh_from_db()
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PrimarySeriesSerializer(serializers.Serializer):
+    series = serializers.IntegerField()
+
+
+def case_primary_series_set(*, case: Case, series: Series, user) -> Case:
+    """PI: choose which series of the case readers measure."""
+    if series.case_id != case.pk:
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError("That series belongs to another case.")
+    case.primary_series = series
+    case.save(update_fields=["primary_series"])
+    audit_log(study=case.study, user=user, action="case.primary_series", obj=case, data={"series": series.pk})
+    return case
+
+
+class CaseSeriesMixin:
+    @extend_schema(request=PrimarySeriesSerializer, responses={200: dict})
+    @action(detail=True, methods=["post"], url_path=r"cases/(?P<case_id>\d+)/primary-series")
+    def primary_series(self, request, pk=None, case_id=None):
+        study: Study = self.get_object()
+        if not is_pi(study, request.user):
+            raise PermissionDenied("Only the study's PI can do this.")
+        case = Case.objects.filter(study=study, pk=case_id).first()
+        payload = PrimarySeriesSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        series = Series.objects.filter(pk=payload.validated_data["series"]).first()
+        if case is None or series is None:
+            return Response({"detail": "No such case or series."}, status=status.HTTP_404_NOT_FOUND)
+        case_primary_series_set(case=case, series=series, user=request.user)
+        return Response({"case": case.pk, "primary_series": series.pk})

@@ -1,0 +1,123 @@
+"""manage.py demo — build the demo studies from synthetic phantoms through the real import path.
+
+Two studies, as in the source papers: "VBQ vs QCT (demo)" (61 subjects: 21 normal, 21 osteopenia,
+19 osteoporosis) and "SNR / M-score vs DEXA (demo)" (5 osteoporotic women + 5 young controls). A PI and
+three readers are created; readers 2 and 3 are simulated (ROIs placed with jitter, both reads submitted) so
+the dashboard has data, and reader 1 is left to read in the browser. Re-running changes nothing.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from studies.demo import phantom, simulate
+from studies.models import Membership, Read, Study
+from studies.services import reading
+from studies.services.dicom_import import dicom_import_run
+from studies.services.membership import study_create
+
+User = get_user_model()
+DEMO_PASSWORD = "vbq-demo-2026"
+STUDIES = {
+    "VBQ": ("VBQ vs QCT (demo)", {"measure_vbq": True, "measure_snr": True}),
+    "SNR": ("SNR / M-score vs DEXA (demo)", {"measure_vbq": True, "measure_snr": True}),
+}
+SIMULATED_READERS = ("reader2", "reader3")
+
+
+class Command(BaseCommand):
+    help = "Create the demo PI/readers and demo studies (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-simulate", action="store_true", help="Do not simulate readers 2 and 3")
+        parser.add_argument("--subjects", type=int, default=0, help="Only the first N subjects per study (tests)")
+
+    def handle(self, *args, no_simulate: bool, subjects: int, **options):
+        started = time.monotonic()
+        users = {name: self._user(name) for name in ("pi", "reader1", "reader2", "reader3")}
+        cohort = phantom.demo_cohort()
+        phantom_root = Path(settings.VAR_DIR) / "demo" / "phantoms"
+        for key, (name, fields) in STUDIES.items():
+            members = [s for s in cohort if s.cohort == key][: subjects or None]
+            study = Study.objects.filter(name=name).first()
+            if study is None:
+                study = self._build(name, fields, members, users, phantom_root)
+            if not no_simulate:
+                self._simulate(study, members, users, phantom_root)
+        self.stdout.write(self.style.SUCCESS(f"Demo ready in {time.monotonic() - started:.0f} s."))
+        self.stdout.write(f"  PI:      pi / {DEMO_PASSWORD}")
+        self.stdout.write(f"  Readers: reader1 / {DEMO_PASSWORD}  (reader2, reader3 are simulated)")
+
+    def _user(self, username: str):
+        user, created = User.objects.get_or_create(username=username, defaults={"email": f"{username}@example.org"})
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        return user
+
+    def _geometry(self, subject, root: Path) -> phantom.PhantomGeometry:
+        return phantom.make_phantom_series(subject, out_dir=root / subject.subject_code, rng_seed=1)
+
+    def _build(self, name, fields, members, users, root: Path) -> Study:
+        self.stdout.write(f"Building “{name}”: {len(members)} phantom series…")
+        study = study_create(name=name, created_by=users["pi"], randomisation_seed=20261123, **fields)
+        for r in ("reader1", "reader2", "reader3"):
+            Membership.objects.get_or_create(study=study, user=users[r], defaults={"role": Membership.Role.READER})
+        for subject in members:
+            self._geometry(subject, root)
+        outcome = dicom_import_run(
+            study=study,
+            source=root,
+            subject_codes={s.patient_id: s.subject_code for s in members},
+            only=lambda rel: rel.split("/")[0] in {s.subject_code for s in members},
+        )
+        self.stdout.write(f"  imported {outcome.accepted} images, {outcome.rejected} rejected")
+        with tempfile.TemporaryDirectory() as tmp:
+            csv_path = Path(tmp) / "reference.csv"
+            phantom.write_reference_csv(members, csv_path)
+            self._import_reference(study, csv_path, users["pi"])
+        created = reading.reading_plan_build(study=study, user=users["pi"])
+        self.stdout.write(f"  reading plan: {created} reads (3 readers × {study.reads_per_reader} reads)")
+        return study
+
+    def _import_reference(self, study, path: Path, user) -> None:
+        try:
+            from studies.services.reference_csv import reference_import
+        except ImportError:  # pragma: no cover - the reference importer ships with the image import
+            self.stderr.write("reference import unavailable; skipped")
+            return
+        result = reference_import(study=study, file_bytes_or_text=path.read_bytes(), user=user, filename=path.name)
+        self.stdout.write(f"  reference data: {getattr(result, 'imported', '?')} subjects")
+
+    def _simulate(self, study: Study, members, users, root: Path) -> None:
+        todo = Read.objects.filter(study=study, reader__username__in=SIMULATED_READERS).exclude(
+            status=Read.Status.SUBMITTED
+        )
+        if not todo.exists():
+            return
+        self.stdout.write(f"  simulating {todo.count()} reads by {', '.join(SIMULATED_READERS)}…")
+        geometries = {s.subject_code: self._geometry(s, root) for s in members}
+        for read in todo.select_related("case__primary_series", "reader").order_by("read_number", "order_index"):
+            geometry = geometries.get(read.case.subject_code)
+            if geometry is None:
+                continue
+            if read.available_from is None or read.available_from > timezone.now():
+                read.available_from = timezone.now()  # the demo waives the washout of simulated readers
+                read.save(update_fields=["available_from"])
+            instances = list(read.case.primary_series.instances.order_by("slice_position", "id"))
+            sop = instances[geometry.mid_slice_index].sop_instance_uid
+            with transaction.atomic():
+                for payload in simulate.simulated_rois(
+                    geometry, reader=read.reader.username, read_number=read.read_number
+                ):
+                    if not read.rois.filter(label=payload["label"]).exists():
+                        reading.roi_create(read=read, user=read.reader, data=payload | {"sop_instance_uid": sop})
+            reading.read_submit(read=read, user=read.reader)

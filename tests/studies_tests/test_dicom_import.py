@@ -1,0 +1,177 @@
+"""DICOM import end to end: good files stored de-identified, bad files reported, nothing partial, re-run a no-op."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pydicom
+import pytest
+from django.urls import reverse
+
+from studies.demo import phantom
+from studies.models import Case, ImportJob, Instance, Series, SubjectKey
+from studies.services.dicom_import import dicom_import_run
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Two phantom subjects (13 slices each) and 18 files an import must turn away or flag."""
+    root = tmp_path_factory.mktemp("corpus")
+    subjects = phantom.demo_cohort()[:2]
+    for s in subjects:
+        phantom.make_phantom_series(s, out_dir=root / "scans" / s.subject_code, rng_seed=3)
+    expected = phantom.make_bad_files(root / "scans" / "zz-bad")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for path in sorted((root / "scans").rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(root / "scans"))
+    return {"root": root / "scans", "subjects": subjects, "bad": expected, "zip": buf.getvalue()}
+
+
+def _stored_files(settings) -> list[Path]:
+    return sorted(p for p in Path(settings.MEDIA_ROOT).rglob("*.dcm"))
+
+
+def test_zip_upload_stores_good_files_and_reports_every_bad_one(
+    corpus, client, settings, django_capture_on_commit_callbacks
+):
+    pi = f.make_user()
+    study = f.make_study(pi)
+    client.force_login(pi)
+    upload = io.BytesIO(corpus["zip"])
+    upload.name = "export.zip"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"{reverse('api-import-list')}?study={study.pk}", {"file": upload})
+    assert response.status_code == 202, response.content
+    job = ImportJob.objects.get(pk=response.json()["id"])  # in-process task: already run
+    assert job.status == "done", job.error
+
+    good = 2 * 13 + 1  # two phantom series + good_mr.dcm
+    assert job.accepted == good
+    assert Instance.objects.count() == good
+    assert len(_stored_files(settings)) == good  # nothing of a rejected file reached storage
+    by_file = {row["file"]: row for row in job.report}
+    assert len(by_file) == job.total
+    for name, code in corpus["bad"].items():
+        row = by_file[f"zz-bad/{name}"]
+        assert row["code"] == code, (name, row)
+        if code != "accepted":
+            assert row["outcome"] in ("rejected", "skipped") and row["reason"], row
+    kinds = {c for c in corpus["bad"].values() if c not in ("accepted", "duplicate_sop_instance", "dicomdir")}
+    assert len(kinds) >= 10
+    assert Case.objects.filter(study=study).count() == 3
+    assert not Path(job.source).exists()  # the identified upload is not kept
+
+    # The job page and the report render for the PI (no 5xx).
+    assert client.get(reverse("study-import-detail", args=[study.pk, job.pk])).status_code == 200
+
+
+def test_rerun_changes_nothing(corpus, settings):
+    study = f.make_study()
+    codes = {s.patient_id: s.subject_code for s in corpus["subjects"]}
+    first = dicom_import_run(study=study, source=corpus["root"], subject_codes=codes)
+    files_before = [(p, p.stat().st_mtime_ns) for p in _stored_files(settings)]
+    counts = (Case.objects.count(), Series.objects.count(), Instance.objects.count())
+    second = dicom_import_run(study=study, source=corpus["root"], subject_codes=codes)
+    assert second.accepted == 0
+    assert second.skipped == first.accepted + first.skipped
+    assert (Case.objects.count(), Series.objects.count(), Instance.objects.count()) == counts
+    assert [(p, p.stat().st_mtime_ns) for p in _stored_files(settings)] == files_before
+
+
+def test_stored_files_are_deidentified_and_pixels_identical(corpus):
+    study = f.make_study()
+    subject = corpus["subjects"][0]
+    dicom_import_run(
+        study=study,
+        source=corpus["root"] / subject.subject_code,
+        subject_codes={subject.patient_id: subject.subject_code},
+    )
+    case = Case.objects.get(study=study)
+    assert case.subject_code == subject.subject_code
+    originals = {
+        pydicom.dcmread(p).InstanceNumber: pydicom.dcmread(p)
+        for p in (corpus["root"] / subject.subject_code).glob("*.dcm")
+    }
+    series_uids = set()
+    for inst in Instance.objects.filter(series__case=case):
+        raw = inst.file.read()
+        inst.file.close()
+        ds = pydicom.dcmread(io.BytesIO(raw))
+        orig = originals[ds.InstanceNumber]
+        assert ds.PatientName == subject.subject_code and ds.PatientID == subject.subject_code
+        assert ds.PatientIdentityRemoved == "YES"
+        assert ds.PixelData == orig.PixelData
+        assert ds.SOPInstanceUID != orig.SOPInstanceUID
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        for text in (subject.patient_id, str(subject.patient_name), subject.birth_date):
+            assert text.encode() not in raw, text
+        series_uids.add(ds.SeriesInstanceUID)
+    assert len(series_uids) == 1
+    key = SubjectKey.objects.get(case=case)
+    assert key.original_patient_id == subject.patient_id  # kept for the PI (study setting)
+
+
+def test_no_identity_mapping_when_the_study_keeps_none(corpus):
+    study = f.make_study(keep_subject_mapping=False)
+    subject = corpus["subjects"][1]
+    dicom_import_run(study=study, source=corpus["root"] / subject.subject_code)
+    assert not SubjectKey.objects.filter(case__study=study).exists()
+    assert Case.objects.get(study=study).subject_code == "S001"
+
+
+def test_series_with_inconsistent_geometry_is_rejected_whole(corpus, tmp_path, settings):
+    subject = corpus["subjects"][0]
+    src = corpus["root"] / subject.subject_code
+    for path in sorted(src.glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        if ds.InstanceNumber == 5:
+            ds.PixelSpacing = [0.5, 0.5]
+        ds.save_as(tmp_path / path.name)
+    study = f.make_study()
+    outcome = dicom_import_run(study=study, source=tmp_path)
+    assert outcome.accepted == 0 and outcome.rejected == 13
+    assert {row["code"] for row in outcome.report} == {"inconsistent_geometry"}
+    assert Instance.objects.count() == 0 and not _stored_files(settings)
+
+
+def test_instance_url_serves_the_stored_bytes(corpus, client):
+    pi, reader, outsider = f.make_user(), f.make_user(), f.make_user()
+    study = f.make_study(pi)
+    subject = corpus["subjects"][0]
+    dicom_import_run(study=study, source=corpus["root"] / subject.subject_code)
+    inst = Instance.objects.first()
+    stored = inst.file.read()
+    inst.file.close()
+    client.force_login(pi)
+    response = client.get(reverse("instance-file", args=[inst.pk]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/dicom"
+    assert "private" in response["Cache-Control"]
+    body = b"".join(response.streaming_content)
+    assert body == stored
+    assert pydicom.dcmread(io.BytesIO(body)).SOPInstanceUID == inst.sop_instance_uid
+    assert client.get(reverse("instance-file", args=[inst.pk]), HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+    client.force_login(outsider)
+    assert client.get(reverse("instance-file", args=[inst.pk])).status_code == 403
+    f.add_member(study, reader)  # a reader without a read of this case
+    client.force_login(reader)
+    assert client.get(reverse("instance-file", args=[inst.pk])).status_code == 403
+
+
+def test_upload_must_be_a_zip(client):
+    pi = f.make_user()
+    study = f.make_study(pi)
+    client.force_login(pi)
+    upload = io.BytesIO(b"not a zip")
+    upload.name = "scan.dcm"
+    response = client.post(f"{reverse('api-import-list')}?study={study.pk}", {"file": upload})
+    assert response.status_code == 400
+    assert "zip" in response.json()["detail"]
+    assert ImportJob.objects.count() == 0
