@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import dicom_views, import_pages, pages, viewer_page
+from . import dicom_views, import_pages, pages, reference_pages, viewer_page
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -36,6 +36,7 @@ urlpatterns = [
     path("studies/<int:study_id>/imports/", import_pages.import_list, name="study-imports"),
     path("studies/<int:study_id>/imports/<int:job_id>/", import_pages.import_detail, name="study-import-detail"),
     path("studies/<int:study_id>/cases/", import_pages.case_list, name="study-cases"),
+    path("studies/<int:study_id>/reference/", reference_pages.reference_page, name="study-reference"),
     path(
         "studies/<int:study_id>/cases/<int:case_id>/primary-series/",
         import_pages.case_primary_series,

@@ -98,7 +98,8 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file (not :memory:) test database, so a real Celery worker process can open it in tests.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-vbq.sqlite3")}
+    # One per test process, so parallel test runs on one machine do not share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-vbq-{os.getpid()}.sqlite3")}
     DATABASES["default"]["OPTIONS"] = {"timeout": 30}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -196,6 +197,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # acks_late + a visibility timeout: a job whose worker died is redelivered to another worker.
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "900")),
+    # How often a worker looks for such jobs: every interval × throttle seconds (kombu's Redis transport).
+    "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "6")),
 }
 CELERY_BEAT_SCHEDULE = {
     "scoring-sweep": {"task": "scoring.tasks.scoring_sweep", "schedule": 60.0},

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from . import import_views, views
+from . import import_views, reference_views, views
 
 router = DefaultRouter()
 router.include_format_suffixes = False
@@ -20,6 +20,12 @@ roi_detail = views.RoiViewSet.as_view(
 
 urlpatterns = [
     path("", include(router.urls)),
+    path("studies/<int:pk>/reference/", reference_views.ReferenceImportView.as_view(), name="api-study-reference"),
+    path(
+        "studies/<int:pk>/reference/template.csv",
+        reference_views.ReferenceTemplateView.as_view(),
+        name="api-study-reference-template",
+    ),
     path("reads/<int:read_pk>/rois/", roi_list, name="api-read-roi-list"),
     path("reads/<int:read_pk>/rois/<int:pk>/", roi_detail, name="api-read-roi-detail"),
     path("token/", obtain_auth_token, name="api-token"),

@@ -56,6 +56,8 @@ class Worker:
             "MEDIA_ROOT": str(self.media_root),
             "VBQ_TEST_QUEUE": self.queue,
             "CELERY_VISIBILITY_TIMEOUT": "5",
+            "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+            "CELERY_UNACKED_RESTORE_THROTTLE": "1",
             "PYTHONPATH": str(ROOT),
         }
         log = open(self.log_path, "ab")

@@ -57,6 +57,7 @@ MATRIX = {
         S(302, 404, 403, 403, 200, 404),
     ),
     "study-cases": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
+    "study-reference": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
     "study-case-primary-series": (
         "post",
         lambda i: {"study_id": i["study"], "case_id": i["case"]},
@@ -69,6 +70,9 @@ MATRIX = {
         lambda i: {"pk": i["study"], "case_id": i["case"]},
         S(401, 404, 403, 403, 400, 404),
     ),
+    # POST without a file: the PI gets 400 with the reason; nothing is stored.
+    "api-study-reference": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 400, 404)),
+    "api-study-reference-template": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
     "read-viewer": ("get", lambda i: {"read_id": i["read"]}, S(302, 404, 200, 404, 200, 404)),
     "instance-file": ("get", lambda i: {"pk": i["instance"]}, S(401, 403, 200, 200, 200, 403)),
     "series-detail": ("get", lambda i: {"pk": i["series"]}, S(401, 403, 200, 200, 200, 403)),
