@@ -276,6 +276,18 @@ def study_rescore(*, study_id: int, force: bool = False, job_id: int | None = No
     return {"rois": len(roi_ids), "reads": len(reads), "job": job.pk}
 
 
+def study_rescore_queue(*, study: Study, user, force: bool = False):
+    """Record a whole-study rescore and queue it (after commit); progress is on the returned row."""
+    from scoring import tasks
+    from scoring.models import RescoreJob
+    from studies.services.audit import audit_log
+
+    job = RescoreJob.objects.create(study=study)
+    audit_log(study=study, user=user, action="study.rescore", obj=study, data={"force": force, "job": job.pk})
+    transaction.on_commit(lambda: _send(tasks.study_rescore, study.pk, force, job.pk))
+    return job
+
+
 def scoring_sweep(*, cache: SliceCache | None = None) -> dict:
     """Score every stale ROI and read in every study (the periodic safety net)."""
     rois = stale_roi_ids()

@@ -118,6 +118,30 @@ class ReadSerializer(serializers.ModelSerializer):
         return opens.isoformat() if opens else None
 
 
+class PiReadSerializer(ReadSerializer):
+    """A read as the PI sees it: with its VBQ / SNR / M-score (or the reasons there are none)."""
+
+    score = serializers.SerializerMethodField()
+
+    class Meta(ReadSerializer.Meta):
+        fields = (*ReadSerializer.Meta.fields, "score")
+        read_only_fields = fields
+
+    def get_score(self, read: Read) -> dict | None:
+        score = getattr(read, "score", None)
+        if score is None:
+            return None
+        return {
+            "vbq": score.vbq,
+            "vbq_reason": score.vbq_reason,
+            "snr": score.snr,
+            "snr_reason": score.snr_reason,
+            "snr_levels": score.snr_levels,
+            "m_score": score.m_score,
+            "m_score_reason": score.m_score_reason,
+        }
+
+
 class RoiStatsSerializer(serializers.Serializer):
     n = serializers.IntegerField()
     area_mm2 = serializers.FloatField()

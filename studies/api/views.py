@@ -115,6 +115,34 @@ class StudyViewSet(
         created = reading.reading_plan_build(study=study, user=request.user)
         return Response({"reads_created": created, "reads_total": study.reads.count()})
 
+    @extend_schema(request=None, responses={202: dict, 200: dict})
+    @action(detail=True, methods=["get", "post"])
+    def rescore(self, request, pk=None):
+        """POST: queue a whole-study rescore (PI); GET: progress of the latest one."""
+        from scoring.models import RescoreJob
+        from scoring.services import study_rescore_queue
+
+        study = self.get_object()
+        _require_pi(study, request.user)
+        if request.method == "POST":
+            job = study_rescore_queue(study=study, user=request.user, force=bool(request.data.get("force")))
+            job.refresh_from_db()
+            code = status.HTTP_202_ACCEPTED
+        else:
+            job = RescoreJob.objects.filter(study=study).first()
+            code = status.HTTP_200_OK
+        if job is None:
+            return Response({"status": "none"})
+        body = {
+            "id": job.pk,
+            "status": job.status,
+            "done": job.done,
+            "total": job.total,
+            "created_at": job.created_at,
+            "finished_at": job.finished_at,
+        }
+        return Response(body, status=code)
+
     @extend_schema(request=None, responses=s.StudySerializer)
     @action(detail=True, methods=["post"])
     def lock(self, request, pk=None):
@@ -145,13 +173,21 @@ class ReadViewSet(viewsets.ReadOnlyModelViewSet):
         return read
 
     def list(self, request, *args, **kwargs):
-        """The PI sees all reads; a reader sees only the reads open to them now (blinding)."""
-        reads = [
-            r
-            for r in self.get_queryset()
-            if r.reader_id != request.user.pk or is_pi(r.study_id, request.user) or reader_may_view(r)
-        ]
-        return Response(s.ReadSerializer(reads, many=True).data)
+        """The PI sees all reads with their scores; a reader sees only the reads open to them now (blinding)."""
+        pi_of = set(
+            Membership.objects.filter(user=request.user, role=Membership.Role.PI).values_list("study_id", flat=True)
+        )
+        reads = [r for r in self.get_queryset() if r.study_id in pi_of or reader_may_view(r)]
+        return Response([self._data(r, r.study_id in pi_of) for r in reads])
+
+    def retrieve(self, request, *args, **kwargs):
+        read = self.get_object()
+        return Response(self._data(read, is_pi(read.study_id, request.user)))
+
+    @staticmethod
+    def _data(read: Read, pi: bool) -> dict:
+        # Readers do not get scores: the VBQ of their own read could bias later reads.
+        return (s.PiReadSerializer if pi else s.ReadSerializer)(read).data
 
     @extend_schema(request=None, responses=s.ReadSerializer)
     @action(detail=True, methods=["post"])

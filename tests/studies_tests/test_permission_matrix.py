@@ -92,6 +92,7 @@ MATRIX = {
         S(401, 404, 403, 403, 204, 404),
     ),
     "api-study-plan": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
+    "api-study-rescore": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 202, 404)),
     "api-study-lock": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
     "api-read-list": ("get", lambda i: {}, S(401, 200, 200, 200, 200, 200)),
     "api-read-detail": ("get", lambda i: {"pk": i["read"]}, S(401, 404, 200, 404, 200, 404)),

@@ -135,6 +135,7 @@ def test_reader_responses_never_contain_reference_data_or_other_reads(setup, cli
         for field in REFERENCE_FIELDS:
             assert f'"{field}"' not in text, (url, field)
         assert "-2.7" not in text and "randomisation_seed" not in text
+        assert '"vbq"' not in text and '"m_score"' not in text  # no scores for readers (bias)
         assert f"/api/reads/{setup.other_read.pk}/" not in text
     reads = client.get(reverse("api-read-list")).json()
     assert {r["id"] for r in reads} == {setup.read.pk}
@@ -197,3 +198,15 @@ def test_member_add_invites_by_email(world, client, mailoutbox):
     client.force_login(world.pi)
     bad = _api(client, "post", url, {"identifier": "nobody", "role": "reader"})
     assert bad.status_code == 400 and "e-mail" in bad.json()["detail"]
+
+
+def test_pi_sees_scores_and_can_rescore(setup, client, django_capture_on_commit_callbacks):
+    client.force_login(setup.pi)
+    reads = client.get(reverse("api-read-list")).json()
+    assert {r["id"] for r in reads} == {setup.read.pk, setup.other_read.pk}
+    assert all("score" in r for r in reads)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("api-study-rescore", args=[setup.study.pk]))
+    assert response.status_code == 202
+    progress = client.get(reverse("api-study-rescore", args=[setup.study.pk])).json()
+    assert progress["status"] == "done" and progress["done"] == progress["total"] == 2
