@@ -121,3 +121,7 @@ class Command(BaseCommand):
                     if not read.rois.filter(label=payload["label"]).exists():
                         reading.roi_create(read=read, user=read.reader, data=payload | {"sop_instance_uid": sop})
             reading.read_submit(read=read, user=read.reader)
+        # Score now, whatever the task setup (no broker, or a broker without a worker yet).
+        from scoring.services import study_rescore
+
+        study_rescore(study_id=study.pk)
