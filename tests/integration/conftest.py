@@ -18,8 +18,8 @@ from tests.conftest import skip_or_fail
 
 REDIS_URL = os.environ.get("VBQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ROOT = Path(__file__).resolve().parents[2]
-# One private queue per test session: Celery caches its routing table on first use.
-QUEUE = f"vbq-test-{uuid.uuid4().hex[:8]}"
+# Celery's default queue on a Redis database of its own (/15), emptied before each test.
+QUEUE = "celery"
 
 
 def _redis_available() -> bool:
@@ -112,6 +112,15 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2, what: str 
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def _forget_pools(app) -> None:
+    """Drop the app's cached connection and producer pools so the next send connects to the current URL.
+
+    (Not ``force_close_all``: kombu keeps producer pools in a global registry, and a closed one stays there.)
+    """
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 def _queue_exists(conn, queue: str) -> bool:
     try:
         conn.default_channel.queue_declare(queue=queue, passive=True)
@@ -127,16 +136,16 @@ def broker(settings, tmp_path):
         skip_or_fail(f"Redis is not reachable at {REDIS_URL}")
     from vbqsite.celery import app
 
-    # Producer pools are created on first use; eager mode never creates one, so the first broker
-    # use here builds it for REDIS_URL (the only broker URL tests use).
     queue = QUEUE
-    saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager", "task_default_queue")}
-    app.conf.update(broker_url=REDIS_URL, task_always_eager=False, task_default_queue=queue)
+    saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=REDIS_URL, task_always_eager=False)
+    _forget_pools(app)
     settings.CELERY_BROKER_URL = REDIS_URL
     with app.connection_for_write() as conn:  # nothing left over from an earlier test
         conn.default_channel.queue_purge(queue) if _queue_exists(conn, queue) else None
     yield queue
     app.conf.update(saved)
+    _forget_pools(app)
 
 
 @pytest.fixture

@@ -96,9 +96,8 @@ def test_broker_down_saves_succeed_and_the_sweep_scores_later(settings, world_fa
         assert not RoiScore.objects.filter(roi=roi).exists()
     finally:
         app.conf.update(saved)
-        if app._pool is not None:
-            app._pool.force_close_all()
-            app._pool = None
+        app._pool = None
+        app.amqp._producer_pool = None
     result = scoring_sweep()  # the periodic task, run once the broker is back
     assert result["rois"] == 1
     assert RoiScore.objects.get(roi=roi).mean == pytest.approx(_expected(roi).mean, abs=1e-12)

@@ -133,7 +133,7 @@ def test_reader_responses_never_contain_reference_data_or_other_reads(setup, cli
         assert response.status_code == 200, url
         text = response.content.decode()
         for field in REFERENCE_FIELDS:
-            assert f'"{field}"' not in text, (url, field)
+            assert f'"{field}":' not in text, (url, field)  # as a JSON key (API or the page's config)
         assert "-2.7" not in text and "randomisation_seed" not in text
         assert '"vbq"' not in text and '"m_score"' not in text  # no scores for readers (bias)
         assert f"/api/reads/{setup.other_read.pk}/" not in text
