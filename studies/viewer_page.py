@@ -40,9 +40,7 @@ def read_viewer(request, read_id: int):
         next_read = next(
             (
                 r
-                for r in reads_for_reader(
-                    study=read.study, reader=request.user, read_numbers=[read.read_number]
-                )
+                for r in reads_for_reader(study=read.study, reader=request.user, read_numbers=[read.read_number])
                 if r.status != Read.Status.SUBMITTED and r.pk != read.pk
             ),
             None,
