@@ -9,7 +9,6 @@ from __future__ import annotations
 from celery import shared_task
 
 from scoring import services
-from scoring.pixels import SliceCache
 
 RETRY = {"autoretry_for": (OSError,), "max_retries": 3, "retry_backoff": True}
 
@@ -35,4 +34,4 @@ def study_rescore(study_id: int, force: bool = False, job_id: int | None = None)
 @shared_task(name="scoring.tasks.scoring_sweep", acks_late=True, reject_on_worker_lost=True)
 def scoring_sweep() -> dict:
     """Periodic safety net: score anything unscored or stale (e.g. saved while the broker was down)."""
-    return services.scoring_sweep(cache=SliceCache())
+    return services.scoring_sweep()
