@@ -1,3 +1,15 @@
 """Analytics API endpoints (PI only), under /api/analytics/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("studies/<int:study_id>/", views.SectionListView.as_view(), name="api-analytics-sections"),
+    path(
+        "studies/<int:study_id>/exports/<slug:kind>.csv",
+        views.ExportView.as_view(),
+        name="api-analytics-export",
+    ),
+    path("studies/<int:study_id>/<slug:section>/", views.SectionView.as_view(), name="api-analytics-section"),
+]

@@ -105,6 +105,47 @@ MATRIX = {
         lambda i: {"read_pk": i["read"], "pk": i["roi"]},
         S(401, 404, 200, 404, 200, 404),
     ),
+    # Analytics dashboard and exports (PI only): pages redirect anonymous users, the API answers 401.
+    **{
+        name: ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404))
+        for name in (
+            "analytics-overview",
+            "analytics-agreement",
+            "analytics-table1",
+            "analytics-groups",
+            "analytics-roc",
+            "analytics-correlation",
+            "analytics-exports",
+            "analytics-snapshot",
+        )
+    },
+    "analytics-refresh": ("post", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 302, 404)),
+    "analytics-export-csv": (
+        "get",
+        lambda i: {"study_id": i["study"], "kind": "roi_measurements"},
+        S(302, 404, 403, 403, 200, 404),
+    ),
+    "analytics-table-csv": (
+        "get",
+        lambda i: {"study_id": i["study"], "section": "progress", "table": "progress"},
+        S(302, 404, 403, 403, 200, 404),
+    ),
+    "analytics-figure": (
+        "get",
+        lambda i: {"study_id": i["study"], "name": "roc-op_vs_normal", "fmt": "svg"},
+        S(302, 404, 403, 403, 200, 404),
+    ),
+    "api-analytics-sections": ("get", lambda i: {"study_id": i["study"]}, S(401, 404, 403, 403, 200, 404)),
+    "api-analytics-section": (
+        "get",
+        lambda i: {"study_id": i["study"], "section": "agreement"},
+        S(401, 404, 403, 403, 200, 404),
+    ),
+    "api-analytics-export": (
+        "get",
+        lambda i: {"study_id": i["study"], "kind": "scores"},
+        S(401, 404, 403, 403, 200, 404),
+    ),
     "admin": ("get", lambda i: {}, S(302, 302, 302, 302, 302, 200)),
 }
 URL_NAME_FOR_ROW = {"admin": "admin:index"}

@@ -1,0 +1,117 @@
+"""Analytics JSON for scripts (PI only): each dashboard section's numbers and tables, and the CSV exports.
+
+Same caching as the pages: a GET of a stale section queues its recomputation; without a broker it is
+computed before the answer, with one the answer is 202 until the first result exists (then the last result
+with ``"fresh": false`` until the new one is ready).
+"""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analytics import analyses, export, services
+from analytics.datasets import OUTCOMES
+from analytics.models import AnalysisCache
+from studies.models import Membership, Study
+from studies.permissions import study_role
+
+
+def _pi_study(request, study_id: int) -> Study:
+    study = get_object_or_404(Study, pk=study_id)
+    role = study_role(study, request.user)
+    if role is None:
+        raise NotFound("No such study.")
+    if role != Membership.Role.PI:
+        raise PermissionDenied("Only the study's PI can see the analytics.")
+    return study
+
+
+def _state(state: services.SectionState, *, plots: bool) -> dict:
+    row = state.row
+    out = {
+        "section": state.section,
+        "status": row.status if row else "pending",
+        "fresh": state.fresh,
+        "computed_at": row.computed_at if row else None,
+        "inputs_digest": row.inputs_digest if row else None,
+        "error": row.error if row and row.error else None,
+    }
+    if state.result is not None:
+        out |= state.result
+        if plots and row is not None:
+            out["plots"] = AnalysisCache.objects.filter(pk=row.pk).values_list("plots", flat=True).first()
+    return out
+
+
+class SectionListView(APIView):
+    """The study's analytics sections with their status (stale ones are queued for recomputation)."""
+
+    @extend_schema(operation_id="analytics_sections", responses=OpenApiTypes.OBJECT)
+    def get(self, request, study_id: int):
+        study = _pi_study(request, study_id)
+        states = services.sections_request(study, list(analyses.CACHED_SECTIONS))
+        sections = []
+        for name, state in states.items():
+            page, _, outcome = name.partition(":")
+            url = reverse("api-analytics-section", kwargs={"study_id": study.pk, "section": page})
+            sections.append(_state(state, plots=False) | {"url": url + (f"?outcome={outcome}" if outcome else "")})
+            for key in ("data", "tables", "messages", "title"):
+                sections[-1].pop(key, None)
+        return Response(
+            {
+                "study": study.pk,
+                "sections": sections,
+                "exports": {
+                    kind: reverse("api-analytics-export", kwargs={"study_id": study.pk, "kind": kind})
+                    for kind in export.EXPORTS
+                },
+            }
+        )
+
+
+class SectionView(APIView):
+    """One section: ``data`` (unrounded numbers), ``tables`` (as displayed), ``messages``; ``?plots=1`` adds the
+    plotted points; for ``roc``, ``?outcome=op_vs_normal|op_vs_rest|low_vs_normal``."""
+
+    @extend_schema(
+        operation_id="analytics_section",
+        parameters=[
+            OpenApiParameter("outcome", str, enum=list(OUTCOMES), required=False),
+            OpenApiParameter("plots", bool, required=False),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request, study_id: int, section: str):
+        study = _pi_study(request, study_id)
+        outcome = request.query_params.get("outcome")
+        if section == "roc" and outcome is not None and outcome not in OUTCOMES:
+            raise NotFound(f"Unknown outcome; choose from {', '.join(OUTCOMES)}.")
+        try:
+            name = services.section_for_page(section, outcome)
+        except KeyError:
+            raise NotFound(f"Unknown section; choose from {', '.join(analyses.SECTIONS)}.") from None
+        state = services.sections_request(study, [name])[name]
+        plots = request.query_params.get("plots") in ("1", "true", "yes")
+        code = status.HTTP_200_OK if state.result is not None else status.HTTP_202_ACCEPTED
+        return Response(_state(state, plots=plots), status=code)
+
+
+class ExportView(APIView):
+    """``roi_measurements``, ``scores`` or ``subjects`` as CSV (the columns are documented on the exports page)."""
+
+    @extend_schema(operation_id="analytics_export_csv", responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request, study_id: int, kind: str):
+        study = _pi_study(request, study_id)
+        if kind not in export.EXPORTS:
+            raise NotFound(f"Unknown export; choose from {', '.join(export.EXPORTS)}.")
+        response = HttpResponse(export.EXPORTS[kind](study), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-{kind}.csv"'
+        return response

@@ -1,0 +1,371 @@
+"""Dashboard pages (PI only): progress, agreement, Table 1, groups, ROC, correlation, exports; CSV and figures.
+
+Pages never compute statistics inline: they show the cached section (:mod:`analytics.services`), queue a
+recomputation when the inputs changed and, until it is done, a "computing…" banner that refreshes the page.
+Readers get 403, non-members 404, anonymous users the login page.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
+from django.utils.text import slugify
+from django.views.decorators.http import require_POST
+
+from analytics import analyses, export, figures, services
+from analytics.datasets import OUTCOMES
+from analytics.models import AnalysisCache
+from studies.models import Membership, Study
+from studies.permissions import study_role
+
+#: Tabs: page key, title, URL name.
+TABS: tuple[tuple[str, str, str], ...] = (
+    ("progress", "Progress", "analytics-overview"),
+    ("agreement", "Agreement", "analytics-agreement"),
+    ("table1", "Table 1", "analytics-table1"),
+    ("groups", "Groups", "analytics-groups"),
+    ("roc", "ROC", "analytics-roc"),
+    ("correlation", "Correlation", "analytics-correlation"),
+    ("exports", "Exports", "analytics-exports"),
+)
+
+#: What each page shows, in order: ("table", id) or ("figures", name prefix); ("table", id, "details") collapses.
+LAYOUT: dict[str, tuple[tuple[str, ...], ...]] = {
+    "progress": (("table", "progress"), ("table", "scoring"), ("table", "qc")),
+    "agreement": (
+        ("table", "icc_summary"),
+        ("figures", "ba-"),
+        ("table", "bland_altman"),
+        ("table", "icc_forms", "details"),
+    ),
+    "table1": (("table", "table1"),),
+    "groups": (("table", "group_summary"), ("figures", "box-"), ("table", "tukey")),
+    "roc": (
+        ("table", "roc_auc"),
+        ("figures", "roc-"),
+        ("table", "roc_youden"),
+        ("table", "roc_compare"),
+        ("table", "thresholds_vbq"),
+        ("table", "thresholds_m_score"),
+    ),
+    "correlation": (("table", "correlation"), ("figures", "scatter-"), ("table", "regression")),
+}
+FIGURE_ORDER = ("vbq", "snr", "mscore", "bmd", "tscore")
+FIGURE_TITLES = {
+    "ba-vbq": "Bland–Altman plots of VBQ",
+    "ba-snr": "Bland–Altman plots of SNR L1–L4",
+    "box-vbq": "VBQ by WHO group",
+    "box-snr": "SNR L1–L4 by WHO group",
+    "box-mscore": "M-score by WHO group",
+    "scatter-vbq-bmd": "VBQ vs BMD with the regression line and its 95% confidence band",
+    "scatter-vbq-tscore": "VBQ vs T-score with the regression line and its 95% confidence band",
+}
+
+
+def _pi_study(request, study_id: int) -> Study:
+    study = get_object_or_404(Study, pk=study_id)
+    role = study_role(study, request.user)
+    if role is None:
+        raise Http404("No such study.")
+    if role != Membership.Role.PI:
+        raise PermissionDenied("Only the study's PI can see the analytics.")
+    return study
+
+
+def _figure_key(name: str) -> tuple:
+    parts = name.split("-")[1:]
+    return (name.split("-")[0], [FIGURE_ORDER.index(p) if p in FIGURE_ORDER else 99 for p in parts], name)
+
+
+def _figures(study: Study, state: services.SectionState, prefix: str) -> list[dict]:
+    result = state.result or {}
+    available = result.get("figures", {})
+    names = sorted((n for n in available if n.startswith(prefix)), key=_figure_key)
+    version = (state.row.inputs_digest if state.row else "")[:12]
+    out = []
+    for name in names:
+        title = FIGURE_TITLES.get(name) or (
+            f"ROC curves: {OUTCOMES[name[4:]][0]}" if name.startswith("roc-") and name[4:] in OUTCOMES else name
+        )
+        urls = {
+            fmt: reverse("analytics-figure", kwargs={"study_id": study.pk, "name": name, "fmt": fmt}) + f"?v={version}"
+            for fmt in figures.FORMATS
+        }
+        out.append(
+            {
+                "name": name,
+                "title": title,
+                "urls": urls,
+                "has_data": available[name],
+                "wide": name.startswith("ba-"),  # multi-panel, double-column figures
+            }
+        )
+    return out
+
+
+def _table_html(tab: dict) -> str:
+    """The <table> of a dashboard table, built directly (a template loop over ~200 rows × 13 cells costs
+    tens of milliseconds; this costs one)."""
+    numeric = tab["numeric"]
+
+    def cls(i: int) -> str:
+        return ' class="num"' if i < len(numeric) and numeric[i] and i > 0 else ""
+
+    head = "".join(f'<th scope="col"{cls(i)}>{escape(col)}</th>' for i, col in enumerate(tab["columns"]))
+    body = []
+    for row, row_class in zip(tab["rows"], tab["row_classes"], strict=False):
+        cells = "".join(
+            f'<th scope="row">{escape(value)}</th>' if i == 0 else f"<td{cls(i)}>{escape(value)}</td>"
+            for i, value in enumerate(row)
+        )
+        body.append(f'<tr class="{escape(row_class)}">{cells}</tr>' if row_class else f"<tr>{cells}</tr>")
+    return mark_safe(  # every cell is escaped above
+        f'<table class="table journal"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    )
+
+
+def _tables_by_id(study: Study, state: services.SectionState) -> dict[str, dict]:
+    result = state.result or {}
+    out = {}
+    for tab in result.get("tables", []):
+        tab = dict(tab)
+        tab["csv_url"] = reverse(
+            "analytics-table-csv",
+            kwargs={"study_id": study.pk, "section": state.section.replace(":", "-"), "table": tab["id"]},
+        )
+        tab["html"] = _table_html(tab) if tab["rows"] else ""
+        out[tab["id"]] = tab
+    return out
+
+
+def _blocks(study: Study, page: str, state: services.SectionState) -> list[dict]:
+    tables = _tables_by_id(study, state)
+    blocks = []
+    used = set()
+    for item in LAYOUT.get(page, ()):
+        if item[0] == "table" and item[1] in tables:
+            used.add(item[1])
+            blocks.append({"kind": "table", "table": tables[item[1]], "details": len(item) > 2})
+        elif item[0] == "figures":
+            figs = _figures(study, state, item[1])
+            if figs:
+                blocks.append({"kind": "figures", "figures": figs})
+    blocks += [{"kind": "table", "table": t, "details": False} for key, t in tables.items() if key not in used]
+    return blocks
+
+
+def _base_context(request, study: Study, page: str) -> dict:
+    return {
+        "study": study,
+        "page": page,
+        "tabs": [
+            {"key": key, "title": title, "url": reverse(url, kwargs={"study_id": study.pk}), "active": key == page}
+            for key, title, url in TABS
+        ],
+    }
+
+
+def _section_page(request, study_id: int, page: str):
+    study = _pi_study(request, study_id)
+    outcome = request.GET.get("outcome") if page == "roc" else None
+    if outcome is not None and outcome not in OUTCOMES:
+        outcome = None
+    section = services.section_for_page(page, outcome)
+    state = services.sections_request(study, [section])[section]
+    ctx = _base_context(request, study, page)
+    ctx |= {
+        "state": state,
+        "computing": state.computing,
+        "section": section,
+        "title": analyses.SECTIONS.get(page, page),
+        "result": state.result,
+        "blocks": _blocks(study, page, state) if state.result else [],
+        "outcomes": [{"key": k, "label": v[0], "selected": section == f"roc:{k}"} for k, v in OUTCOMES.items()],
+        "refresh_url": reverse("analytics-refresh", kwargs={"study_id": study.pk}),
+    }
+    return render(request, "analytics/section.html", ctx)
+
+
+@login_required
+def overview(request, study_id: int):
+    return _section_page(request, study_id, "progress")
+
+
+@login_required
+def agreement(request, study_id: int):
+    return _section_page(request, study_id, "agreement")
+
+
+@login_required
+def table1(request, study_id: int):
+    return _section_page(request, study_id, "table1")
+
+
+@login_required
+def groups(request, study_id: int):
+    return _section_page(request, study_id, "groups")
+
+
+@login_required
+def roc(request, study_id: int):
+    return _section_page(request, study_id, "roc")
+
+
+@login_required
+def correlation(request, study_id: int):
+    return _section_page(request, study_id, "correlation")
+
+
+@login_required
+@require_POST
+def refresh(request, study_id: int):
+    """Recompute sections now even if their inputs are unchanged (e.g. after a failure)."""
+    from analytics import tasks
+
+    study = _pi_study(request, study_id)
+    section = request.POST.get("section")
+    sections = [section] if section in analyses.CACHED_SECTIONS else None
+    AnalysisCache.objects.filter(study=study, section__in=sections or analyses.CACHED_SECTIONS).update(
+        status=AnalysisCache.Status.PENDING, requested_at=timezone.now()
+    )
+    try:
+        tasks.study_analytics_refresh.delay(study.pk, sections, True)
+    except Exception:
+        messages.error(request, "The job queue is not reachable; the analyses will be recomputed later.")
+    else:
+        messages.success(request, "Recomputation queued.")
+    target = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("analytics-overview", kwargs={"study_id": study.pk})
+    return redirect(target)
+
+
+@login_required
+def exports(request, study_id: int):
+    study = _pi_study(request, study_id)
+    states = services.sections_request(study, list(analyses.CACHED_SECTIONS))
+    table_links = []
+    for section, state in states.items():
+        for tab in (state.result or {}).get("tables", []):
+            table_links.append(
+                {
+                    "section": section,
+                    "section_title": (state.result or {}).get("title", section),
+                    "title": tab["title"],
+                    "url": reverse(
+                        "analytics-table-csv",
+                        kwargs={"study_id": study.pk, "section": section.replace(":", "-"), "table": tab["id"]},
+                    ),
+                }
+            )
+    snapshot = AnalysisCache.objects.filter(study=study, section=services.SNAPSHOT).first()
+    ctx = _base_context(request, study, "exports")
+    computing = any(s.computing for s in states.values())
+    ctx |= {
+        "title": "Exports",
+        "computing": computing or (snapshot is not None and snapshot.status == AnalysisCache.Status.PENDING),
+        "n_fresh": sum(s.fresh for s in states.values()),
+        "n_sections": len(states),
+        "data_files": [
+            {
+                "name": f"{name}.csv",
+                "url": reverse("analytics-export-csv", kwargs={"study_id": study.pk, "kind": name}),
+                "columns": list(columns.items()),
+            }
+            for name, columns in (
+                ("roi_measurements", export.ROI_COLUMNS),
+                ("scores", export.SCORE_COLUMNS),
+                (
+                    "subjects",
+                    export.SUBJECT_COLUMNS
+                    | {
+                        "vbq_<reader>_r<n>": "VBQ of that reader's read n (analysed reads)",
+                        "snr_<reader>_r<n>": "SNR L1–L4 of that read",
+                    },
+                ),
+            )
+        ],
+        "tables": table_links,
+        "snapshot": snapshot,
+        "snapshot_url": reverse("analytics-snapshot", kwargs={"study_id": study.pk}),
+    }
+    return render(request, "analytics/exports.html", ctx)
+
+
+def _attachment(content: bytes, content_type: str, filename: str, *, inline: bool = False) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'{"inline" if inline else "attachment"}; filename="{filename}"'
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _prefix(study: Study) -> str:
+    return f"{slugify(study.name) or 'study'}-{study.pk}"
+
+
+@login_required
+def export_csv(request, study_id: int, kind: str):
+    study = _pi_study(request, study_id)
+    if kind not in export.EXPORTS:
+        raise Http404("No such export.")
+    return _attachment(export.EXPORTS[kind](study), "text/csv; charset=utf-8", f"{_prefix(study)}-{kind}.csv")
+
+
+def _section_from_slug(slug: str) -> str:
+    section = slug.replace("-", ":", 1) if slug.startswith("roc-") else slug
+    if section not in analyses.CACHED_SECTIONS:
+        raise Http404("No such section.")
+    return section
+
+
+@login_required
+def table_csv(request, study_id: int, section: str, table: str):
+    study = _pi_study(request, study_id)
+    name = _section_from_slug(section)
+    state = services.sections_request(study, [name])[name]
+    for tab in (state.result or {}).get("tables", []):
+        if tab["id"] == table:
+            return _attachment(
+                export.table_csv(tab), "text/csv; charset=utf-8", f"{_prefix(study)}-{section}-{table}.csv"
+            )
+    if state.result is None:
+        return HttpResponse(
+            "The analysis is still being computed; try again shortly.", status=503, content_type="text/plain"
+        )
+    raise Http404("No such table.")
+
+
+@login_required
+def figure(request, study_id: int, name: str, fmt: str):
+    study = _pi_study(request, study_id)
+    try:
+        section = services.figure_section(name)
+    except KeyError:
+        raise Http404("No such figure.") from None
+    # No freshness check here: the page that links the figure did it (and the URL carries the digest).
+    try:
+        content = services.figure_get(study, name, fmt, section=section)
+    except KeyError:
+        raise Http404("No such figure.") from None
+    return _attachment(content, figures.FORMATS[fmt], f"{_prefix(study)}-{name}.{fmt}", inline=fmt == "svg")
+
+
+@login_required
+def snapshot(request, study_id: int):
+    study = _pi_study(request, study_id)
+    content, record = services.snapshot_get(study)
+    if content is None:
+        if record.get("status") == AnalysisCache.Status.FAILED:
+            messages.error(request, f"The snapshot could not be built: {record.get('error') or 'unknown error'}")
+        else:
+            messages.info(request, "The analysis snapshot is being built; this page refreshes until it is ready.")
+        return redirect("analytics-exports", study_id=study.pk)
+    return _attachment(content, "application/zip", record.get("filename") or export.snapshot_filename(study))

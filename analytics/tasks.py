@@ -1,0 +1,26 @@
+"""Celery tasks of analytics: thin, idempotent wrappers that take ids and call one service.
+
+Both skip work whose stored digest matches the current inputs, so a repeat (or a redelivery after a worker
+died: acks_late + reject_on_worker_lost) is harmless.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from analytics import services
+
+
+@shared_task(name="analytics.tasks.study_analytics_refresh", acks_late=True, reject_on_worker_lost=True)
+def study_analytics_refresh(study_id: int, sections: list[str] | None = None, force: bool = False) -> dict:
+    """Recompute the stale dashboard sections of a study (all sections when ``sections`` is None).
+
+    ``force`` recomputes them even when their inputs are unchanged (the PI's "recompute" button).
+    """
+    return services.study_analytics_refresh(study_id=study_id, sections=sections, force=force)
+
+
+@shared_task(name="analytics.tasks.study_snapshot_build", acks_late=True, reject_on_worker_lost=True)
+def study_snapshot_build(study_id: int) -> dict:
+    """Build the analysis snapshot zip of a study (kept frozen once the study is locked)."""
+    return services.study_snapshot_build(study_id=study_id)
