@@ -81,12 +81,23 @@ def study_update(*, study: Study, user, **fields) -> Study:
 
 
 def study_lock(*, study: Study, user) -> Study:
+    """Lock the study: no more edits; the analysis snapshot is built now and then frozen."""
     if not study.locked:
         study.locked = True
         study.locked_at = timezone.now()
         study.save(update_fields=["locked", "locked_at"])
         audit_log(study=study, user=user, action="study.lock", obj=study)
+        from analytics.tasks import study_snapshot_build  # freeze the analysis snapshot of the locked data
+
+        transaction.on_commit(lambda: _queue_snapshot(study_snapshot_build, study.pk))
     return study
+
+
+def _queue_snapshot(task, study_id: int) -> None:
+    try:
+        task.delay(study_id)
+    except Exception:  # broker down: the snapshot is built on the first request after locking instead
+        pass
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,17 @@
+"""Locking a study builds its analysis snapshot at once; afterwards it is served frozen."""
+
+import pytest
+from django.urls import reverse
+
+from analytics.models import AnalysisCache
+from analytics.services import SNAPSHOT
+
+pytestmark = pytest.mark.django_db
+
+
+def test_lock_builds_the_snapshot(world, client, django_capture_on_commit_callbacks):
+    client.force_login(world.pi)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(reverse("api-study-lock", args=[world.study.pk])).status_code == 200
+    row = AnalysisCache.objects.filter(study=world.study, section=SNAPSHOT, status=AnalysisCache.Status.DONE)
+    assert row.exists(), list(AnalysisCache.objects.values("section", "status"))
