@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -103,18 +104,26 @@ def study_detail(request, study_id: int):
 
 
 def _pi_progress(study: Study) -> list[dict]:
-    rows: dict[tuple, dict] = {}
-    for read in study.reads.select_related("reader").order_by("reader__username", "read_number"):
-        key = (read.reader.username, read.read_number)
-        row = rows.setdefault(key, {"reader": key[0], "read_number": key[1], "done": 0, "total": 0, "seconds": 0.0})
-        row["total"] += 1
-        if read.status == Read.Status.SUBMITTED:
-            row["done"] += 1
-            row["seconds"] += read.time_on_task_seconds
-    for row in rows.values():
-        row["pct"] = round(100 * row["done"] / row["total"]) if row["total"] else 0
-        row["per_case"] = row["seconds"] / row["done"] if row["done"] else None
-    return list(rows.values())
+    """Reads done / total and time per case, per reader × read number (one aggregate query)."""
+    submitted = Q(status=Read.Status.SUBMITTED)
+    rows = (
+        study.reads.values("reader__username", "read_number")
+        .annotate(
+            total=Count("id"), done=Count("id", filter=submitted), seconds=Sum("time_on_task_seconds", filter=submitted)
+        )
+        .order_by("reader__username", "read_number")
+    )
+    return [
+        {
+            "reader": r["reader__username"],
+            "read_number": r["read_number"],
+            "done": r["done"],
+            "total": r["total"],
+            "pct": round(100 * r["done"] / r["total"]) if r["total"] else 0,
+            "per_case": (r["seconds"] or 0.0) / r["done"] if r["done"] else None,
+        }
+        for r in rows
+    ]
 
 
 @login_required
