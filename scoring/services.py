@@ -11,6 +11,7 @@ import hashlib
 import logging
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 
 from scoring import measures
@@ -314,8 +315,10 @@ def study_rescore(*, study_id: int, force: bool = False, job_id: int | None = No
 
     from scoring.models import RescoreJob
 
-    rois = list(Roi.objects.filter(read__study_id=study_id, excluded=False).select_related("score"))
-    if not force:
+    if force:
+        rois = list(Roi.objects.filter(read__study_id=study_id, excluded=False))
+    else:
+        rois = list(Roi.objects.filter(read__study_id=study_id, excluded=False).select_related("score"))
         rois = [r for r in rois if getattr(r, "score", None) is None or r.score.roi_version != r.version]
     job = RescoreJob.objects.filter(pk=job_id).first() if job_id else None
     if job is None:
@@ -327,8 +330,9 @@ def study_rescore(*, study_id: int, force: bool = False, job_id: int | None = No
     for roi in rois:
         by_slice.setdefault(roi.sop_instance_uid, []).append(roi)
     instances = {i.sop_instance_uid: i for i in Instance.objects.filter(sop_instance_uid__in=list(by_slice))}
-    done = 0
-    for sop in sorted(by_slice):
+    done, pending = 0, []
+    slices = sorted(by_slice)
+    for index, sop in enumerate(slices):
         group = by_slice[sop]
         instance = instances.get(sop)
         try:
@@ -337,9 +341,13 @@ def study_rescore(*, study_id: int, force: bool = False, job_id: int | None = No
             pixels = _instance_pixels(instance, SliceCache(maxsize=1))
         except PixelError as exc:
             pixels = exc
-        _scores_upsert([(roi.pk, roi.version, *_measure(roi, pixels)) for roi in group])
-        done += len(group)
-        RescoreJob.objects.filter(pk=job.pk).update(done=done)
+        pending.extend((roi.pk, roi.version, *_measure(roi, pixels)) for roi in group)
+        # Store whole slices, about SCORING_RESCORE_CHUNK ROIs per transaction (few commits; little lost on a kill).
+        if len(pending) >= settings.SCORING_RESCORE_CHUNK or index == len(slices) - 1:
+            _scores_upsert(pending)
+            done += len(pending)
+            pending = []
+            RescoreJob.objects.filter(pk=job.pk).update(done=done)
     reads = reads_score_bulk(study_id=study_id, force=force)
     study_mscores_refresh(study_id=study_id)
     RescoreJob.objects.filter(pk=job.pk).update(status=RescoreJob.Status.DONE, finished_at=timezone.now())

@@ -7,10 +7,12 @@ worker; results are upserted keyed by the ROI version, so a repeat is harmless.
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import OperationalError
 
 from scoring import services
 
-RETRY = {"autoretry_for": (OSError,), "max_retries": 3, "retry_backoff": True}
+# OSError: storage hiccups; OperationalError: a database that was briefly locked or unreachable.
+RETRY = {"autoretry_for": (OSError, OperationalError), "max_retries": 5, "retry_backoff": True}
 
 
 @shared_task(name="scoring.tasks.roi_score", acks_late=True, reject_on_worker_lost=True, **RETRY)

@@ -100,7 +100,13 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file (not :memory:) test database, so a real Celery worker process can open it in tests.
     # One per test process, so parallel test runs on one machine do not share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-vbq-{os.getpid()}.sqlite3")}
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30}
+    # Workers and web share the file: take the write lock at BEGIN (wait, don't fail mid-transaction)
+    # and let readers run beside the writer (WAL). https://docs.djangoproject.com/en/5.2/ref/databases/#sqlite-transaction-behavior
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -201,6 +207,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),
     "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "6")),
 }
+# ROIs stored per transaction by a whole-study rescore (whole slices at a time).
+SCORING_RESCORE_CHUNK = int(os.environ.get("SCORING_RESCORE_CHUNK", "200"))
+
 CELERY_BEAT_SCHEDULE = {
     "scoring-sweep": {"task": "scoring.tasks.scoring_sweep", "schedule": 60.0},
     "worker-heartbeat": {"task": "studies.tasks.worker_heartbeat", "schedule": 30.0},

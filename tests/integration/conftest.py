@@ -58,6 +58,7 @@ class Worker:
             "CELERY_VISIBILITY_TIMEOUT": "5",
             "CELERY_UNACKED_RESTORE_INTERVAL": "1",
             "CELERY_UNACKED_RESTORE_THROTTLE": "1",
+            "SCORING_RESCORE_CHUNK": "6",  # one slice per transaction, so a kill lands mid-study
             "PYTHONPATH": str(ROOT),
         }
         log = open(self.log_path, "ab")
