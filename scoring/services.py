@@ -219,7 +219,7 @@ def study_mscores_refresh(*, study_id: int, only_read: int | None = None) -> int
     """
     study = Study.objects.get(pk=study_id)
     controls = control_snrs(study)
-    qs = ReadScore.objects.filter(read__study=study)
+    qs = ReadScore.objects.filter(read__study=study).only("id", "snr", "m_score", "m_score_reason")
     if only_read is not None:
         qs = qs.filter(read_id=only_read)
     changed = []
