@@ -110,28 +110,49 @@ def _roi_score_upsert(*, roi_id: int, version: int, values: dict, error: str) ->
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _read_inputs(read: Read, rois: list[Roi] | None = None) -> tuple[dict, str, bool]:
+_INPUT_COLUMNS = (
+    "read_id",
+    "label",
+    "version",
+    "excluded",
+    "exclusion_reason",
+    "csf_level",
+    "score__roi_version",
+    "score__error",
+    "score__mean",
+    "score__median",
+    "score__sd",
+    "score__n",
+)
+
+
+def _input_rows(**filters) -> list[tuple]:
+    """The columns a read score depends on, one tuple per ROI (no model objects: a study has thousands)."""
+    return list(Roi.objects.filter(**filters).values_list(*_INPUT_COLUMNS))
+
+
+def _read_inputs(read: Read, rows: list[tuple] | None = None) -> tuple[dict, str, bool]:
     """The read's ROI statistics by label, the digest of its inputs, and whether every ROI is scored."""
-    if rois is None:
-        rois = list(Roi.objects.filter(read=read).select_related("score"))
+    if rows is None:
+        rows = _input_rows(read=read)
     study = read.study
+    reasons = dict(Roi.ExclusionReason.choices)
     by_label: dict[str, measures.RoiValues | measures.Excluded] = {}
     complete = True
     parts = [study.roi_statistic, study.noise_correction, str(study.min_levels_vbq)]
-    for roi in sorted(rois, key=lambda r: r.label):
-        parts.append(f"{roi.label}:{roi.version}:{int(roi.excluded)}")
-        if roi.excluded:
-            by_label[roi.label] = measures.Excluded(reason=roi.get_exclusion_reason_display())
+    for _, label, version, excluded, reason, csf_level, scored_version, error, mean, median, sd, n in sorted(
+        rows, key=lambda r: r[1]
+    ):
+        parts.append(f"{label}:{version}:{int(excluded)}")
+        if excluded:
+            by_label[label] = measures.Excluded(reason=reasons.get(reason, reason))
             continue
-        score = getattr(roi, "score", None)
-        if score is None or score.roi_version != roi.version:
+        if scored_version != version:
             complete = False
             continue
-        if score.error:
+        if error:
             continue  # an ROI that cannot be measured counts as missing; its error is shown on the ROI
-        by_label[roi.label] = measures.RoiValues(
-            mean=score.mean, median=score.median, sd=score.sd, n=score.n, csf_level=roi.csf_level or None
-        )
+        by_label[label] = measures.RoiValues(mean=mean, median=median, sd=sd, n=n, csf_level=csf_level or None)
     digest = hashlib.sha256("|".join(parts).encode()).hexdigest()
     return by_label, digest, complete
 
@@ -185,9 +206,9 @@ def reads_score_bulk(*, study_id: int, force: bool = False) -> int:
     Same results as :func:`read_score_compute` per read, with a constant number of queries.
     """
     study = Study.objects.get(pk=study_id)
-    rois_by_read: dict[int, list[Roi]] = {}
-    for roi in Roi.objects.filter(read__study_id=study_id).select_related("score"):
-        rois_by_read.setdefault(roi.read_id, []).append(roi)
+    rois_by_read: dict[int, list[tuple]] = {}
+    for row in _input_rows(read__study_id=study_id):
+        rois_by_read.setdefault(row[0], []).append(row)
     current = dict(ReadScore.objects.filter(read__study_id=study_id).values_list("read_id", "inputs_digest"))
     rows = []
     for read in Read.objects.filter(pk__in=list(rois_by_read)).select_related("study"):
@@ -252,12 +273,9 @@ def stale_roi_ids(study_id: int | None = None) -> list[int]:
 
 def stale_read_ids(study_id: int | None = None) -> list[int]:
     """Reads with ROIs whose read score is missing or computed from other inputs."""
-    rois = Roi.objects.select_related("score")
-    if study_id is not None:
-        rois = rois.filter(read__study_id=study_id)
-    by_read: dict[int, list[Roi]] = {}
-    for roi in rois:
-        by_read.setdefault(roi.read_id, []).append(roi)
+    by_read: dict[int, list[tuple]] = {}
+    for row in _input_rows(**({"read__study_id": study_id} if study_id is not None else {})):
+        by_read.setdefault(row[0], []).append(row)
     current = dict(ReadScore.objects.filter(read_id__in=list(by_read)).values_list("read_id", "inputs_digest"))
     stale = []
     for read in Read.objects.filter(pk__in=list(by_read)).select_related("study"):
