@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,10 +42,9 @@ def _chromium() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def browser():
-    if not VIEWER_JS.exists():
-        skip_or_fail("viewer bundle not built: run `cd frontend && npm ci && npm run build`")
+@contextmanager
+def launched_chromium():
+    """Debian's Chromium driven by Playwright (never a downloaded browser); fails in CI when missing."""
     executable = _chromium()
     if executable is None:
         skip_or_fail("Debian chromium not installed: apt-get install -y chromium")
@@ -60,6 +60,14 @@ def browser():
     finally:
         chromium.close()
         pw.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not VIEWER_JS.exists():
+        skip_or_fail("viewer bundle not built: run `cd frontend && npm ci && npm run build`")
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 @dataclass

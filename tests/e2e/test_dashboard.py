@@ -11,9 +11,8 @@ import pytest
 
 from analytics.synthetic import synthetic_study
 from tests import factories as f
-from tests.conftest import skip_or_fail
 
-from .conftest import ARTIFACTS, CHROMIUM_ARGS, _chromium, login
+from .conftest import ARTIFACTS, launched_chromium, login
 
 pytestmark = pytest.mark.e2e
 
@@ -32,21 +31,8 @@ PAGES = (
 @pytest.fixture(scope="module")
 def dashboard_browser():
     """Chromium without the viewer bundle requirement of the shared ``browser`` fixture."""
-    executable = _chromium()
-    if executable is None:
-        skip_or_fail("Debian chromium not installed: apt-get install -y chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:  # pragma: no cover - playwright is in requirements-dev.txt
-        skip_or_fail("the Python playwright package is not installed")
-    ARTIFACTS.mkdir(exist_ok=True)
-    pw = sync_playwright().start()
-    chromium = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-    try:
+    with launched_chromium() as chromium:
         yield chromium
-    finally:
-        chromium.close()
-        pw.stop()
 
 
 def test_every_dashboard_page_as_the_pi(dashboard_browser, live_server, transactional_db):
