@@ -56,6 +56,8 @@ from pydicom.uid import (
     generate_uid,
 )
 
+from studies.reference_format import REFERENCE_COLUMNS
+
 __all__ = [
     "LEVELS",
     "MID_SLICE",
@@ -856,22 +858,6 @@ def demo_cohort(seed: int = 20261123) -> list[PhantomSubject]:
                 )
             )
     return subjects
-
-
-REFERENCE_COLUMNS: Final = (
-    "subject_code",
-    "reference_modality",
-    "t_score",
-    "bmd",
-    "z_score",
-    "tbs",
-    "age",
-    "sex",
-    "bmi",
-    "diabetes",
-    "hyperlipidemia",
-    "control",
-)
 
 
 def write_reference_csv(subjects: list[PhantomSubject], path: Path) -> None:

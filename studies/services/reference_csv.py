@@ -35,6 +35,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from studies.models import Case, ReferenceRecord, Study
+from studies.reference_format import REFERENCE_COLUMNS
 
 from .audit import audit_log
 from .membership import StudyLocked
@@ -52,20 +53,7 @@ __all__ = [
 ]
 
 #: The known columns, in template order.
-COLUMNS: Final = (
-    "subject_code",
-    "reference_modality",
-    "t_score",
-    "bmd",
-    "z_score",
-    "tbs",
-    "age",
-    "sex",
-    "bmi",
-    "diabetes",
-    "hyperlipidemia",
-    "control",
-)
+COLUMNS: Final = REFERENCE_COLUMNS
 REQUIRED: Final = ("subject_code", "reference_modality")
 
 #: Other spellings of the known columns (after lower-casing and turning spaces/hyphens into underscores).
