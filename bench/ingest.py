@@ -92,9 +92,7 @@ class Phases:
 @contextmanager
 def instrumented(phases: Phases):
     """Patch the import's collaborators with timers (restored afterwards). SQL timed via execute_wrapper."""
-    import pydicom.dataset
     from django.db import connection
-    from django.db.models.fields.files import FieldFile
 
     from studies.services import deid, dicom_import
 
@@ -103,8 +101,8 @@ def instrumented(phases: Phases):
         (dicom_import, "check_series_geometry", "series checks"),
         (dicom_import, "classify_series", "series checks"),
         (deid, "deidentify", "de-identify"),
-        (pydicom.dataset.Dataset, "save_as", "serialise (save_as)"),
-        (FieldFile, "save", "write file (storage)"),
+        (dicom_import, "part10_bytes", "serialise (part10_bytes)"),
+        (dicom_import, "_write_file", "write file (storage)"),
     ]
     saved = []
     for owner, attr, phase in patches:

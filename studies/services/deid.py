@@ -43,8 +43,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Final
 
-from pydicom.datadict import dictionary_has_tag, keyword_for_tag
-from pydicom.dataelem import DataElement
+from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag
+from pydicom.dataelem import DataElement, empty_value_for_VR
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -714,6 +714,10 @@ _CLEANABLE_DESCRIPTORS: Final = frozenset({"SeriesDescription", "ProtocolName", 
 _DATE_VRS: Final = frozenset({"DA", "DT", "TM"})
 _TEXT_VRS: Final = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
 _BINARY_VRS: Final = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "OB or OW", "US or OW"})
+#: Plans of :meth:`_Deidentifier._plan` by (top level?, dates shifted?, descriptors cleaned?), then (tag, VR).
+_PLANS: dict[tuple[bool, bool, bool], dict[tuple[int, str | None], tuple[str, str, str]]] = {}
+#: Top-level attributes :func:`deidentify` writes whatever the file held.
+_WRITTEN_BY_DEIDENTIFY: Final = frozenset({0x00100010, 0x00100020, 0x00120062, 0x00120063, 0x00120064, 0x00280303})
 _DUMMY_TEXT: Final = "ANONYMIZED"
 _DUMMY_BY_VR: Final[dict[str, object]] = {
     "DA": "19000101",
@@ -861,6 +865,7 @@ def deidentify(
     date_offset_days: int | None,
     keep_dates: bool = True,
     clean_descriptors: bool = False,
+    unchanged: set[int] | None = None,
 ) -> DeidReport:
     """De-identify ``ds`` in place with the PS3.15 Basic Application Level Confidentiality Profile.
 
@@ -881,6 +886,9 @@ def deidentify(
         Apply the Clean Descriptors Option to Series Description, Protocol Name and Study Description: keep
         them after removing any identifying value found elsewhere in the dataset and any long digit run.
         Off by default (the basic profile removes them).
+    unchanged : set of int, optional
+        If given, filled with the tags of the top-level attributes left exactly as they were read, so a
+        writer may copy their original bytes (:func:`studies.services.dicom_encode.part10_bytes`).
 
     Returns
     -------
@@ -930,10 +938,14 @@ def deidentify(
     if worker.private_kept:
         method.append("safe private attributes retained")
         codes.append(CODE_SAFE_PRIVATE)
+    if getattr(ds, "preamble", None):
+        ds.preamble = b"\x00" * 128  # the 128-byte preamble is free-form (e.g. a TIFF header): never passed on
     ds.PatientIdentityRemoved = "YES"
     ds.DeidentificationMethod = method if len(method) > 1 else method[0]
     ds.DeidentificationMethodCodeSequence = Sequence([_code_item(*c) for c in codes])
     ds.LongitudinalTemporalInformationModified = "MODIFIED" if shift is not None else "REMOVED"
+    if unchanged is not None:
+        unchanged.update(worker.kept_root - _WRITTEN_BY_DEIDENTIFY)
 
     def _sorted(values: Iterable[str]) -> tuple[str, ...]:
         return tuple(sorted(set(values)))
@@ -995,63 +1007,96 @@ class _Deidentifier:
         self.shifted: set[str] = set()
         self.private_removed: set[str] = set()
         self.private_kept: set[str] = set()
+        self.kept_root: set[int] = set()
 
     def walk(self, ds: Dataset) -> None:
-        self._private(ds)
-        for tag in list(ds.keys()):
-            if tag.is_private:
+        if any(tag >> 16 & 1 for tag in ds._dict):
+            self._private(ds)
+        root = ds is self.root
+        plans = _PLANS.setdefault((root, self.shift_days is not None, self.clean_descriptors), {})
+        for tag in list(ds._dict):
+            raw = ds._dict[tag]
+            plan = plans.get((tag, raw.VR))
+            if plan is None:
+                plan = plans[(tag, raw.VR)] = self._plan(BaseTag(tag), raw.VR, root)
+            action, keyword, vr = plan
+            if action == "K":
+                if root:
+                    self.kept_root.add(tag)
+                continue  # kept, and left undecoded
+            if action == "-":  # private (handled above) or a retired group length, stale once edited
+                if not tag >> 16 & 1:
+                    del ds[tag]
                 continue
-            group = tag.group
-            if 0x5000 <= group <= 0x50FF or (0x6000 <= group <= 0x60FF and group % 2 == 0):
-                # Curves and overlays go whole: an overlay plane can carry burned-in text.
-                self.removed.add(keyword_for_tag(tag) or _tag_name(tag))
+            if action == "X":
                 del ds[tag]
+                self.removed.add(keyword)
                 continue
-            if tag.element == 0x0000 and group != 0x0002:  # retired group lengths, stale once edited
-                del ds[tag]
-                continue
-            if not dictionary_has_tag(tag):
-                self.removed.add(_tag_name(tag))
-                del ds[tag]
+            if action == "Z":
+                ds[tag] = DataElement(tag, vr, Sequence() if vr == "SQ" else empty_value_for_VR(vr))
+                self.emptied.add(keyword)
                 continue
             try:
                 elem = ds[tag]
             except Exception:  # a value pydicom cannot decode cannot be checked, so it goes
-                self.removed.add(keyword_for_tag(tag))
+                self.removed.add(keyword)
                 del ds[tag]
                 continue
-            self._element(ds, elem)
+            self._apply(ds, elem, action)
 
-    def _element(self, ds: Dataset, elem: DataElement) -> None:
-        keyword = elem.keyword
-        vr = elem.VR
-        if ds is self.root and keyword in ("PatientName", "PatientID"):
-            elem.value = self.subject_code
-            self.replaced.add(keyword)
-            return
+    def _plan(self, tag: BaseTag, raw_vr: str | None, root: bool) -> tuple[str, str, str]:
+        """(action, name for the report, VR) for an element, from its tag and the VR it was read with."""
+        if tag.is_private:
+            return "-", "", raw_vr or ""
+        group = tag.group
+        if 0x5000 <= group <= 0x50FF or (0x6000 <= group <= 0x60FF and group % 2 == 0):
+            # Curves and overlays go whole: an overlay plane can carry burned-in text.
+            return "X", keyword_for_tag(tag) or _tag_name(tag), raw_vr or ""
+        if tag.element == 0x0000 and group != 0x0002:
+            return "-", "", raw_vr or ""
+        if not dictionary_has_tag(tag):
+            return "X", _tag_name(tag), raw_vr or ""
+        keyword = keyword_for_tag(tag)
+        vr = raw_vr if raw_vr not in (None, "UN") else dictionary_VR(tag)
+        return self._action(root, keyword, vr), keyword, vr
+
+    def _action(self, root: bool, keyword: str, vr: str) -> str:
+        """What happens to one attribute, from its keyword and VR alone (no value is decoded for K, X, Z).
+
+        ``K`` keep, ``X`` remove, ``Z`` empty, ``D`` dummy, ``U`` remap UID, ``C`` clean, ``S`` shift date,
+        ``P`` subject code (Patient's Name/ID of the top-level dataset), ``R`` recurse into a sequence.
+        """
+        if root and keyword in ("PatientName", "PatientID"):
+            return "P"
         action = resolve_action(keyword)
         if vr in _DATE_VRS and keyword not in _VERSION_DATETIMES:
             if self.shift_days is not None and keyword not in ("PatientBirthDate", "PatientBirthTime"):
-                self._shift(ds, elem)
-                return
+                return "K" if vr == "TM" else "S"  # a whole-day shift leaves times of day as they are
             if action is None:  # a date or time the table does not list: removed as well, to be safe
-                action = "X"
+                return "X"
         if self.clean_descriptors and keyword in _CLEANABLE_DESCRIPTORS:
-            action = "C"
-        if action == "X":
-            del ds[elem.tag]
-            self.removed.add(keyword)
-        elif action == "Z":
-            elem.value = Sequence() if vr == "SQ" else elem.empty_value
-            self.emptied.add(keyword)
+            return "C"
+        if action is not None:
+            return action
+        if vr == "UI" and _is_instance_uid(keyword):
+            return "U"
+        return "R" if vr == "SQ" else "K"
+
+    def _apply(self, ds: Dataset, elem: DataElement, action: str) -> None:
+        keyword = elem.keyword
+        if action == "P":
+            elem.value = self.subject_code
+            self.replaced.add(keyword)
+        elif action == "S":
+            self._shift(ds, elem)
         elif action == "D":
             self._dummy(elem)
             self.replaced.add(keyword)
-        elif action == "U" or (action is None and vr == "UI" and _is_instance_uid(keyword)):
+        elif action == "U":
             self._remap(elem)
         elif action == "C":
             self._clean(elem)
-        elif vr == "SQ":
+        elif action == "R":
             for item in elem.value:
                 self.walk(item)
 

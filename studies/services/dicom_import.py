@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import logging
 import os
 import shutil
@@ -25,13 +24,15 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, Storage
 from django.db import transaction
 from django.utils import timezone
 
-from studies.models import Case, ImportJob, Instance, Series, Study, SubjectKey
+from studies.models import Case, ImportJob, Instance, Series, Study, SubjectKey, instance_upload_to
 
 from . import deid
 from .audit import audit_log
+from .dicom_encode import part10_bytes
 from .dicom_validate import InspectResult, check_series_geometry, classify_series, inspect_file, slice_normal
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,7 @@ def _store_series(
             rows = []
             for name, result, mapped in new_items:
                 ds = result.dataset
+                unchanged: set[int] = set()
                 report = deid.deidentify(
                     ds,
                     subject_code=case.subject_code,
@@ -220,11 +222,10 @@ def _store_series(
                     date_offset_days=offset,
                     keep_dates=offset is not None,
                     clean_descriptors=True,
+                    unchanged=unchanged,
                 )
                 burned |= report.burned_in_annotation
-                buf = io.BytesIO()
-                ds.save_as(buf, enforce_file_format=True)
-                data = buf.getvalue()
+                data = part10_bytes(ds, result.source, originals=result.originals, unchanged=unchanged)
                 position = [float(v) for v in ds.ImagePositionPatient]
                 inst = Instance(
                     series=series,
@@ -237,7 +238,7 @@ def _store_series(
                     image_position=position,
                     image_orientation=[float(v) for v in ds.ImageOrientationPatient],
                 )
-                inst.file.save(f"{mapped}.dcm", ContentFile(data), save=False)
+                inst.file.name = _write_file(storage, instance_upload_to(inst, f"{mapped}.dcm"), data)
                 written.append(inst.file.name)
                 rows.append(inst)
                 outcome.add(
@@ -260,6 +261,31 @@ def _store_series(
         for path in written:  # nothing partial: remove the files of a series that failed to store
             storage.delete(path)
         raise
+
+
+def _write_file(storage: Storage, name: str, data: bytes) -> str:
+    """Store one de-identified file as ``name`` and return the name it got.
+
+    On the local file system the bytes are written straight to a new file (never over an existing one);
+    a name that is taken, or any other storage, goes through the storage API, which picks a free name.
+    """
+    if not isinstance(storage, FileSystemStorage):
+        return storage.save(name, ContentFile(data))
+    path = storage.path(name)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        try:
+            fd = os.open(path, flags, 0o666)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, flags, 0o666)
+    except FileExistsError:
+        return storage.save(name, ContentFile(data))
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    if storage.file_permissions_mode is not None:
+        os.chmod(path, storage.file_permissions_mode)
+    return name
 
 
 def _pick_primary(case: Case, series: Series, is_sagittal_t1: bool) -> None:
@@ -313,7 +339,8 @@ def dicom_import_run(
                 progress(i // 2, outcome.total)
         used_codes: set[str] = set()
         done = 0
-        for items in series.values():
+        for key in list(series):
+            items = series.pop(key)  # each series' datasets and bytes are freed once it is stored
             problems = check_series_geometry([r.dataset for _, r in items])
             if problems:
                 reason = "Series rejected: " + " ".join(problems)

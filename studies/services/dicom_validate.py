@@ -23,6 +23,7 @@ from typing import BinaryIO, Final, Literal
 
 import numpy as np
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import data_element_generator
@@ -100,6 +101,11 @@ class InspectResult:
         A sentence for the person who uploaded the file; empty when accepted.
     dataset : pydicom.dataset.Dataset or None
         The parsed dataset (with pixel data) when accepted, else None.
+    source : bytes or None
+        The bytes the dataset was read from (accepted files only).
+    originals : dict or None
+        The top-level elements as pydicom read them, before anything was decoded (accepted files only):
+        with ``source`` they let :func:`studies.services.dicom_encode.part10_bytes` copy unchanged elements.
     name : str
         The file name given or taken from the path ("" for bytes).
     sop_instance_uid, series_instance_uid, study_instance_uid, transfer_syntax_uid : str
@@ -110,6 +116,8 @@ class InspectResult:
     code: str
     reason: str = ""
     dataset: Dataset | None = field(default=None, compare=False, repr=False)
+    source: bytes | None = field(default=None, compare=False, repr=False)
+    originals: dict | None = field(default=None, compare=False, repr=False)
     name: str = ""
     sop_instance_uid: str = ""
     series_instance_uid: str = ""
@@ -222,7 +230,8 @@ def _inspect(data: bytes, label: str) -> InspectResult:
     if not has_dicm and not _looks_like_dicom(ds):
         return _reject("not_dicom", _NOT_DICOM_REASON, label)
 
-    structure = _structure_problem(ds, data, has_dicm)  # before any element is decoded
+    originals = dict(ds._dict)  # before any element is decoded
+    structure = _structure_problem(ds, data, has_dicm, originals)
     ids = _identifiers(ds)
     if structure:
         return _reject("truncated", structure, label, **ids)
@@ -330,13 +339,19 @@ def _inspect(data: bytes, label: str) -> InspectResult:
                 label,
                 **ids,
             )
-        return InspectResult(status="accepted", code=ACCEPTED, dataset=ds, name=label, **ids)
+        return _accept(ds, data, originals, label, ids)
 
     problem = _decode_problem(ds, ts_uid)
     if problem is not None:
         code, reason = problem
         return _reject(code, reason, label, **ids)
-    return InspectResult(status="accepted", code=ACCEPTED, dataset=ds, name=label, **ids)
+    return _accept(ds, data, originals, label, ids)
+
+
+def _accept(ds: Dataset, data: bytes, originals: dict, label: str, ids: dict[str, str]) -> InspectResult:
+    return InspectResult(
+        status="accepted", code=ACCEPTED, dataset=ds, source=data, originals=originals, name=label, **ids
+    )
 
 
 def _add_file_meta(ds: Dataset) -> str:
@@ -417,11 +432,12 @@ def _decode(ds: Dataset, decoder) -> tuple[np.ndarray | None, str]:
     return None, "; ".join(errors) or "no decoder"
 
 
-def _structure_problem(ds: Dataset, data: bytes, has_dicm: bool) -> str | None:
+def _structure_problem(ds: Dataset, data: bytes, has_dicm: bool, originals: dict) -> str | None:
     """Find a file that ends inside an element or its header, which pydicom reads as a shorter dataset.
 
-    Walks the top-level elements again with pydicom's element generator, in the encoding pydicom read the
-    file with, and checks that each value is complete and that nothing but zero padding follows the last.
+    Checks that each top-level value pydicom read is as long as its header says and that nothing but zero
+    padding follows the last element; where the last element's extent is not known from the parse
+    (a sequence pydicom decoded while reading), walks the elements again with pydicom's element generator.
     """
     cut = "The DICOM file is cut short (it ends in the middle of its data); upload the original file again."
     size = len(data)
@@ -442,6 +458,11 @@ def _structure_problem(ds: Dataset, data: bytes, has_dicm: bool) -> str | None:
     implicit, little = ds.original_encoding
     if implicit is None or little is None:
         return None
+    end = _parsed_end(originals)
+    if end is not None:
+        if end < 0:
+            return cut
+        return cut if end < size and data[end:].strip(b"\x00") else None
     fp = io.BytesIO(data)
     fp.seek(start)
     end = start
@@ -457,6 +478,27 @@ def _structure_problem(ds: Dataset, data: bytes, has_dicm: bool) -> str | None:
     if end < size and data[end:].strip(b"\x00"):  # unparsed bytes that are not zero padding
         return cut
     return None
+
+
+def _parsed_end(originals: dict) -> int | None:
+    """Offset just past the last top-level element pydicom read; -1 when a value came up short; None if unknown."""
+    if not originals:
+        return None
+    if not _measurable(originals[max(originals)]):
+        return None  # e.g. a closing sequence pydicom decoded while reading: its end is not recorded
+    last = None
+    for elem in originals.values():
+        if not _measurable(elem):
+            continue
+        if elem.length != _UNDEFINED_LENGTH and len(elem.value) < elem.length:
+            return -1
+        if last is None or elem.value_tell > last.value_tell:
+            last = elem
+    return last.value_tell + len(last.value) + (8 if last.length == _UNDEFINED_LENGTH else 0)
+
+
+def _measurable(elem: object) -> bool:
+    return isinstance(elem, RawDataElement) and elem.value is not None and elem.value_tell is not None
 
 
 def _has_dicm(data: bytes) -> bool:

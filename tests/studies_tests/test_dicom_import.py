@@ -141,6 +141,22 @@ def test_series_with_inconsistent_geometry_is_rejected_whole(corpus, tmp_path, s
     assert Instance.objects.count() == 0 and not _stored_files(settings)
 
 
+def test_a_file_name_already_taken_on_disk_is_never_overwritten(corpus, settings):
+    """An orphan left at an instance's path (e.g. by a crash) keeps its bytes; the instance gets a free name."""
+    subject = corpus["subjects"][1]
+    study = f.make_study()
+    first = dicom_import_run(study=study, source=corpus["root"] / subject.subject_code)
+    inst = Instance.objects.filter(series__case__study=study).order_by("pk").first()
+    path, name = Path(inst.file.path), inst.file.name
+    stored = path.read_bytes()
+    Instance.objects.filter(series__case__study=study).delete()  # the database forgets, the files stay
+    again = dicom_import_run(study=study, source=corpus["root"] / subject.subject_code)
+    assert again.accepted == first.accepted == 13
+    assert path.read_bytes() == stored
+    moved = Instance.objects.get(sop_instance_uid=inst.sop_instance_uid)
+    assert moved.file.name != name and Path(moved.file.path).read_bytes() == stored
+
+
 def test_instance_url_serves_the_stored_bytes(corpus, client):
     pi, reader, outsider = f.make_user(), f.make_user(), f.make_user()
     study = f.make_study(pi)

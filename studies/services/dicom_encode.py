@@ -1,0 +1,275 @@
+"""Encode a dataset read from a file back into a DICOM Part 10 file, copying what was never decoded.
+
+Pure module (pydicom and the standard library, no Django). :func:`part10_bytes` gives the same bytes as
+``Dataset.save_as(fp, enforce_file_format=True)`` (tested byte for byte), but every element that pydicom
+still holds as it was read — a ``RawDataElement`` nobody decoded or changed — is copied from the source
+bytes instead of being encoded again, and neighbouring ones are copied as one slice. After
+de-identification (:mod:`studies.services.deid` leaves the attributes it keeps undecoded) that is most of
+the file, Pixel Data included, which is why the import writes files this way.
+
+Files whose encoding would change on writing (deflated, or a transfer syntax that disagrees with how the
+data set was actually encoded) are written by pydicom itself.
+
+References
+----------
+.. [1] DICOM PS3.10, 7.1 "DICOM File Meta Information"; PS3.5, 7.1 "Data Elements" (explicit and implicit VR
+       element headers) and A.4 (encapsulated Pixel Data has undefined length).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Collection, Mapping
+from typing import Final
+
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset, validate_file_meta
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
+from pydicom.multival import MultiValue
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, PersonName
+
+__all__ = ["part10_bytes"]
+
+_UNDEFINED: Final = 0xFFFFFFFF
+_SEQUENCE_DELIMITER: Final = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+_PIXEL_DATA: Final = 0x7FE00010
+_ITEM: Final = b"\xfe\xff\x00\xe0"
+_ITEM_DELIMITER: Final = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
+
+
+def part10_bytes(
+    ds: Dataset,
+    source: bytes,
+    *,
+    originals: Mapping[int, object] | None = None,
+    unchanged: Collection[int] = (),
+) -> bytes:
+    """Return ``ds`` as a Part 10 file (preamble, ``DICM``, File Meta Information, data set).
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        A dataset read by ``pydicom.dcmread`` from ``source`` (then possibly changed), with ``file_meta``.
+    source : bytes
+        The exact bytes ``ds`` was read from; undecoded elements are copied from here.
+    originals : mapping of tag to element, optional
+        The top-level elements as read (``dict(ds._dict)`` right after reading).
+    unchanged : collection of int
+        Tags whose value is known not to have changed since reading although it may have been decoded
+        (e.g. :func:`studies.services.deid.deidentify`'s ``unchanged``): copied using ``originals``.
+
+    Returns
+    -------
+    bytes
+        Identical to what ``ds.save_as(buffer, enforce_file_format=True)`` writes.
+    """
+    meta = getattr(ds, "file_meta", None)
+    ts = meta.get("TransferSyntaxUID") if meta is not None else None
+    ts = UID(ts) if ts is not None else None
+    if ts is None or not ts.is_transfer_syntax or ts == DeflatedExplicitVRLittleEndian or not ts.is_little_endian:
+        return _pydicom_bytes(ds)
+    implicit = ts.is_implicit_VR
+    if ds.original_encoding != (implicit, True) or ds.original_character_set != ds._character_set:
+        return _pydicom_bytes(ds)  # pydicom would re-encode every element: let it
+
+    preamble = getattr(ds, "preamble", None) or b"\x00" * 128
+    if len(preamble) != 128:
+        return _pydicom_bytes(ds)
+    _sync_meta(ds, meta)
+    parts: list[bytes | memoryview] = [preamble, b"DICM", _meta_bytes(meta)]
+
+    view = memoryview(source)
+    charset = ds.get("SpecificCharacterSet", "iso8859")
+    ascii_safe = _ascii_compatible(charset)
+    compressed = ts.is_compressed
+    run_start = run_end = -1
+    for tag in sorted(ds._dict):
+        if tag & 0xFFFF == 0 and tag >> 16 > 6:
+            continue  # retired group lengths are not written (PS3.5 7.2)
+        elem = ds._dict[tag]
+        if not isinstance(elem, RawDataElement) and originals is not None and tag in unchanged:
+            elem = originals.get(tag)
+        span = _source_span(elem, source, implicit, compressed) if isinstance(elem, RawDataElement) else None
+        if span is not None:
+            start, end = span
+            if run_start >= 0 and start == run_end:
+                run_end = end
+                continue
+            if run_start >= 0:
+                parts.append(view[run_start:run_end])
+            run_start, run_end = start, end
+            continue
+        if run_start >= 0:
+            parts.append(view[run_start:run_end])
+            run_start = -1
+        if tag == _PIXEL_DATA:
+            ds[tag].is_undefined_length = compressed  # as pydicom's dcmwrite does (PS3.5 A.4)
+        parts.append(_element_bytes(ds.get_item(tag), implicit=implicit, charset=charset, ascii_safe=ascii_safe))
+    if run_start >= 0:
+        parts.append(view[run_start:run_end])
+    return b"".join(parts)
+
+
+#: Character sets in which a pure-ASCII value is encoded as its ASCII bytes (PS3.5 6.1, Table C.12-2/3/4).
+_ASCII_COMPATIBLE: Final = frozenset(
+    {"", "ISO_IR 6", "ISO_IR 100", "ISO_IR 101", "ISO_IR 109", "ISO_IR 110", "ISO_IR 144", "ISO_IR 127",
+     "ISO_IR 126", "ISO_IR 138", "ISO_IR 148", "ISO_IR 203", "ISO_IR 192", "ISO_IR 166", "GB18030", "GBK"}
+)  # fmt: skip
+_TEXT_VRS: Final = frozenset(
+    {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+)  # fmt: skip
+
+
+def _ascii_compatible(charset: object) -> bool:
+    values = [charset] if isinstance(charset, str) else list(charset or [""])
+    return all(str(v).strip() in _ASCII_COMPATIBLE for v in values) and len(values) <= 1
+
+
+def _element_bytes(elem: object, *, implicit: bool, charset: object, ascii_safe: bool) -> bytes:
+    """One element encoded: plain-text values directly, anything else through pydicom's writer."""
+    encoded = None
+    if ascii_safe:
+        encoded = _sequence_bytes(elem, implicit) if getattr(elem, "VR", None) == "SQ" else _text_bytes(elem, implicit)
+    if encoded is not None:
+        return encoded
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, implicit
+    write_data_element(fp, elem, charset)
+    return fp.getvalue()
+
+
+def _text_bytes(elem: object, implicit: bool) -> bytes | None:
+    """Header and value of a text element whose values are plain ASCII ``str`` (None for anything else)."""
+    vr = getattr(elem, "VR", None)
+    if vr not in _TEXT_VRS or getattr(elem, "is_raw", True):
+        return None
+    value = elem.value
+    if value is None or value == "":
+        values: list = []
+    elif isinstance(value, list | MultiValue):
+        values = [_text(v) for v in value]
+    else:
+        values = [_text(value)]
+    if None in values:
+        return None
+    try:
+        data = "\\".join(values).encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    if len(data) % 2:
+        data += b"\x00" if vr == "UI" else b" "
+    tag = elem.tag
+    if implicit:
+        return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, len(data)) + data
+    if vr in EXPLICIT_VR_LENGTH_32:
+        return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, len(data)) + data
+    if len(data) > 0xFFFF:
+        return None
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(data)) + data
+
+
+def _sequence_bytes(elem: object, implicit: bool) -> bytes | None:
+    """A sequence whose items hold only plain-text elements, laid out as pydicom writes it (PS3.5 7.5)."""
+    if getattr(elem, "is_raw", True):
+        return None
+    items = []
+    for item in elem.value:
+        body = []
+        for tag in sorted(item._dict):
+            if tag & 0xFFFF == 0 and tag >> 16 > 6:
+                continue
+            sub = item._dict[tag]
+            encoded = _sequence_bytes(sub, implicit) if sub.VR == "SQ" else _text_bytes(sub, implicit)
+            if encoded is None:
+                return None
+            body.append(encoded)
+        content = b"".join(body)
+        if getattr(item, "is_undefined_length_sequence_item", False):
+            items.append(_ITEM + b"\xff\xff\xff\xff" + content + _ITEM_DELIMITER)
+        else:
+            items.append(_ITEM + struct.pack("<L", len(content)) + content)
+    value = b"".join(items)
+    undefined = elem.is_undefined_length
+    length = _UNDEFINED if undefined else len(value)
+    tag = elem.tag
+    if implicit:
+        header = struct.pack("<HHL", tag >> 16, tag & 0xFFFF, length)
+    else:
+        header = struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0, length)
+    return header + value + (_SEQUENCE_DELIMITER if undefined else b"")
+
+
+def _text(value: object) -> str | None:
+    """A value as the text pydicom would encode: ``str`` and UIDs as they are, person names by component."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, PersonName):
+        return "=".join(value.components)
+    return None
+
+
+def _meta_bytes(meta: Dataset) -> bytes:
+    """File Meta Information as pydicom's ``write_file_meta_info(enforce_standard=True)`` writes it."""
+    validate_file_meta(meta, enforce_standard=True)
+    body = b"".join(
+        _element_bytes(meta.get_item(tag), implicit=False, charset="iso8859", ascii_safe=True)
+        for tag in sorted(meta._dict)
+        if tag != 0x00020000
+    )
+    return struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(body)) + body
+
+
+def _source_span(elem: RawDataElement, source: bytes, implicit: bool, compressed: bool) -> tuple[int, int] | None:
+    """Where in ``source`` the element lies, header included, if those bytes are what pydicom would write."""
+    value = elem.value
+    tell = elem.value_tell
+    if value is None or tell is None or elem.is_implicit_VR != implicit or not elem.is_little_endian:
+        return None
+    undefined = elem.length == _UNDEFINED
+    if not undefined and elem.length != len(value):
+        return None
+    if elem.tag == _PIXEL_DATA and undefined != compressed:
+        return None  # pydicom would change the length encoding of Pixel Data
+    length = _UNDEFINED if undefined else len(value)
+    if implicit:
+        header = struct.pack("<HHL", elem.tag >> 16, elem.tag & 0xFFFF, length)
+    else:
+        vr = elem.VR
+        if vr is None or len(vr) != 2:
+            return None
+        if vr in EXPLICIT_VR_LENGTH_32:
+            header = struct.pack("<HH2sHL", elem.tag >> 16, elem.tag & 0xFFFF, vr.encode(), 0, length)
+        elif undefined:
+            return None
+        else:
+            header = struct.pack("<HH2sH", elem.tag >> 16, elem.tag & 0xFFFF, vr.encode(), length)
+    start = tell - len(header)
+    end = tell + len(value)
+    if start < 0 or source[start:tell] != header:
+        return None
+    if undefined:
+        if source[end : end + 8] != _SEQUENCE_DELIMITER:
+            return None
+        end += 8
+    return start, end
+
+
+def _sync_meta(ds: Dataset, meta: Dataset) -> None:
+    """Bring the File Meta Information's SOP Class/Instance UIDs in line with the data set (as dcmwrite)."""
+    for meta_keyword, ds_keyword in (
+        ("MediaStorageSOPClassUID", "SOPClassUID"),
+        ("MediaStorageSOPInstanceUID", "SOPInstanceUID"),
+    ):
+        current = meta.get(meta_keyword)
+        value = ds.get(ds_keyword)
+        if current is None or (value and value != current):
+            setattr(meta, meta_keyword, value)
+
+
+def _pydicom_bytes(ds: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
