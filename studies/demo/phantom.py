@@ -21,10 +21,15 @@ Image conventions (what :class:`PhantomGeometry` refers to)
 
 Signal model (T1 spin echo, arbitrary units): CSF sets the scale; marrow of each level is
 ``csf × target VBQ × level factor`` where the L1–L4 factors have median exactly 1, so the VBQ of the noise-free
-image (median L1–L4 marrow / CSF at L3) equals the subject's target. A smooth multiplicative texture (zero
-mean over each measurement box), a slight blur (point-spread) and Rician noise (magnitude of complex Gaussian
-noise of SD ``noise_sigma``) follow. :class:`PhantomGeometry` reports the expected means of the measurement
-boxes including the Rician bias, and the expected SD of the air background (Rayleigh: 0.655 σ).
+image (median L1–L4 marrow / CSF at L3) equals the subject's target. The anatomy is heterogeneous, as on real
+T1 images, so that where a reader's ROI lands matters: the marrow has patchy red/yellow marrow, end-plate
+(Modic) zones, fat islands and haemangiomas, and a darker basivertebral region posteriorly; the canal holds
+the cord or the cauda equina in dark CSF, epidural fat and veins, and a retrovertebral venous plexus, with disc
+bulges and fat pads at the disc levels. Each measurement box keeps its level's mean (the marrow
+pattern is scaled per body, the CSF box lies in pure CSF). A slight blur (point-spread) and Rician noise
+(magnitude of complex Gaussian noise of SD ``noise_sigma``) follow. :class:`PhantomGeometry` reports the
+expected means of the measurement boxes including the Rician bias, and the expected SD of the air background
+(Rayleigh: 0.655 σ).
 """
 
 from __future__ import annotations
@@ -101,8 +106,8 @@ _FAT, _MUSCLE, _DISC, _CORTEX, _LIGAMENT, _CORD, _ABDOMEN, _SKIN = 3.5, 1.5, 1.2
 _BODY_HALF_WIDTH: Final = 19  # px, anterior-posterior half depth of a vertebral body incl. rim (~36 mm)
 _RIM: Final = 2  # px of cortical bone / endplate
 _BOX_MARGIN: Final = 2  # px between the inner rim and the marrow measurement box
-_CANAL_WIDTH: Final = 14  # px (~13 mm)
-_CSF_BOX_HALF: Final = (3, 8)  # (half width, half height) px of the CSF measurement box
+_CSF_BOX_HALF: Final = (2, 8)  # (half width, half height) px of the CSF measurement box
+_CSF_BOX_OFFSET: Final = 3  # px between the anterior dura and the CSF measurement box
 _ANTERIOR_SKIN: Final = 36  # px: column of the anterior skin surface (air to the left)
 _POSTERIOR_SKIN: Final = 283  # px: column of the posterior skin surface (air to the right)
 
@@ -179,7 +184,10 @@ class PhantomGeometry:
     """Where things are on the mid-sagittal slice and what a measurement there should give.
 
     ``vertebrae[level]`` is a box wholly inside the marrow of that vertebral body (at least 2 px inside the
-    cortical rim) for T12 and L1–L5; ``csf[level]`` a box of pure CSF in the canal behind L1, L2 and L3;
+    cortical rim) for T12 and L1–L5; ``csf[level]`` a box of pure CSF in the dural sac behind L1, L2 and L3
+    (3 px behind the anterior dura or the venous plexus, clear of the roots); ``thecal_sac[level]`` the dural
+    sac there from the anterior to the dorsal dura, over the rows of the marrow box, where no disc indents it
+    (what a reader sees as "the CSF behind L3": CSF, the roots along the dorsal dura, the plexus in front);
     ``noise`` a box of air in front of the abdomen. ``expected_*`` are the expected means of the stored values
     in those boxes (Rician bias included) and ``expected_noise_sd`` the expected sample SD in ``noise``.
     ``expected_vbq`` = median(expected marrow L1–L4) / expected CSF at L3; ``expected_snr`` = mean(expected
@@ -206,6 +214,7 @@ class PhantomGeometry:
     study_instance_uid: str
     series_instance_uid: str
     sop_instance_uids: tuple[str, ...] = field(default=())
+    thecal_sac: dict[str, Region] = field(default_factory=dict)
 
     @property
     def mid_slice_path(self) -> Path:
@@ -251,10 +260,18 @@ def _next_level(level: str) -> str:
 
 
 def _rounded_box(rr: np.ndarray, cc: np.ndarray, col: float, row: float, hw: float, hh: float, r: float):
-    dx = np.maximum(np.abs(cc - col) - (hw - r), 0)
-    dy = np.maximum(np.abs(rr - row) - (hh - r), 0)
-    inside = (np.abs(cc - col) <= hw) & (np.abs(rr - row) <= hh)
-    return inside & (dx * dx + dy * dy <= r * r)
+    """Mask of a box with rounded corners (corner radius r); only its bounding box is evaluated."""
+    mask = np.zeros(rr.shape, dtype=bool)
+    r0, r1 = max(0, math.floor(row - hh)), min(rr.shape[0], math.ceil(row + hh) + 1)
+    c0, c1 = max(0, math.floor(col - hw)), min(cc.shape[1], math.ceil(col + hw) + 1)
+    if r0 >= r1 or c0 >= c1:
+        return mask
+    sub_r, sub_c = rr[r0:r1, c0:c1], cc[r0:r1, c0:c1]
+    dx = np.maximum(np.abs(sub_c - col) - (hw - r), 0)
+    dy = np.maximum(np.abs(sub_r - row) - (hh - r), 0)
+    inside = (np.abs(sub_c - col) <= hw) & (np.abs(sub_r - row) <= hh)
+    mask[r0:r1, c0:c1] = inside & (dx * dx + dy * dy <= r * r)
+    return mask
 
 
 def _gaussian_kernel(sigma: float) -> np.ndarray:
@@ -291,18 +308,232 @@ def _canal_anterior(rows: np.ndarray, bodies: list[_Body]) -> np.ndarray:
     return np.rint(np.interp(rows, centres, posterior)).astype(int) + _RIM + 1
 
 
+def _clipped_mean(image: np.ndarray, region: Region) -> float:
+    """Mean of ``image`` over the part of ``region`` inside the image (T11 is cut by the field of view)."""
+    rows, cols = region.slices()
+    return float(image[max(0, rows.start) : rows.stop, max(0, cols.start) : cols.stop].mean())
+
+
+def _marrow_box(body: _Body) -> Region:
+    """The marrow measurement box of a body: ``_BOX_MARGIN`` px inside the inner cortical rim."""
+    return Region(
+        col=body.col,
+        row=body.row,
+        half_width=_BODY_HALF_WIDTH - _RIM - _BOX_MARGIN,
+        half_height=body.half_height - _RIM - _BOX_MARGIN,
+    )
+
+
+@dataclass(frozen=True)
+class _Canal:
+    """One subject's spinal canal on the mid-sagittal slice, in px along the columns (anterior → posterior).
+
+    Behind the posterior longitudinal ligament: the anterior epidural space (``anterior_space`` px of fat and
+    veins, signal ``anterior_signal`` × CSF), the dural sac (``sac_width``; dark CSF around the cord down to
+    the conus at the T12/L1 disc, below it the cauda equina, whose roots sink onto the dorsal dura in a supine
+    patient: a layer ``root_layer`` px thick with the partial-volume signal ``root_signal`` × CSF), dorsal
+    epidural fat (``dorsal_fat``), then the ligamentum flavum. Behind the mid-height of each body the
+    retrovertebral venous plexus, where the basivertebral vein drains, indents the sac from the front
+    (``plexus_depth`` px, over ± ``plexus_half_height`` rows, signal ``plexus_signal`` × CSF). At each disc (one
+    value per disc, T11/12 … L5/S1) the disc bulges into the sac from the front (``bulges``) and the dorsal
+    epidural fat pad of the interlaminar window indents it from behind (``fat_pads``). The CSF measurement box
+    lies in the pure CSF between the plexus and the roots; a CSF ROI that is too large, too dorsal, too
+    anterior or too tall takes in roots, veins or fat.
+    """
+
+    anterior_space: int
+    anterior_signal: float
+    sac_width: int
+    dorsal_fat: int
+    root_layer: float
+    root_signal: float
+    plexus_depth: float
+    plexus_half_height: float
+    plexus_signal: float
+    bulges: tuple[float, ...]
+    fat_pads: tuple[float, ...]
+
+    @property
+    def depth(self) -> int:
+        """Anterior–posterior depth of the bony canal (px)."""
+        return self.anterior_space + self.sac_width + self.dorsal_fat
+
+
+def _draw_canal(rng: np.random.Generator, n_discs: int) -> _Canal:
+    """A lumbar canal with a dural sac 15–20 px (14–19 mm) deep.
+
+    Roots (1–8 px) and plexus (0–5 px) are scaled down together where they would take more than
+    ``sac − 10.5`` px, so that the roots begin at least 2 px behind the CSF box (3 px behind the plexus, 5 px
+    wide): a shallow sac has a thin root layer or a small plexus, never a contaminated reference box.
+    """
+    sac = int(rng.integers(15, 21))
+    roots, plexus = rng.uniform(1.0, 8.0), rng.uniform(0.0, 5.0)
+    room = sac - _CSF_BOX_OFFSET - 2 * _CSF_BOX_HALF[0] - 3.5  # px of the sac that roots + plexus may take
+    if roots + plexus > room:
+        roots, plexus = roots * room / (roots + plexus), plexus * room / (roots + plexus)
+    return _Canal(
+        anterior_space=int(rng.integers(0, 2)),
+        anterior_signal=float(rng.uniform(0.6, 1.6)),
+        sac_width=sac,
+        dorsal_fat=int(rng.integers(2, 5)),
+        root_layer=float(roots),
+        root_signal=float(rng.uniform(1.4, 1.9)),
+        plexus_depth=float(plexus),
+        plexus_half_height=float(rng.uniform(3.0, 8.0)),
+        plexus_signal=float(rng.uniform(1.0, 2.4)),
+        bulges=tuple(float(b) for b in rng.uniform(0.0, 5.0, n_discs)),
+        fat_pads=tuple(float(p) for p in rng.uniform(0.5, 4.0, n_discs)),
+    )
+
+
+def _bumps(rows: np.ndarray, centres: list[float], reaches: list[float], heights: list[float]) -> np.ndarray:
+    """Σ heights[i] · cos²(π/2 · |row − centres[i]| / reaches[i]) (zero beyond the reach)."""
+    out = np.zeros(rows.shape, dtype=float)
+    for centre, reach, height in zip(centres, reaches, heights, strict=True):
+        x = np.clip(np.abs(rows - centre) / reach, 0.0, 1.0)
+        out += height * np.cos(x * math.pi / 2) ** 2
+    return out
+
+
+def _endplate_change(rng: np.random.Generator) -> float:
+    """Relative T1 signal change of a subchondral band: Modic type 2 (fatty, 35 %), type 1 (oedema, 8 %)."""
+    kind = rng.uniform()
+    if kind < 0.35:
+        return float(rng.uniform(0.2, 0.5))
+    if kind < 0.43:
+        return float(-rng.uniform(0.15, 0.3))
+    return float(rng.normal(0.0, 0.04))
+
+
+def _body_pattern(rng: np.random.Generator, body: _Body, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+    """Multiplicative marrow pattern of one vertebral body on the grid (rr, cc); 1 = the body's average marrow.
+
+    - Basivertebral venous channel: a dark horizontal cleft entering the posterior cortex at mid-height
+      (reaching 5–11 px forward, 20–55 % darker), and marrow up to 20 % darker in the posterior 14 px.
+    - End-plate zones: subchondral bands 2–5 px thick under each end plate with a Modic-type change
+      (:func:`_endplate_change`).
+    - Focal fat: on average 0.7 fat islands of 1.5–3.5 px radius (30–80 % brighter) per body, and in 12 % of
+      bodies a haemangioma (round, sharply marginated, 60–100 % brighter, 3–6 px radius).
+
+    References: Modic MT et al. Radiology 1988;166:193-199; Shah LM, Hanrahan CJ. AJR 2011;197:1298-1308.
+    """
+    u = (cc - body.col) / _BODY_HALF_WIDTH  # −1 anterior wall … +1 posterior wall
+    from_back = (1 - u) * _BODY_HALF_WIDTH  # px in front of the posterior wall
+    pattern = np.ones(rr.shape)
+
+    reach, darkness, thickness = rng.uniform(5, 11), rng.uniform(0.2, 0.55), rng.uniform(1.2, 2.5)
+    cleft_row = body.row + rng.normal(0.0, 1.0)
+    cleft = np.clip((reach - from_back) / 3, 0, 1) * np.exp(-0.5 * ((rr - cleft_row) / thickness) ** 2)
+    pattern *= 1 - darkness * cleft
+    pattern *= 1 - rng.uniform(0.0, 0.2) * np.clip(1 - from_back / 14, 0, 1)
+
+    inner_half = body.half_height - _RIM
+    for edge_distance in (rr - (body.row - inner_half), (body.row + inner_half) - rr):
+        band, change = rng.uniform(2, 5), _endplate_change(rng)
+        pattern *= 1 + change * np.clip((band - edge_distance) / 1.5 + 0.5, 0, 1)
+
+    for _ in range(int(rng.poisson(0.7))):
+        col = body.col + rng.uniform(-0.8, 0.8) * _BODY_HALF_WIDTH
+        row = body.row + rng.uniform(-0.8, 0.8) * inner_half
+        radius, amplitude = rng.uniform(1.5, 3.5), rng.uniform(0.3, 0.8)
+        pattern *= 1 + amplitude * np.exp(-0.5 * ((cc - col) ** 2 + (rr - row) ** 2) / radius**2)
+    if rng.uniform() < 0.12:
+        col = body.col + rng.uniform(-0.6, 0.6) * _BODY_HALF_WIDTH
+        row = body.row + rng.uniform(-0.6, 0.6) * inner_half
+        radius, amplitude = rng.uniform(3, 6), rng.uniform(0.6, 1.0)
+        distance = np.hypot(cc - col, rr - row)
+        pattern *= 1 + amplitude / (1 + np.exp((distance - radius) / 0.6))
+    return pattern
+
+
+def _marrow_pattern(rng: np.random.Generator, bodies: list[_Body]) -> np.ndarray:
+    """Heterogeneity of the vertebral marrow on a sagittal T1 image (multiplicative, 1 outside the bodies).
+
+    Patchy red and yellow marrow (a smooth random field of 6 px correlation length whose SD, 5–14 %, is the
+    subject's) times each body's focal pattern (:func:`_body_pattern`). One pattern serves every slice of the
+    series; the renderer scales each body so that its measurement box keeps the level's mean signal.
+    """
+    rr, cc = np.mgrid[0:ROWS, 0:COLUMNS].astype(float)
+    pattern = np.exp(rng.uniform(0.05, 0.14) * _texture(rng, 6.0, 1.0))
+    for body in bodies:
+        r0, r1 = max(0, body.row - body.half_height), min(ROWS, body.row + body.half_height + 1)
+        c0, c1 = max(0, body.col - _BODY_HALF_WIDTH), min(COLUMNS, body.col + _BODY_HALF_WIDTH + 1)
+        if r0 < r1 and c0 < c1:
+            pattern[r0:r1, c0:c1] *= _body_pattern(rng, body, rr[r0:r1, c0:c1], cc[r0:r1, c0:c1])
+    return pattern
+
+
+@dataclass(frozen=True)
+class _Anatomy:
+    """What is drawn once per subject and shared by all slices of the series (textures are relative SDs)."""
+
+    bodies: list[_Body]
+    discs: list[tuple[int, int, int]]
+    canal: _Canal
+    marrow: np.ndarray  # multiplicative marrow pattern, [rows, columns]
+    abdomen_texture: np.ndarray  # SD 8 %, 4 px correlation
+    marrow_texture: np.ndarray  # trabecular texture, SD 4 %, 1.5 px
+    csf_texture: np.ndarray  # SD 1.5 %, 1.5 px
+
+
+def _anatomy(rng: np.random.Generator) -> _Anatomy:
+    bodies, discs = _layout(rng)
+    canal = _draw_canal(rng, len(discs))
+    marrow = _marrow_pattern(rng, bodies)
+    return _Anatomy(
+        bodies, discs, canal, marrow, _texture(rng, 4.0, 0.08), _texture(rng, 1.5, 0.04), _texture(rng, 1.5, 0.015)
+    )
+
+
+@dataclass(frozen=True)
+class _CanalProfile:
+    """Per-row columns of the canal on a slice (inclusive) and what indents the sac from the front."""
+
+    front: np.ndarray  # anterior wall of the bony canal (behind the PLL)
+    back: np.ndarray  # posterior wall of the bony canal (in front of the ligamentum flavum)
+    dura: np.ndarray  # first column of the dural sac where nothing indents it
+    sac_front: np.ndarray  # first column of CSF
+    sac_back: np.ndarray  # last column of CSF
+    indent_signal: np.ndarray  # × CSF between dura and sac_front: the venous plexus, else a bulging disc
+
+
+def _canal_profile(anatomy: _Anatomy) -> _CanalProfile:
+    rows = np.arange(ROWS, dtype=float)
+    canal = anatomy.canal
+    front = _canal_anterior(rows, anatomy.bodies)
+    centres = [(top + bottom) / 2 for top, bottom, _ in anatomy.discs]
+    halves = [(bottom - top) / 2 for top, bottom, _ in anatomy.discs]
+    bulge = np.rint(_bumps(rows, centres, [h + 5 for h in halves], list(canal.bulges))).astype(int)
+    pad = np.rint(_bumps(rows, centres, [h + 5 for h in halves], list(canal.fat_pads))).astype(int)
+    plexus = np.rint(
+        _bumps(
+            rows,
+            [float(b.row) for b in anatomy.bodies],
+            [canal.plexus_half_height + 1] * len(anatomy.bodies),
+            [canal.plexus_depth] * len(anatomy.bodies),
+        )
+    ).astype(int)
+    dura = front + canal.anterior_space
+    return _CanalProfile(
+        front=front,
+        back=front + canal.depth - 1,
+        dura=dura,
+        sac_front=dura + np.maximum(bulge, plexus),
+        sac_back=dura + canal.sac_width - 1 - pad,
+        indent_signal=np.where(plexus > bulge, canal.plexus_signal, _DISC),
+    )
+
+
 def _render(
-    subject: PhantomSubject,
-    bodies: list[_Body],
-    discs: list[tuple[int, int, int]],
-    x_mm: float,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, dict[str, Region], dict[str, Region]]:
-    """Noise-free signal of one sagittal slice at x_mm, and the measurement boxes (mid slice only)."""
+    subject: PhantomSubject, anatomy: _Anatomy, x_mm: float
+) -> tuple[np.ndarray, dict[str, Region], dict[str, Region], dict[str, Region]]:
+    """Noise-free signal of one sagittal slice at x_mm, and the marrow, CSF and dural sac boxes (mid slice)."""
     csf = subject.csf_signal
+    bodies, discs, canal = anatomy.bodies, anatomy.discs, anatomy.canal
     rr, cc = np.mgrid[0:ROWS, 0:COLUMNS].astype(float)
     img = np.zeros((ROWS, COLUMNS))
     ax = abs(x_mm)
+    mid = x_mm == 0
 
     # Body outline: skin, subcutaneous fat, muscle and abdominal contents; air outside.
     wobble = 3 * np.sin(rr / ROWS * math.pi * 1.3)
@@ -310,16 +541,16 @@ def _render(
     back = _POSTERIOR_SKIN - wobble * 0.5 - 0.02 * ax * ax / 4
     inside = (cc >= front) & (cc <= back)
     img[inside] = _ABDOMEN * csf
-    abdomen_tex = _texture(rng, 4.0, 0.08)
-    img[inside] *= 1 + abdomen_tex[inside]
+    img[inside] *= 1 + anatomy.abdomen_texture[inside]
     img[inside & (cc < front + 3)] = _SKIN * csf
     img[inside & (cc >= front + 3) & (cc < front + 18)] = _FAT * csf
     img[inside & (cc >= front + 18) & (cc < front + 30)] = _MUSCLE * csf  # rectus abdominis
     img[inside & (cc > back - 3)] = _SKIN * csf
     img[inside & (cc <= back - 3) & (cc > back - 22)] = _FAT * csf
 
-    canal_front = _canal_anterior(rr[:, 0], bodies)[:, None] * np.ones((1, COLUMNS))
-    canal_back = canal_front + _CANAL_WIDTH - 1
+    profile = _canal_profile(anatomy)
+    canal_front = profile.front[:, None]
+    canal_back = profile.back[:, None]
     # Paraspinal muscles from just behind the canal to the subcutaneous fat.
     img[(cc > canal_back + 2) & (cc <= back - 22)] = _MUSCLE * csf
     # Prevertebral soft tissue (psoas, vessels) in front of the column.
@@ -328,10 +559,10 @@ def _render(
     )
 
     body_half_width = _BODY_HALF_WIDTH * math.sqrt(max(0.0, 1 - (ax / 22.0) ** 2))
-    marrow_tex = _texture(rng, 1.5, 0.04)
-    csf_tex = _texture(rng, 1.5, 0.015)
+    csf_tex = anatomy.csf_texture.copy()
     vertebra_boxes: dict[str, Region] = {}
     csf_boxes: dict[str, Region] = {}
+    sac_boxes: dict[str, Region] = {}
 
     for top, bottom, shift in discs:
         if body_half_width < 3:
@@ -339,6 +570,7 @@ def _render(
         band = (rr >= top) & (rr <= bottom) & (np.abs(cc - (168 + shift)) <= body_half_width)
         img[band] = _DISC * csf * (1 + 0.15 * np.exp(-(((rr[band] - (top + bottom) / 2) / 3.0) ** 2)))
 
+    marrow_field = anatomy.marrow * (1 + anatomy.marrow_texture)
     for body in bodies:
         level = body.level
         marrow = csf * subject.target_vbq * (subject.level_factors[LEVELS.index(level)] if level in LEVELS else 1.0)
@@ -360,54 +592,63 @@ def _render(
         outer = _rounded_box(rr, cc, body.col, body.row, hw, body.half_height, 4)
         inner = _rounded_box(rr, cc, body.col, body.row, hw - _RIM, body.half_height - _RIM, 2)
         img[outer] = _CORTEX * csf
-        img[inner] = marrow
-        if level in LEVELS and x_mm == 0:
-            box = Region(
-                col=body.col,
-                row=body.row,
-                half_width=_BODY_HALF_WIDTH - _RIM - _BOX_MARGIN,
-                half_height=body.half_height - _RIM - _BOX_MARGIN,
-            )
+        box = _marrow_box(body)
+        # The pattern is scaled so that the measurement box has the level's mean marrow signal.
+        img[inner] = marrow * marrow_field[inner] / _clipped_mean(marrow_field, box)
+        if level in LEVELS and mid:
             vertebra_boxes[level] = box
-            tex = marrow_tex[box.slices()]
-            marrow_tex[inner] -= tex.mean()  # zero-mean texture over the measurement box
-        img[inner] *= 1 + marrow_tex[inner]
 
-    # Canal: posterior longitudinal ligament, CSF, cord/conus, ligamentum flavum (pedicles off mid-line).
+    # Canal: posterior longitudinal ligament, epidural fat, dural sac (CSF, cord or cauda equina, disc bulges
+    # and dorsal fat pads at the disc levels), ligamentum flavum (pedicles off mid-line).
     conus_tip = (discs[1][0] + discs[1][1]) // 2  # the conus ends at the T12/L1 disc
     sacral_end = bodies[-1].row + 15
     canal_rows = rr <= sacral_end
     if ax <= 11:
+        sac_front, sac_back = profile.sac_front[:, None], profile.sac_back[:, None]
         pll = canal_rows & (cc >= canal_front - _RIM - 1) & (cc < canal_front)
         img[pll] = _LIGAMENT * csf
-        canal = canal_rows & (cc >= canal_front) & (cc <= canal_back)
+        dura = profile.dura[:, None]
+        img[canal_rows & (cc >= canal_front) & (cc <= canal_back)] = _FAT * csf  # dorsal epidural fat
+        img[canal_rows & (cc >= canal_front) & (cc < dura)] = canal.anterior_signal * csf
+        indent = canal_rows & (cc >= dura) & (cc < sac_front)  # venous plexus or disc bulge
+        img[indent] = (profile.indent_signal[:, None] * csf * np.ones((1, COLUMNS)))[indent]
         flavum = canal_rows & (cc > canal_back) & (cc <= canal_back + 3)
         img[flavum] = _LIGAMENT * csf
-        cord = np.zeros_like(canal)
+        sac = canal_rows & (cc >= sac_front) & (cc <= sac_back)
+        # Roots of the cauda equina on the dorsal dura below the conus (partial volume: a 2 px ramp).
+        roots = np.clip((canal.root_layer + 1 - (sac_back - cc)) / 2, 0, 1) * (rr > conus_tip)
+        cord = np.zeros_like(sac)
         if ax <= 4:
-            mid = (canal_front + canal_back) / 2
+            centre = (sac_front + sac_back) / 2
             taper = np.clip((conus_tip - rr) / 12.0, 0, 1)
-            cord = canal & (rr <= conus_tip) & (np.abs(cc - mid) <= 1 + 3 * taper)
-        if x_mm == 0:
+            cord = sac & (rr <= conus_tip) & (np.abs(cc - centre) <= 1 + 3 * taper)
+        if mid:
             for body in bodies:
                 if body.level in CSF_LEVELS:
-                    front_col = int(_canal_anterior(np.array([float(body.row)]), bodies)[0])
+                    first, last = int(profile.sac_front[body.row]), int(profile.sac_back[body.row])
+                    dura_col = int(profile.dura[body.row])
                     box = Region(
-                        col=front_col + _CANAL_WIDTH // 2,
+                        col=first + _CSF_BOX_OFFSET + _CSF_BOX_HALF[0],
                         row=body.row,
                         half_width=_CSF_BOX_HALF[0],
                         half_height=_CSF_BOX_HALF[1],
                     )
                     csf_boxes[body.level] = box
-                    band = canal & (np.abs(rr - box.row) <= box.half_height)  # zero-mean texture in the box
+                    sac_boxes[body.level] = Region(
+                        col=dura_col + (last - dura_col) // 2,
+                        row=body.row,
+                        half_width=(last - dura_col) // 2,
+                        half_height=body.half_height - _RIM - _BOX_MARGIN,
+                    )
+                    band = sac & (np.abs(rr - box.row) <= box.half_height)  # zero-mean texture in the box
                     csf_tex[band] -= csf_tex[box.slices()].mean()
-        img[canal] = csf * (1 + csf_tex[canal])
+        img[sac] = (csf * (1 + csf_tex) * (1 + (canal.root_signal - 1) * roots))[sac]
         img[cord] = _CORD * csf
     elif ax <= 20:  # pedicles and facets in the canal's place
         ped = canal_rows & (cc >= canal_front - 2) & (cc <= canal_back + 4)
         img[ped] = 0.9 * csf * subject.target_vbq
     img[~inside] = 0.0
-    return _blur(img, 0.7), vertebra_boxes, csf_boxes
+    return _blur(img, 0.7), vertebra_boxes, csf_boxes, sac_boxes
 
 
 def _rician(truth: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -563,21 +804,22 @@ def _slice_position(index: int) -> float:
 
 def _series(subject: PhantomSubject, rng_seed: int) -> tuple[list[Dataset], PhantomGeometry]:
     rng = np.random.default_rng([rng_seed, _hash_int(subject.subject_code) % 2**32])
-    bodies, discs = _layout(rng)
+    anatomy = _anatomy(rng)
     header = _header(subject, rng_seed)
     top_left_y = -(COLUMNS - 1) / 2 * PIXEL_SPACING
     top_left_z = (ROWS - 1) / 2 * PIXEL_SPACING
     datasets: list[Dataset] = []
     vertebrae: dict[str, Region] = {}
     csf_boxes: dict[str, Region] = {}
+    sac_boxes: dict[str, Region] = {}
     expected_marrow: dict[str, float] = {}
     expected_csf: dict[str, float] = {}
     sigma = subject.noise_sigma
     for index in range(N_SLICES):
         x_mm = _slice_position(index)
-        truth, vboxes, cboxes = _render(subject, bodies, discs, x_mm, rng)
+        truth, vboxes, cboxes, sboxes = _render(subject, anatomy, x_mm)
         if index == MID_SLICE:
-            vertebrae, csf_boxes = vboxes, cboxes
+            vertebrae, csf_boxes, sac_boxes = vboxes, cboxes, sboxes
             mean = _rician_mean(truth, sigma)
             expected_marrow = {k: float(mean[r.slices()].mean()) for k, r in vboxes.items()}
             expected_csf = {k: float(mean[r.slices()].mean()) for k, r in cboxes.items()}
@@ -623,6 +865,7 @@ def _series(subject: PhantomSubject, rng_seed: int) -> tuple[list[Dataset], Phan
         study_instance_uid=str(header.StudyInstanceUID),
         series_instance_uid=str(header.SeriesInstanceUID),
         sop_instance_uids=tuple(str(d.SOPInstanceUID) for d in datasets),
+        thecal_sac=sac_boxes,
     )
     return datasets, geometry
 

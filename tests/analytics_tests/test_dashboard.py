@@ -12,19 +12,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from analytics import export, services, stats_cli, tasks
+from analytics import export, services, tasks
 from analytics.analyses import CACHED_SECTIONS
 from analytics.models import AnalysisCache
 from analytics.synthetic import synthetic_study
 from scoring.models import ReadScore
 from studies.models import ReferenceRecord
+from tests.analytics_tests import dashboard_checks as checks
 
 pytestmark = pytest.mark.django_db
 
@@ -40,62 +40,18 @@ def demo():
 
 
 def _result(study, section):
-    return AnalysisCache.objects.get(study=study, section=section).result
-
-
-def close(a, b, tol=1e-9):
-    if a is None or b is None:
-        return a is None and b is None
-    return math.isclose(a, b, rel_tol=tol, abs_tol=1e-12)
-
-
-def _write(tmp_path: Path, name: str, content: bytes) -> Path:
-    path = tmp_path / name
-    path.write_bytes(content)
-    return path
-
-
-def _rows(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
-def _subset(tmp_path: Path, source: Path, name: str, keep) -> Path:
-    rows = _rows(source)
-    out = tmp_path / name
-    with open(out, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(r for r in rows if keep(r))
-    return out
+    return checks.section(study, section)
 
 
 @pytest.fixture
 def exported(demo, tmp_path):
-    study = demo.study
-    return {
-        "subjects": _write(tmp_path, "subjects.csv", export.subjects_csv(study)),
-        "scores": _write(tmp_path, "scores.csv", export.scores_csv(study)),
-        "tmp": tmp_path,
-    }
+    return checks.export_csvs(demo.study, tmp_path)
 
 
 def test_groups_equal_stats_anova_on_subjects_csv(demo, exported):
-    result = _result(demo.study, "groups")
-    measures = {m["measure"]: m for m in result["data"]["measures"]}
+    measures = checks.check_groups(demo.study, exported)
     assert set(measures) == {"vbq", "snr", "m_score"}
-    for measure, entry in measures.items():
-        cli = stats_cli.run("anova", exported["subjects"], value=f"{measure}_consensus", group="who_group")
-        anova = entry["anova"]
-        assert close(anova["statistic"], cli["F"])
-        assert (anova["df_between"], anova["df_within"]) == (cli["df_between"], cli["df_within"])
-        assert close(anova["p_value"], cli["p_value"])
-        assert close(anova["eta_squared"], cli["eta_squared"])
-        assert len(entry["tukey"]) == len(cli["tukey"]) == 3
-        for mine, theirs in zip(entry["tukey"], cli["tukey"], strict=True):
-            assert (mine["group1"], mine["group2"]) == (theirs["group1"], theirs["group2"])
-            for key in ("diff", "conf_low", "conf_high", "p_adj"):
-                assert close(mine[key], theirs[key]), (measure, key)
+    assert all(len(entry["tukey"]) == 3 for entry in measures.values())
     # The seed study's shape: osteoporosis has the highest VBQ, the ANOVA is significant.
     vbq = measures["vbq"]
     assert vbq["groups"]["osteoporosis"]["mean"] > vbq["groups"]["normal"]["mean"]
@@ -105,61 +61,34 @@ def test_groups_equal_stats_anova_on_subjects_csv(demo, exported):
 
 @pytest.mark.parametrize("outcome", ["op_vs_normal", "op_vs_rest", "low_vs_normal"])
 def test_roc_equals_stats_roc_on_subjects_csv(demo, exported, outcome):
-    result = _result(demo.study, f"roc:{outcome}")
-    scores = {s["score"]: s for s in result["data"]["scores"]}
-    assert set(scores) == {"vbq", "m_score"}
-    for score, entry in scores.items():
-        cli = stats_cli.run(
-            "roc", exported["subjects"], score=f"{score}_consensus", truth=f"outcome_{outcome}", direction="higher"
-        )
-        for key in ("auc", "conf_low", "conf_high", "p_value", "p_value_delong"):
-            assert close(entry[key], cli[key]), (score, key)
-        cut = entry["cutoff"]
-        assert close(cut["threshold"], cli["threshold"])
-        assert close(cut["youden"], cli["youden"])
-        for key in ("sensitivity", "specificity", "ppv", "npv"):
-            assert close(cut[key]["estimate"], cli[key]), (score, key)
+    scores = checks.check_roc(demo.study, exported, outcome)
+    assert set(scores) == {"vbq", "m_score"} and all("auc" in entry for entry in scores.values())
     if outcome == "op_vs_normal":
         assert (scores["vbq"]["n_positive"], scores["vbq"]["n_negative"]) == (19, 21)
         assert scores["vbq"]["auc"] > 0.6
+        result = _result(demo.study, f"roc:{outcome}")
         assert result["data"]["comparison"]["auc1"] == pytest.approx(scores["vbq"]["auc"])
 
 
 def test_correlation_equals_stats_on_subjects_csv(demo, exported):
-    result = _result(demo.study, "correlation")
-    pairs = {(p["score"], p["reference"]): p for p in result["data"]["pairs"]}
+    pairs = checks.check_correlation(demo.study, exported)
     for ref in ("bmd", "t_score"):
         entry = pairs[("vbq", ref)]
-        for method in ("pearson", "spearman"):
-            cli = stats_cli.run(method, exported["subjects"], x="vbq_consensus", y=ref)
-            for key in ("estimate", "p_value", "conf_low", "conf_high"):
-                assert close(entry[method][key], cli[key]), (ref, method, key)
-        cli = stats_cli.run("regression", exported["subjects"], x="vbq_consensus", y=ref)
-        for key in ("slope", "intercept", "slope_se", "intercept_se", "r_squared", "p_value"):
-            assert close(entry["regression"][key], cli[key]), (ref, key)
+        assert all("error" not in entry[method] for method in ("pearson", "spearman", "regression"))
         assert entry["pearson"]["estimate"] < 0  # higher VBQ, lower BMD
     for score in ("snr", "m_score"):
         for ref in ("bmd", "t_score"):
-            cli = stats_cli.run("spearman", exported["subjects"], x=f"{score}_consensus", y=ref)
-            assert close(pairs[(score, ref)]["spearman"]["estimate"], cli["estimate"])
-            assert close(pairs[(score, ref)]["spearman"]["p_value"], cli["p_value"])
+            assert "error" not in pairs[(score, ref)]["spearman"]
         # QCT study: no TBS, so a clear message instead of a number.
         assert "TBS" in pairs[(score, "tbs")]["error"]
+    result = _result(demo.study, "correlation")
     assert "TBS: no subject has a reference value, so it is left out." in result["messages"]
 
 
 def test_table1_equals_stats_on_subjects_csv(demo, exported):
+    variables = checks.check_table1(demo.study, exported)
+    assert set(variables) == {"age", "bmi", "t_score", "bmd", "sex", "diabetes", "hyperlipidemia"}
     result = _result(demo.study, "table1")
-    variables = {v["variable"]: v for v in result["data"]["variables"]}
-    for key in ("age", "bmi", "t_score", "bmd"):
-        cli = stats_cli.run("anova", exported["subjects"], value=key, group="who_group")
-        assert close(variables[key]["test"]["statistic"], cli["F"])
-        assert close(variables[key]["test"]["p_value"], cli["p_value"])
-    for key in ("sex", "diabetes", "hyperlipidemia"):
-        cli = stats_cli.run("chisq", exported["subjects"], a="who_group", b=key)
-        assert close(variables[key]["test"]["statistic"], cli["statistic"])
-        assert close(variables[key]["test"]["p_value"], cli["p_value"])
-        assert variables[key]["test"]["correct"] is False
     assert result["data"]["yates"] is False
     table = result["tables"][0]
     assert table["columns"][1:5] == ["All (n = 61)", "Normal (n = 21)", "Osteopenia (n = 21)", "Osteoporosis (n = 19)"]
@@ -169,47 +98,16 @@ def test_table1_equals_stats_on_subjects_csv(demo, exported):
 
 
 def test_agreement_equals_stats_icc_and_bland_altman_on_exported_csvs(demo, exported):
+    checked = checks.check_agreement(demo.study, exported)
+    assert len(checked) == 6 * 4  # VBQ, SNR, SI L1-L4 × (3 intra + 1 inter)
     result = _result(demo.study, "agreement")
-    tmp, scores, subjects = exported["tmp"], exported["scores"], exported["subjects"]
-    entries = {(e["measure"], e["label"]): e for e in result["data"]["icc"]}
-    checked = 0
-    for (measure, label), entry in entries.items():
-        if entry["label"].startswith("Inter-rater"):
-            path = _subset(tmp, scores, f"inter-{measure}.csv", lambda r: r["analysed"] == "yes" and r["read"] == "1")
-            cli = stats_cli.run("icc", path, target="case", rater="reader", rating=measure)
-        else:
-            reader = label.split(", ")[1].split(" ")[0]
-            path = _subset(
-                tmp,
-                scores,
-                f"intra-{measure}-{reader}.csv",
-                lambda r, rd=reader: r["analysed"] == "yes" and r["reader"] == rd,
-            )
-            cli = stats_cli.run("icc", path, target="case", rater="read", rating=measure)
-        for form, values in cli.items():
-            for key in ("estimate", "F", "df1", "df2", "p_value", "conf_low", "conf_high"):
-                assert close(entry["forms"][form][key], values[key], 1e-8), (measure, label, form, key)
-        checked += 1
-    assert checked == 6 * 4  # VBQ, SNR, SI L1-L4 × (3 intra + 1 inter)
     vbq_intra = [e for e in result["data"]["icc"] if e["measure"] == "vbq" and e["comparison"] == "intra"]
     vbq_inter = next(e for e in result["data"]["icc"] if e["measure"] == "vbq" and e["comparison"] == "inter")
     # Realistic jitter: intra-reader agreement is higher than inter-reader agreement.
     assert min(e["forms"]["ICC2"]["estimate"] for e in vbq_intra) > vbq_inter["forms"]["ICC2"]["estimate"]
     # The read with an excluded CSF ROI has no VBQ: that case is left out of reader3's intra-rater ICC.
     assert any(e["n_dropped"] == 1 for e in vbq_intra)
-
-    for ba in result["data"]["bland_altman"]:
-        if ba["measure"] != "vbq":
-            continue
-        if ":" in ba["label"]:
-            reader = ba["label"].split(":")[0]
-            a, b = f"vbq_{reader}_r1", f"vbq_{reader}_r2"
-        else:
-            first, second = ba["label"].split(" (")[0].split(" − ")
-            a, b = f"vbq_{first}_r1", f"vbq_{second}_r1"
-        cli = stats_cli.run("bland-altman", subjects, a=a, b=b)
-        for key in ("bias", "sd", "loa_low", "loa_high"):
-            assert close(ba[key], cli[key]), (ba["label"], key)
+    assert any(ba["measure"] == "vbq" for ba in result["data"]["bland_altman"])
 
 
 def test_manage_py_stats_json_gives_the_same_numbers(demo, exported, capsys):
@@ -231,9 +129,9 @@ def test_manage_py_stats_json_gives_the_same_numbers(demo, exported, capsys):
     )
     cli = json.loads(capsys.readouterr().out)
     entry = next(s for s in _result(demo.study, "roc:op_vs_normal")["data"]["scores"] if s["score"] == "vbq")
-    assert close(entry["auc"], cli["auc"])
-    assert close(entry["p_value"], cli["p_value"])
-    assert close(entry["cutoff"]["threshold"], cli["threshold"])
+    assert checks.close(entry["auc"], cli["auc"])
+    assert checks.close(entry["p_value"], cli["p_value"])
+    assert checks.close(entry["cutoff"]["threshold"], cli["threshold"])
 
 
 def test_progress_and_qc(demo):

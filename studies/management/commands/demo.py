@@ -2,8 +2,10 @@
 
 Two studies, as in the source papers: "VBQ vs QCT (demo)" (61 subjects: 21 normal, 21 osteopenia,
 19 osteoporosis) and "SNR / M-score vs DEXA (demo)" (5 osteoporotic women + 5 young controls). A PI and
-three readers are created; readers 2 and 3 are simulated (ROIs placed with jitter, both reads submitted) so
-the dashboard has data, and reader 1 is left to read in the browser. Re-running changes nothing.
+three readers are created; readers 2 and 3 are simulated (ROIs placed with each reader's habits and per-read
+jitter on the heterogeneous phantom anatomy, both reads submitted; see ``studies.demo.simulate``) so the
+dashboard has data, and reader 1 is left to read in the browser. ``--study VBQ`` builds one study only.
+Re-running changes nothing.
 """
 
 from __future__ import annotations
@@ -39,13 +41,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--no-simulate", action="store_true", help="Do not simulate readers 2 and 3")
         parser.add_argument("--subjects", type=int, default=0, help="Only the first N subjects per study (tests)")
+        parser.add_argument(
+            "--study", dest="only", choices=sorted(STUDIES), action="append", help="Only this study (repeatable)"
+        )
 
-    def handle(self, *args, no_simulate: bool, subjects: int, **options):
+    def handle(self, *args, no_simulate: bool, subjects: int, only: list[str] | None = None, **options):
         started = time.monotonic()
         users = {name: self._user(name) for name in ("pi", "reader1", "reader2", "reader3")}
         cohort = phantom.demo_cohort()
         phantom_root = Path(settings.VAR_DIR) / "demo" / "phantoms"
         for key, (name, fields) in STUDIES.items():
+            if only and key not in only:
+                continue
             members = [s for s in cohort if s.cohort == key][: subjects or None]
             study = Study.objects.filter(name=name).first()
             if study is None:
@@ -64,7 +71,13 @@ class Command(BaseCommand):
         return user
 
     def _geometry(self, subject, root: Path) -> phantom.PhantomGeometry:
-        return phantom.make_phantom_series(subject, out_dir=root / subject.subject_code, rng_seed=1)
+        """The subject's phantom series, written once per run (the build and the simulated reads share it)."""
+        cache = self.__dict__.setdefault("_geometries", {})
+        if subject.subject_code not in cache:
+            cache[subject.subject_code] = phantom.make_phantom_series(
+                subject, out_dir=root / subject.subject_code, rng_seed=1
+            )
+        return cache[subject.subject_code]
 
     def _build(self, name, fields, members, users, root: Path) -> Study:
         self.stdout.write(f"Building “{name}”: {len(members)} phantom series…")
