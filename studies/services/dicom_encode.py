@@ -87,8 +87,8 @@ def part10_bytes(
     compressed = ts.is_compressed
     run_start = run_end = -1
     for tag in sorted(ds._dict):
-        if tag & 0xFFFF == 0 and tag >> 16 > 6:
-            continue  # retired group lengths are not written (PS3.5 7.2)
+        if not _written(tag):
+            continue
         elem = ds._dict[tag]
         if not isinstance(elem, RawDataElement) and originals is not None and tag in unchanged:
             elem = originals.get(tag)
@@ -161,14 +161,26 @@ def _text_bytes(elem: object, implicit: bool) -> bytes | None:
         return None
     if len(data) % 2:
         data += b"\x00" if vr == "UI" else b" "
-    tag = elem.tag
+    header = _header(elem.tag, vr, len(data), implicit)
+    return None if header is None else header + data
+
+
+def _header(tag: int, vr: str | None, length: int, implicit: bool) -> bytes | None:
+    """Tag, VR and length of an element, little endian (PS3.5 7.1.2/7.1.3); None if ``length`` cannot be encoded."""
     if implicit:
-        return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, len(data)) + data
-    if vr in EXPLICIT_VR_LENGTH_32:
-        return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, len(data)) + data
-    if len(data) > 0xFFFF:
+        return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, length)
+    if vr is None or len(vr) != 2:
         return None
-    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(data)) + data
+    if vr in EXPLICIT_VR_LENGTH_32:
+        return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, length)
+    if length > 0xFFFF:  # includes an undefined length, which only 32-bit-length VRs may have
+        return None
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), length)
+
+
+def _written(tag: int) -> bool:
+    """False for retired group lengths, which pydicom does not write (PS3.5 7.2)."""
+    return not (tag & 0xFFFF == 0 and tag >> 16 > 6)
 
 
 def _sequence_bytes(elem: object, implicit: bool) -> bytes | None:
@@ -179,7 +191,7 @@ def _sequence_bytes(elem: object, implicit: bool) -> bytes | None:
     for item in elem.value:
         body = []
         for tag in sorted(item._dict):
-            if tag & 0xFFFF == 0 and tag >> 16 > 6:
+            if not _written(tag):
                 continue
             sub = item._dict[tag]
             encoded = _sequence_bytes(sub, implicit) if sub.VR == "SQ" else _text_bytes(sub, implicit)
@@ -193,12 +205,7 @@ def _sequence_bytes(elem: object, implicit: bool) -> bytes | None:
             items.append(_ITEM + struct.pack("<L", len(content)) + content)
     value = b"".join(items)
     undefined = elem.is_undefined_length
-    length = _UNDEFINED if undefined else len(value)
-    tag = elem.tag
-    if implicit:
-        header = struct.pack("<HHL", tag >> 16, tag & 0xFFFF, length)
-    else:
-        header = struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0, length)
+    header = _header(elem.tag, "SQ", _UNDEFINED if undefined else len(value), implicit)
     return header + value + (_SEQUENCE_DELIMITER if undefined else b"")
 
 
@@ -219,7 +226,7 @@ def _meta_bytes(meta: Dataset) -> bytes:
         for tag in sorted(meta._dict)
         if tag != 0x00020000
     )
-    return struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(body)) + body
+    return _header(0x00020000, "UL", 4, implicit=False) + struct.pack("<L", len(body)) + body
 
 
 def _source_span(elem: RawDataElement, source: bytes, implicit: bool, compressed: bool) -> tuple[int, int] | None:
@@ -233,19 +240,9 @@ def _source_span(elem: RawDataElement, source: bytes, implicit: bool, compressed
         return None
     if elem.tag == _PIXEL_DATA and undefined != compressed:
         return None  # pydicom would change the length encoding of Pixel Data
-    length = _UNDEFINED if undefined else len(value)
-    if implicit:
-        header = struct.pack("<HHL", elem.tag >> 16, elem.tag & 0xFFFF, length)
-    else:
-        vr = elem.VR
-        if vr is None or len(vr) != 2:
-            return None
-        if vr in EXPLICIT_VR_LENGTH_32:
-            header = struct.pack("<HH2sHL", elem.tag >> 16, elem.tag & 0xFFFF, vr.encode(), 0, length)
-        elif undefined:
-            return None
-        else:
-            header = struct.pack("<HH2sH", elem.tag >> 16, elem.tag & 0xFFFF, vr.encode(), length)
+    header = _header(elem.tag, elem.VR, _UNDEFINED if undefined else len(value), implicit)
+    if header is None:
+        return None
     start = tell - len(header)
     end = tell + len(value)
     if start < 0 or source[start:tell] != header:
