@@ -39,16 +39,18 @@ import datetime as dt
 import hashlib
 import hmac
 import re
+import struct
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Final
 
 from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag
-from pydicom.dataelem import DataElement, empty_value_for_VR
+from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
+
+from . import dicom_values
 
 __all__ = [
     "ADDITIONAL_REMOVALS",
@@ -715,6 +717,14 @@ _DATE_VRS: Final = frozenset({"DA", "DT", "TM"})
 _TEXT_VRS: Final = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
 _BINARY_VRS: Final = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "OB or OW", "US or OW"})
 #: Plans of :meth:`_Deidentifier._plan` by (top level?, dates shifted?, descriptors cleaned?), then (tag, VR).
+_RAW_TEXT_VRS: Final = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UI", "UT"})
+_CHARSET_VRS: Final = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+_SPECIFIC_CHARACTER_SET: Final = 0x00080005
+_SOP_INSTANCE_UID: Final = 0x00080018
+_MEDIA_STORAGE_SOP_INSTANCE_UID: Final = 0x00020003
+_BURNED_IN_ANNOTATION: Final = 0x00280301
+_DIGIT_RUN: Final = re.compile(r"\d{5,}")
+_SPACE_RUN: Final = re.compile(r"\s{2,}")
 _PLANS: dict[tuple[bool, bool, bool], dict[tuple[int, str | None], tuple[str, str, str]]] = {}
 #: Top-level attributes :func:`deidentify` writes whatever the file held.
 _WRITTEN_BY_DEIDENTIFY: Final = frozenset({0x00100010, 0x00100020, 0x00120062, 0x00120063, 0x00120064, 0x00280303})
@@ -907,7 +917,7 @@ def deidentify(
     if date_offset_days is not None and (isinstance(date_offset_days, bool) or not isinstance(date_offset_days, int)):
         raise ValueError("date_offset_days must be a whole number of days or None.")
     shift = date_offset_days if keep_dates and date_offset_days is not None else None
-    burned_in = str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES"
+    burned_in = dicom_values.text(ds, _BURNED_IN_ANNOTATION).strip().upper() == "YES"
 
     worker = _Deidentifier(
         uid_map=uid_map,
@@ -918,15 +928,16 @@ def deidentify(
         subject_code=code,
     )
     worker.walk(ds)
-    for keyword in ("PatientName", "PatientID"):  # Type 2 in the Patient module: always present
-        if keyword not in ds:
-            setattr(ds, keyword, code)
+    for keyword, tag, vr in (("PatientName", 0x00100010, "PN"), ("PatientID", 0x00100020, "LO")):
+        if tag not in ds._dict:  # Type 2 in the Patient module: always present
+            worker.put(ds, tag, vr, [code])
             worker.replaced.add(keyword)
     file_meta = getattr(ds, "file_meta", None)
     if file_meta is not None:
         worker.walk(file_meta)
-        if "SOPInstanceUID" in ds:
-            file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        sop_instance_uid = dicom_values.text(ds, _SOP_INSTANCE_UID)
+        if sop_instance_uid:
+            worker.put(file_meta, _MEDIA_STORAGE_SOP_INSTANCE_UID, "UI", [sop_instance_uid])
 
     method = [f"{PROFILE_NAME}; {'dates shifted' if shift is not None else 'dates removed'}"]
     codes = [CODE_BASIC_PROFILE]
@@ -940,10 +951,10 @@ def deidentify(
         codes.append(CODE_SAFE_PRIVATE)
     if getattr(ds, "preamble", None):
         ds.preamble = b"\x00" * 128  # the 128-byte preamble is free-form (e.g. a TIFF header): never passed on
-    ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = method if len(method) > 1 else method[0]
-    ds.DeidentificationMethodCodeSequence = Sequence([_code_item(*c) for c in codes])
-    ds.LongitudinalTemporalInformationModified = "MODIFIED" if shift is not None else "REMOVED"
+    worker.put(ds, 0x00120062, "CS", ["YES"])  # Patient Identity Removed
+    worker.put(ds, 0x00120063, "LO", method)  # De-identification Method
+    worker.put_codes(ds, 0x00120064, codes)  # De-identification Method Code Sequence
+    worker.put(ds, 0x00280303, "CS", ["MODIFIED" if shift is not None else "REMOVED"])
     if unchanged is not None:
         unchanged.update(worker.kept_root - _WRITTEN_BY_DEIDENTIFY)
 
@@ -976,12 +987,44 @@ def _code_item(value: str, meaning: str) -> Dataset:
     return item
 
 
-def _tag_name(tag: BaseTag) -> str:
-    return f"({tag.group:04X},{tag.element:04X})"
+def _code_sequence_value(codes: tuple[tuple[str, str], ...], implicit: bool) -> bytes:
+    """The encoded value of a code sequence: one defined-length item per (code value, meaning), CID 7050 (DCM)."""
+    items = []
+    for value, meaning in codes:
+        body = b"".join(
+            _header(tag, vr, len(data), implicit) + data
+            for tag, vr, data in (
+                (0x00080100, "SH", _padded(value.encode("ascii"), "SH")),
+                (0x00080102, "SH", b"DCM "),
+                (0x00080104, "LO", _padded(meaning.encode("ascii"), "LO")),
+            )
+        )
+        items.append(b"\xfe\xff\x00\xe0" + struct.pack("<L", len(body)) + body)
+    return b"".join(items)
+
+
+def _header(tag: int, vr: str, length: int, implicit: bool) -> bytes:
+    if implicit:
+        return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, length)
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), length)
+
+
+def _padded(data: bytes, vr: str) -> bytes:
+    """A value padded to even length (PS3.5 6.2: NUL for UI, a space for other text)."""
+    return data + (b"\x00" if vr == "UI" else b" ") if len(data) % 2 else data
+
+
+def _tag_name(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
 class _Deidentifier:
-    """Walks a dataset (recursing into sequences) and applies the actions; collects the report."""
+    """Walks a dataset (recursing into sequences) and applies the actions; collects the report.
+
+    Text attributes the actions change (names, IDs, dates, UIDs, descriptors) are read and written as bytes
+    (:mod:`studies.services.dicom_values`, a new ``RawDataElement``) when the dataset is little endian in a
+    plain character set; otherwise, and for everything else, through pydicom's ``DataElement``.
+    """
 
     def __init__(
         self,
@@ -999,6 +1042,7 @@ class _Deidentifier:
         self.shift_days = shift_days
         self.clean_descriptors = clean_descriptors
         self.identifiers = identifiers
+        self.patterns: list[re.Pattern] | None = None
         self.removed: set[str] = set()
         self.emptied: set[str] = set()
         self.replaced: set[str] = set()
@@ -1008,11 +1052,17 @@ class _Deidentifier:
         self.private_removed: set[str] = set()
         self.private_kept: set[str] = set()
         self.kept_root: set[int] = set()
+        implicit, little = root.original_encoding if hasattr(root, "original_encoding") else (None, None)
+        self.codec = dicom_values.text_codec(root)
+        # as bytes only when the encoding is known, little endian and its text decodes with one codec
+        self.raw = implicit is not None and little is True and self.codec is not None
+        self.implicit = bool(implicit)
 
     def walk(self, ds: Dataset) -> None:
         if any(tag >> 16 & 1 for tag in ds._dict):
             self._private(ds)
         root = ds is self.root
+        raw_text = self.raw and (root or _SPECIFIC_CHARACTER_SET not in ds._dict)
         plans = _PLANS.setdefault((root, self.shift_days is not None, self.clean_descriptors), {})
         for tag in list(ds._dict):
             raw = ds._dict[tag]
@@ -1032,6 +1082,14 @@ class _Deidentifier:
                 del ds[tag]
                 self.removed.add(keyword)
                 continue
+            if raw_text and vr in _RAW_TEXT_VRS and action in "ZPSUC":
+                texts = dicom_values.strings(ds, tag, self.codec)
+                if texts is None:  # a value pydicom cannot decode cannot be checked, so it goes
+                    del ds[tag]
+                    self.removed.add(keyword)
+                else:
+                    self._apply_text(ds, tag, vr, action, keyword, texts)
+                continue
             if action == "Z":
                 ds[tag] = DataElement(tag, vr, Sequence() if vr == "SQ" else empty_value_for_VR(vr))
                 self.emptied.add(keyword)
@@ -1043,6 +1101,57 @@ class _Deidentifier:
                 del ds[tag]
                 continue
             self._apply(ds, elem, action)
+
+    def _apply_text(self, ds: Dataset, tag: int, vr: str, action: str, keyword: str, texts: list[str]) -> None:
+        """Actions Z, P, S, U and C on a text attribute's values, written back as bytes."""
+        if action == "Z":
+            new, report = [], self.emptied
+        elif action == "P":
+            new, report = [self.subject_code], self.replaced
+        elif action == "S":
+            if vr == "TM" or not texts:
+                return  # a whole-day shift leaves the time of day unchanged
+            new = [_shift_date_text(t, self.shift_days or 0, datetime=vr == "DT") for t in texts]
+            if None in new:  # unparseable or partial: cannot be shifted, so it goes
+                del ds[tag]
+                self.removed.add(keyword)
+                return
+            report = self.shifted
+        elif action == "U":
+            if vr != "UI" or not texts:
+                return
+            new, report = [self.uid_map.map(t) for t in texts], self.remapped
+        else:  # "C"
+            new, report = [self._clean_text("\\".join(texts))], self.cleaned
+        self.put(ds, tag, vr, new)
+        report.add(keyword)
+
+    def put(self, ds: Dataset, tag: int, vr: str, texts: list[str]) -> None:
+        """Set a text attribute (as bytes when the dataset allows, else through pydicom)."""
+        if self.raw and (ds is self.root or tag >> 16 == 0x0002 or _SPECIFIC_CHARACTER_SET not in ds._dict):
+            codec = self.codec if vr in _CHARSET_VRS else "ascii"
+            try:
+                data = _padded("\\".join(texts).encode(codec), vr)
+            except UnicodeEncodeError:
+                data = None
+            if data is not None:
+                implicit = self.implicit and tag >> 16 != 0x0002  # File Meta Information is explicit VR
+                key = BaseTag(tag)
+                ds._dict[key] = RawDataElement(
+                    key, None if implicit else vr, len(data), data, 0, implicit, True, True, False
+                )
+                return
+        ds[tag] = DataElement(tag, vr, texts if len(texts) > 1 else (texts[0] if texts else ""))
+
+    def put_codes(self, ds: Dataset, tag: int, codes: list[tuple[str, str]]) -> None:
+        """Set a code sequence (CID 7050 codes, scheme DCM)."""
+        if not self.raw:
+            ds[tag] = DataElement(tag, "SQ", Sequence([_code_item(*c) for c in codes]))
+            return
+        data = _code_sequence_value(tuple(codes), self.implicit)
+        vr = None if self.implicit else "SQ"
+        key = BaseTag(tag)
+        ds._dict[key] = RawDataElement(key, vr, len(data), data, 0, self.implicit, True, True, False)
 
     def _plan(self, tag: BaseTag, raw_vr: str | None, root: bool) -> tuple[str, str, str]:
         """(action, name for the report, VR) for an element, from its tag and the VR it was read with."""
@@ -1144,39 +1253,42 @@ class _Deidentifier:
         self.shifted.add(elem.keyword)
 
     def _clean(self, elem: DataElement) -> None:
-        text = str(elem.value or "")
-        for ident in self.identifiers:
-            text = re.sub(re.escape(ident), "", text, flags=re.IGNORECASE)
-        text = re.sub(r"\d{5,}", "", text)  # dates, record numbers, phone numbers
-        text = re.sub(r"\s{2,}", " ", text).strip(" -_^,;")
-        elem.value = text
+        elem.value = self._clean_text(str(elem.value or ""))
         self.cleaned.add(elem.keyword)
+
+    def _clean_text(self, text: str) -> str:
+        """A descriptor without the identifying values found elsewhere in the dataset and long digit runs."""
+        if self.patterns is None:
+            self.patterns = [re.compile(re.escape(ident), re.IGNORECASE) for ident in self.identifiers]
+        for pattern in self.patterns:
+            text = pattern.sub("", text)
+        text = _DIGIT_RUN.sub("", text)  # dates, record numbers, phone numbers
+        return _SPACE_RUN.sub(" ", text).strip(" -_^,;")
 
     def _private(self, ds: Dataset) -> None:
         """Remove private attributes except the safe list; keep the creators the kept ones need."""
+        private = [tag for tag in ds._dict if tag >> 16 & 1]  # odd groups
         creators: dict[tuple[int, int], str] = {}
-        for tag in ds.keys():
-            if tag.is_private and 0x0010 <= tag.element <= 0x00FF:
-                creators[(tag.group, tag.element)] = str(ds[tag].value or "").strip()
+        for tag in private:
+            if 0x0010 <= tag & 0xFFFF <= 0x00FF:
+                creators[(tag >> 16, tag & 0xFFFF)] = dicom_values.text(ds, tag).strip()
         kept_blocks: set[tuple[int, int]] = set()
-        for tag in list(ds.keys()):
-            if not tag.is_private or tag.element <= 0x00FF:
+        for tag in private:
+            group, element = tag >> 16, tag & 0xFFFF
+            if element <= 0x00FF:
                 continue
-            block = (tag.group, tag.element >> 8)
+            block = (group, element >> 8)
             creator = creators.get(block)
-            if creator is not None and (tag.group, creator, tag.element & 0xFF) in SAFE_PRIVATE_ATTRIBUTES:
+            if creator is not None and (group, creator, element & 0xFF) in SAFE_PRIVATE_ATTRIBUTES:
                 kept_blocks.add(block)
                 self.private_kept.add(_tag_name(tag))
                 continue
             self.private_removed.add(_tag_name(tag))
             del ds[tag]
-        for tag in list(ds.keys()):
-            if not tag.is_private:
-                continue
-            if tag.element <= 0x00FF and (tag.group, tag.element) in kept_blocks:
-                continue
-            if tag.element > 0x00FF:
-                continue
+        for tag in private:
+            group, element = tag >> 16, tag & 0xFFFF
+            if element > 0x00FF or (group, element) in kept_blocks:
+                continue  # a kept block's creator, or a private element dealt with above
             self.private_removed.add(_tag_name(tag))
             del ds[tag]
 
@@ -1210,27 +1322,28 @@ def _shift_date_text(value: str, days: int, *, datetime: bool) -> str | None:
 def _identifying_strings(ds: Dataset) -> tuple[str, ...]:
     """Values that identify the patient, staff or site, used by the Clean Descriptors Option."""
     found: set[str] = set()
-    for keyword in (
-        "PatientName",
-        "PatientID",
-        "OtherPatientIDs",
-        "AccessionNumber",
-        "StudyID",
-        "InstitutionName",
-        "InstitutionAddress",
-        "ReferringPhysicianName",
-        "PerformingPhysicianName",
-        "OperatorsName",
-        "StationName",
-        "PatientBirthDate",
-    ):
-        value = ds.get(keyword)
-        if value is None or value == "":
-            continue
-        for item in value if isinstance(value, MultiValue | list | tuple) else [value]:
-            text = str(item).strip()
+    codec = dicom_values.text_codec(ds)
+    for keyword, tag in _IDENTIFYING_ATTRIBUTES:
+        for item in dicom_values.strings(ds, tag, codec) or ():
+            text = item.strip()
             if len(text) >= 3:
                 found.add(text)
             if keyword.endswith("Name"):
                 found.update(p for p in re.split(r"[\^\s,]+", text) if len(p) >= 3)
     return tuple(sorted(found, key=len, reverse=True))
+
+
+_IDENTIFYING_ATTRIBUTES: Final = (
+    ("PatientName", 0x00100010),
+    ("PatientID", 0x00100020),
+    ("OtherPatientIDs", 0x00101000),
+    ("AccessionNumber", 0x00080050),
+    ("StudyID", 0x00200010),
+    ("InstitutionName", 0x00080080),
+    ("InstitutionAddress", 0x00080081),
+    ("ReferringPhysicianName", 0x00080090),
+    ("PerformingPhysicianName", 0x00081050),
+    ("OperatorsName", 0x00081070),
+    ("StationName", 0x00081010),
+    ("PatientBirthDate", 0x00100030),
+)

@@ -31,11 +31,14 @@ from pydicom.multival import MultiValue
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, PersonName
 
+from . import dicom_values
+
 __all__ = ["part10_bytes"]
 
 _UNDEFINED: Final = 0xFFFFFFFF
 _SEQUENCE_DELIMITER: Final = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 _PIXEL_DATA: Final = 0x7FE00010
+_SPECIFIC_CHARACTER_SET: Final = 0x00080005
 _ITEM: Final = b"\xfe\xff\x00\xe0"
 _ITEM_DELIMITER: Final = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
 
@@ -82,14 +85,15 @@ def part10_bytes(
     parts: list[bytes | memoryview] = [preamble, b"DICM", _meta_bytes(meta)]
 
     view = memoryview(source)
-    charset = ds.get("SpecificCharacterSet", "iso8859")
+    charset = ds.get("SpecificCharacterSet", "iso8859") if _SPECIFIC_CHARACTER_SET in ds._dict else "iso8859"
     ascii_safe = _ascii_compatible(charset)
     compressed = ts.is_compressed
+    unchanged = {int(t) for t in unchanged}
     run_start = run_end = -1
-    for tag in sorted(ds._dict):
+    # plain int tags: a BaseTag compares through Python code, which dominates a loop over every element
+    for tag, elem in sorted((int(t), e) for t, e in ds._dict.items()):
         if not _written(tag):
             continue
-        elem = ds._dict[tag]
         if not isinstance(elem, RawDataElement) and originals is not None and tag in unchanged:
             elem = originals.get(tag)
         span = _source_span(elem, source, implicit, compressed) if isinstance(elem, RawDataElement) else None
@@ -129,9 +133,9 @@ def _ascii_compatible(charset: object) -> bool:
 
 
 def _element_bytes(elem: object, *, implicit: bool, charset: object, ascii_safe: bool) -> bytes:
-    """One element encoded: plain-text values directly, anything else through pydicom's writer."""
-    encoded = None
-    if ascii_safe:
+    """One element encoded: plain-text values and undecoded values directly, the rest by pydicom's writer."""
+    encoded = _raw_bytes(elem, implicit) if isinstance(elem, RawDataElement) else None
+    if encoded is None and ascii_safe:
         encoded = _sequence_bytes(elem, implicit) if getattr(elem, "VR", None) == "SQ" else _text_bytes(elem, implicit)
     if encoded is not None:
         return encoded
@@ -139,6 +143,18 @@ def _element_bytes(elem: object, *, implicit: bool, charset: object, ascii_safe:
     fp.is_little_endian, fp.is_implicit_VR = True, implicit
     write_data_element(fp, elem, charset)
     return fp.getvalue()
+
+
+def _raw_bytes(elem: RawDataElement, implicit: bool) -> bytes | None:
+    """A raw element's header and value as pydicom writes them (its value as it is), for a defined length."""
+    value = elem.value
+    if value is None or elem.length == _UNDEFINED or elem.is_implicit_VR != implicit or not elem.is_little_endian:
+        return None
+    vr = elem.VR if not implicit else None
+    if not implicit and vr is None:
+        return None
+    header = _header(elem.tag, vr, len(value), implicit)
+    return None if header is None else header + value
 
 
 def _text_bytes(elem: object, implicit: bool) -> bytes | None:
@@ -245,7 +261,7 @@ def _source_span(elem: RawDataElement, source: bytes, implicit: bool, compressed
         return None
     start = tell - len(header)
     end = tell + len(value)
-    if start < 0 or source[start:tell] != header:
+    if start < 0 or not source.startswith(header, start):
         return None
     if undefined:
         if source[end : end + 8] != _SEQUENCE_DELIMITER:
@@ -256,13 +272,12 @@ def _source_span(elem: RawDataElement, source: bytes, implicit: bool, compressed
 
 def _sync_meta(ds: Dataset, meta: Dataset) -> None:
     """Bring the File Meta Information's SOP Class/Instance UIDs in line with the data set (as dcmwrite)."""
-    for meta_keyword, ds_keyword in (
-        ("MediaStorageSOPClassUID", "SOPClassUID"),
-        ("MediaStorageSOPInstanceUID", "SOPInstanceUID"),
+    for meta_tag, ds_tag, meta_keyword in (
+        (0x00020002, 0x00080016, "MediaStorageSOPClassUID"),
+        (0x00020003, 0x00080018, "MediaStorageSOPInstanceUID"),
     ):
-        current = meta.get(meta_keyword)
-        value = ds.get(ds_keyword)
-        if current is None or (value and value != current):
+        value = dicom_values.text(ds, ds_tag) if ds_tag in ds._dict else None
+        if meta_tag not in meta._dict or (value and value != dicom_values.text(meta, meta_tag)):
             setattr(meta, meta_keyword, value)
 
 

@@ -40,13 +40,17 @@ from pydicom.uid import (
     UID_dictionary,
 )
 
+from . import dicom_values as values
+
 __all__ = [
     "ACCEPTED",
+    "FACT_TAGS",
     "REJECTION_CODES",
     "InspectResult",
     "SeriesInfo",
     "check_series_geometry",
     "classify_series",
+    "image_facts",
     "inspect_file",
     "mark_duplicates",
     "slice_normal",
@@ -85,6 +89,33 @@ _ACCEPTED_PHOTOMETRIC: Final = frozenset({"MONOCHROME1", "MONOCHROME2"})
 _UNDEFINED_LENGTH: Final = 0xFFFFFFFF
 _ORIENTATIONS: Final = ("sagittal", "coronal", "axial")
 
+_SOP_CLASS_UID: Final = 0x00080016
+_MEDIA_STORAGE_SOP_CLASS_UID: Final = 0x00020002
+_TRANSFER_SYNTAX_UID: Final = 0x00020010
+_DIRECTORY_RECORD_SEQUENCE: Final = 0x00041220
+_MODALITY: Final = 0x00080060
+_SAMPLES_PER_PIXEL: Final = 0x00280002
+_PHOTOMETRIC_INTERPRETATION: Final = 0x00280004
+_NUMBER_OF_FRAMES: Final = 0x00280008
+_ROWS: Final = 0x00280010
+_COLUMNS: Final = 0x00280011
+_PIXEL_SPACING: Final = 0x00280030
+_BITS_ALLOCATED: Final = 0x00280100
+_IMAGE_POSITION: Final = 0x00200032
+_IMAGE_ORIENTATION: Final = 0x00200037
+_PIXEL_DATA: Final = 0x7FE00010
+_PIXEL_TAGS: Final = (_PIXEL_DATA, 0x7FE00008, 0x7FE00009)  # Pixel Data, Float and Double Float Pixel Data
+_UID_TAGS: Final = (
+    ("sop_instance_uid", 0x00080018),
+    ("series_instance_uid", 0x0020000E),
+    ("study_instance_uid", 0x0020000D),
+)
+_UID_FIELDS: Final = (
+    ("SOPInstanceUID", "sop_instance_uid"),
+    ("SeriesInstanceUID", "series_instance_uid"),
+    ("StudyInstanceUID", "study_instance_uid"),
+)
+
 Status = Literal["accepted", "rejected", "skipped"]
 
 
@@ -106,6 +137,9 @@ class InspectResult:
     originals : dict or None
         The top-level elements as pydicom read them, before anything was decoded (accepted files only):
         with ``source`` they let :func:`studies.services.dicom_encode.part10_bytes` copy unchanged elements.
+    facts : dict or None
+        :func:`image_facts` of the dataset (accepted files only): small, plain values that can be sent to
+        another process and stand in for the dataset in the series functions.
     name : str
         The file name given or taken from the path ("" for bytes).
     sop_instance_uid, series_instance_uid, study_instance_uid, transfer_syntax_uid : str
@@ -118,6 +152,7 @@ class InspectResult:
     dataset: Dataset | None = field(default=None, compare=False, repr=False)
     source: bytes | None = field(default=None, compare=False, repr=False)
     originals: dict | None = field(default=None, compare=False, repr=False)
+    facts: dict | None = field(default=None, compare=False, repr=False)
     name: str = ""
     sop_instance_uid: str = ""
     series_instance_uid: str = ""
@@ -237,8 +272,10 @@ def _inspect(data: bytes, label: str) -> InspectResult:
         return _reject("truncated", structure, label, **ids)
 
     meta = getattr(ds, "file_meta", None)
-    sop_class = str(ds.get("SOPClassUID", "") or (meta.get("MediaStorageSOPClassUID", "") if meta else ""))
-    if sop_class == MediaStorageDirectoryStorage or "DirectoryRecordSequence" in ds:
+    sop_class = values.text(ds, _SOP_CLASS_UID).strip()
+    if not sop_class and meta is not None:
+        sop_class = values.text(meta, _MEDIA_STORAGE_SOP_CLASS_UID).strip()
+    if sop_class == MediaStorageDirectoryStorage or _DIRECTORY_RECORD_SEQUENCE in ds._dict:
         return InspectResult(
             status="skipped",
             code="dicomdir",
@@ -246,9 +283,8 @@ def _inspect(data: bytes, label: str) -> InspectResult:
             name=label,
             **ids,
         )
-    pixel_tags = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
-    if not any(t in ds for t in pixel_tags):
-        if "Rows" in ds or sop_class in _IMAGE_STORAGE:
+    if not any(t in ds._dict for t in _PIXEL_TAGS):
+        if _ROWS in ds._dict or sop_class in _IMAGE_STORAGE:
             reason = (
                 "The file describes an image but holds no pixel data; it may have been cut short during "
                 "copying. Upload the original file again."
@@ -257,7 +293,7 @@ def _inspect(data: bytes, label: str) -> InspectResult:
             reason = "The file holds no image (no Pixel Data); it is probably a report or another document."
         return _reject("no_pixel_data", reason, label, **ids)
 
-    modality = str(ds.get("Modality", "") or "").strip().upper()
+    modality = values.text(ds, _MODALITY).strip().upper()
     if modality != "MR":
         what = f"a {modality} image" if modality else "an image whose modality is not recorded"
         return _reject(
@@ -266,7 +302,7 @@ def _inspect(data: bytes, label: str) -> InspectResult:
             label,
             **ids,
         )
-    frames = _int_or_none(ds.get("NumberOfFrames"))
+    frames = values.integer(ds, _NUMBER_OF_FRAMES)
     if frames is not None and frames > 1:
         return _reject(
             "multi_frame",
@@ -275,8 +311,8 @@ def _inspect(data: bytes, label: str) -> InspectResult:
             label,
             **ids,
         )
-    photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
-    samples = _int_or_none(ds.get("SamplesPerPixel")) or 1
+    photometric = values.text(ds, _PHOTOMETRIC_INTERPRETATION).strip().upper()
+    samples = values.integer(ds, _SAMPLES_PER_PIXEL) or 1
     if photometric not in _ACCEPTED_PHOTOMETRIC or samples != 1:
         shown = photometric or "not recorded"
         return _reject(
@@ -286,10 +322,10 @@ def _inspect(data: bytes, label: str) -> InspectResult:
             label,
             **ids,
         )
-    bits = _int_or_none(ds.get("BitsAllocated"))
-    rows = _int_or_none(ds.get("Rows"))
-    columns = _int_or_none(ds.get("Columns"))
-    if "PixelData" not in ds or bits not in (8, 16) or not rows or not columns:
+    bits = values.integer(ds, _BITS_ALLOCATED)
+    rows = values.integer(ds, _ROWS)
+    columns = values.integer(ds, _COLUMNS)
+    if _PIXEL_DATA not in ds._dict or bits not in (8, 16) or not rows or not columns:
         return _reject(
             "unsupported_pixel_format",
             "The image's pixel format is not supported (integer pixels of 8 or 16 bits with Rows and "
@@ -310,7 +346,7 @@ def _inspect(data: bytes, label: str) -> InspectResult:
             label,
             **ids,
         )
-    missing_ids = [k for k in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID") if not ds.get(k)]
+    missing_ids = [k for k, key in _UID_FIELDS if not ids[key]]
     if missing_ids:
         return _reject(
             "missing_uids",
@@ -330,7 +366,8 @@ def _inspect(data: bytes, label: str) -> InspectResult:
     ts_uid = UID(ts)
     if not ts_uid.is_compressed:
         expected = rows * columns * samples * (frames or 1) * bits // 8
-        found = len(ds.PixelData)
+        pixel_data = ds._dict[_PIXEL_DATA]
+        found = len(pixel_data.value if type(pixel_data) is RawDataElement else ds.PixelData)
         if found < expected:
             return _reject(
                 "truncated",
@@ -350,8 +387,63 @@ def _inspect(data: bytes, label: str) -> InspectResult:
 
 def _accept(ds: Dataset, data: bytes, originals: dict, label: str, ids: dict[str, str]) -> InspectResult:
     return InspectResult(
-        status="accepted", code=ACCEPTED, dataset=ds, source=data, originals=originals, name=label, **ids
+        status="accepted",
+        code=ACCEPTED,
+        dataset=ds,
+        source=data,
+        originals=originals,
+        facts=image_facts(ds),
+        name=label,
+        **ids,
     )
+
+
+#: What the import needs of an accepted file besides the file itself: for grouping it into a case and
+#: series, :func:`check_series_geometry`, :func:`classify_series` and the instance's database row.
+FACT_TAGS: Final[dict[str, int]] = {
+    "PatientID": 0x00100020,
+    "PatientName": 0x00100010,
+    "StudyInstanceUID": 0x0020000D,
+    "SeriesInstanceUID": 0x0020000E,
+    "SOPInstanceUID": 0x00080018,
+    "InstanceNumber": 0x00200013,
+    "Rows": 0x00280010,
+    "Columns": 0x00280011,
+    "PixelSpacing": 0x00280030,
+    "ImageOrientationPatient": 0x00200037,
+    "ImagePositionPatient": 0x00200032,
+    "SliceThickness": 0x00180050,
+    "RepetitionTime": 0x00180080,
+    "EchoTime": 0x00180081,
+    "SeriesDescription": 0x0008103E,
+    "ProtocolName": 0x00181030,
+    "SequenceName": 0x00180024,
+    "ContrastBolusAgent": 0x00180010,
+}
+_FACT_INTEGERS: Final = frozenset({"InstanceNumber", "Rows", "Columns"})
+_FACT_NUMBERS: Final = frozenset({"SliceThickness", "RepetitionTime", "EchoTime"})
+_FACT_VECTORS: Final = frozenset({"PixelSpacing", "ImageOrientationPatient", "ImagePositionPatient"})
+
+
+def image_facts(ds: Dataset) -> dict[str, object]:
+    """The :data:`FACT_TAGS` values of ``ds`` as plain Python values (str, int, float, list of float or None).
+
+    The dict answers ``.get(keyword)`` like the dataset, so :func:`check_series_geometry`,
+    :func:`classify_series`, :func:`sort_instances` and :func:`slice_normal` accept it in its place.
+    """
+    codec = values.text_codec(ds)
+    facts: dict[str, object] = {}
+    for keyword, tag in FACT_TAGS.items():
+        if keyword in _FACT_INTEGERS:
+            facts[keyword] = values.integer(ds, tag)
+        elif keyword in _FACT_VECTORS:
+            facts[keyword] = values.floats(ds, tag)
+        elif keyword in _FACT_NUMBERS:
+            numbers = values.floats(ds, tag)
+            facts[keyword] = numbers[0] if numbers else None
+        else:
+            facts[keyword] = values.text(ds, tag, codec)
+    return facts
 
 
 def _add_file_meta(ds: Dataset) -> str:
@@ -521,21 +613,9 @@ def _looks_like_dicom(ds: Dataset) -> bool:
 
 
 def _identifiers(ds: Dataset) -> dict[str, str]:
-    out = {}
-    for field_name, keyword in (
-        ("sop_instance_uid", "SOPInstanceUID"),
-        ("series_instance_uid", "SeriesInstanceUID"),
-        ("study_instance_uid", "StudyInstanceUID"),
-    ):
-        try:
-            out[field_name] = str(ds.get(keyword, "") or "").strip()
-        except Exception:
-            out[field_name] = ""
+    out = {key: values.text(ds, tag).strip() for key, tag in _UID_TAGS}
     meta = getattr(ds, "file_meta", None)
-    ts = ""
-    if meta is not None:
-        ts = str(meta.get("TransferSyntaxUID", "") or "").strip()
-    out["transfer_syntax_uid"] = ts
+    out["transfer_syntax_uid"] = values.text(meta, _TRANSFER_SYNTAX_UID).strip() if meta is not None else ""
     return out
 
 
@@ -546,10 +626,10 @@ def _is_known_transfer_syntax(ts: str) -> bool:
 
 def _geometry_problems(ds: Dataset) -> list[str]:
     problems = []
-    ipp = _floats(ds.get("ImagePositionPatient"))
+    ipp = _finite(values.floats(ds, _IMAGE_POSITION))
     if ipp is None or len(ipp) != 3:
         problems.append("Image Position (Patient) is missing or malformed")
-    iop = _floats(ds.get("ImageOrientationPatient"))
+    iop = _finite(values.floats(ds, _IMAGE_ORIENTATION))
     if iop is None or len(iop) != 6:
         problems.append("Image Orientation (Patient) is missing or malformed")
     else:
@@ -558,12 +638,16 @@ def _geometry_problems(ds: Dataset) -> list[str]:
             abs(np.linalg.norm(row) - 1) < 0.01 and abs(np.linalg.norm(col) - 1) < 0.01 and abs(float(row @ col)) < 0.01
         ):
             problems.append("Image Orientation (Patient) is not two perpendicular unit vectors")
-    spacing = _floats(ds.get("PixelSpacing"))
+    spacing = _finite(values.floats(ds, _PIXEL_SPACING))
     if spacing is None or len(spacing) != 2:
         problems.append("Pixel Spacing is missing or malformed")
     elif not all(s > 0 for s in spacing):
         problems.append("Pixel Spacing is not positive")
     return problems
+
+
+def _finite(numbers: list[float] | None) -> list[float] | None:
+    return numbers if numbers and all(math.isfinite(v) for v in numbers) else None
 
 
 def _floats(value: object) -> list[float] | None:
