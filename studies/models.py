@@ -146,9 +146,14 @@ class Series(models.Model):
         return f"{self.case} {self.description or self.series_instance_uid}"
 
 
+def instance_file_name(study_id: int, subject_code: str, series_instance_uid: str, filename: str) -> str:
+    """Where an instance's file is stored: by study, subject code and (de-identified) series UID."""
+    return f"dicom/study-{study_id}/{subject_code}/{series_instance_uid}/{filename}"
+
+
 def instance_upload_to(instance: Instance, filename: str) -> str:
     series = instance.series
-    return f"dicom/study-{series.case.study_id}/{series.case.subject_code}/{series.series_instance_uid}/{filename}"
+    return instance_file_name(series.case.study_id, series.case.subject_code, series.series_instance_uid, filename)
 
 
 class Instance(models.Model):

@@ -230,3 +230,8 @@ LOGGING = {
 # Study-level secrets (UID remapping) are derived from this; set it in deployments to keep UID
 # remapping stable across SECRET_KEY rotation.
 DEID_SECRET = os.environ.get("DEID_SECRET", SECRET_KEY)
+
+# DICOM import: worker processes that inspect, de-identify and write files (unset: one per CPU, at most 8;
+# 0: everything in the importing process). Imports of fewer files than IMPORT_PARALLEL_MIN_FILES run in-process.
+IMPORT_PROCESSES = int(os.environ["VBQ_IMPORT_PROCESSES"]) if os.environ.get("VBQ_IMPORT_PROCESSES") else None
+IMPORT_PARALLEL_MIN_FILES = int(os.environ.get("VBQ_IMPORT_PARALLEL_MIN_FILES", "64"))

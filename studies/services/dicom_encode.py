@@ -94,18 +94,20 @@ def part10_bytes(
     for tag, elem in sorted((int(t), e) for t, e in ds._dict.items()):
         if not _written(tag):
             continue
-        if not isinstance(elem, RawDataElement) and originals is not None and tag in unchanged:
+        if type(elem) is not RawDataElement and originals is not None and tag in unchanged:
             elem = originals.get(tag)
-        span = _source_span(elem, source, implicit, compressed) if isinstance(elem, RawDataElement) else None
-        if span is not None:
-            start, end = span
-            if run_start >= 0 and start == run_end:
-                run_end = end
+        if type(elem) is RawDataElement and elem.value_tell:
+            if run_start >= 0:  # the next element in the file, read from the bytes that follow the run?
+                end = _follows(elem, run_end, implicit, compressed)
+                if end is not None:
+                    run_end = end
+                    continue
+            span = _source_span(elem, source, implicit, compressed)
+            if span is not None:
+                if run_start >= 0:
+                    parts.append(view[run_start:run_end])
+                run_start, run_end = span
                 continue
-            if run_start >= 0:
-                parts.append(view[run_start:run_end])
-            run_start, run_end = start, end
-            continue
         if run_start >= 0:
             parts.append(view[run_start:run_end])
             run_start = -1
@@ -115,6 +117,26 @@ def part10_bytes(
     if run_start >= 0:
         parts.append(view[run_start:run_end])
     return b"".join(parts)
+
+
+def _follows(elem: RawDataElement, offset: int, implicit: bool, compressed: bool) -> int | None:
+    """End of ``elem`` in the source if it was read from the bytes starting at ``offset``, else None.
+
+    pydicom read the element's header from those bytes (tag, VR and length as they are written there), so
+    copying them gives what pydicom would write — except the two reserved bytes of a long explicit-VR
+    header, which it writes as zero and a rare writer leaves non-zero; they are copied as they were read.
+    """
+    value, tell = elem.value, elem.value_tell
+    if value is None or not tell or elem.is_implicit_VR != implicit or not elem.is_little_endian:
+        return None
+    header = 8 if implicit or elem.VR not in EXPLICIT_VR_LENGTH_32 else 12
+    if tell - header != offset:
+        return None
+    if elem.length != len(value):
+        return None  # undefined length (checked in full by _source_span), or a value cut short
+    if elem.tag == _PIXEL_DATA and compressed:
+        return None  # pydicom would give the Pixel Data an undefined length
+    return tell + len(value)
 
 
 #: Character sets in which a pure-ASCII value is encoded as its ASCII bytes (PS3.5 6.1, Table C.12-2/3/4).
@@ -249,8 +271,8 @@ def _source_span(elem: RawDataElement, source: bytes, implicit: bool, compressed
     """Where in ``source`` the element lies, header included, if those bytes are what pydicom would write."""
     value = elem.value
     tell = elem.value_tell
-    if value is None or tell is None or elem.is_implicit_VR != implicit or not elem.is_little_endian:
-        return None
+    if value is None or not tell or elem.is_implicit_VR != implicit or not elem.is_little_endian:
+        return None  # (a value_tell of 0: an element made in memory, not read from the source)
     undefined = elem.length == _UNDEFINED
     if not undefined and elem.length != len(value):
         return None

@@ -15,11 +15,13 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -28,12 +30,12 @@ from django.core.files.storage import FileSystemStorage, Storage
 from django.db import transaction
 from django.utils import timezone
 
-from studies.models import Case, ImportJob, Instance, Series, Study, SubjectKey, instance_upload_to
+from studies.models import Case, ImportJob, Instance, Series, Study, SubjectKey, instance_file_name
 
 from . import deid
 from .audit import audit_log
-from .dicom_encode import part10_bytes
-from .dicom_validate import InspectResult, check_series_geometry, classify_series, inspect_file, slice_normal
+from .dicom_validate import InspectResult, SeriesInfo, check_series_geometry, classify_series
+from .import_workers import FileWorkers, StoredFile, StoreRequest, default_processes
 
 log = logging.getLogger(__name__)
 
@@ -127,140 +129,257 @@ class _Source:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _next_subject_code(study: Study, used: set[str]) -> str:
-    n = Case.objects.filter(study=study).count() + 1
-    while True:
-        code = f"S{n:03d}"
-        if code not in used and not Case.objects.filter(study=study, subject_code=code).exists():
-            return code
-        n += 1
+@dataclass(frozen=True)
+class _Subject:
+    """The case a patient's series go to, decided before any file is written: code and date shift."""
+
+    patient_id: str
+    patient_name: str
+    code: str
+    date_offset_days: int | None
+    known: bool  # the study had a case for this patient or code when the import was planned
 
 
-def _case_for(
-    study: Study,
-    patient_id: str,
-    patient_name: str,
-    subject_codes: dict[str, str] | None,
-    used: set[str],
-    outcome: ImportOutcome,
-) -> Case:
-    digest = patient_digest(study, patient_id)
-    case = Case.objects.filter(study=study, patient_digest=digest).first()
-    if case is not None:
-        return case
-    code = (subject_codes or {}).get(patient_id) or _next_subject_code(study, used)
-    used.add(code)
-    case, created = Case.objects.get_or_create(study=study, subject_code=code, defaults={"patient_digest": digest})
-    if not created and not case.patient_digest:
-        case.patient_digest = digest
-        case.save(update_fields=["patient_digest"])
-    if study.date_handling == Study.DateHandling.SHIFT and case.date_offset_days is None:
-        case.date_offset_days = deid.subject_date_offset(code, secret=study_secret(study))
+class _CaseChanged(Exception):
+    """The study's cases changed while the import ran (e.g. a concurrent import took the subject code)."""
+
+
+class _Planner:
+    """What to store and under which subject, from one read of the study's cases; nothing is written.
+
+    A patient already in the study (matched by the keyed digest of the Patient ID) keeps its case; a new
+    one gets the code ``subject_codes`` gives, else the next free S001, S002… in order of first appearance.
+    """
+
+    def __init__(
+        self,
+        study: Study,
+        uid_map: deid.UidMapper,
+        subject_codes: dict[str, str] | None,
+        series: dict[str, list[tuple[int, str, InspectResult]]],
+    ) -> None:
+        self.study, self.uid_map, self.subject_codes = study, uid_map, subject_codes or {}
+        self.stored = _existing(
+            Instance,
+            "sop_instance_uid",
+            [uid_map.map(r.sop_instance_uid) for items in series.values() for *_, r in items],
+        )
+        self.stored_series = _existing(Series, "series_instance_uid", [uid_map.map(uid) for uid in series])
+        rows = list(Case.objects.filter(study=study).values_list("subject_code", "patient_digest", "date_offset_days"))
+        self.by_digest = {digest: (code, offset) for code, digest, offset in rows if digest}
+        self.offsets = {code: offset for code, _, offset in rows}
+        self.taken = set(self.offsets)
+        self.count = len(rows)
+        self.subjects: dict[str, _Subject] = {}
+
+    def subject(self, patient_id: str, patient_name: str) -> _Subject:
+        if patient_id in self.subjects:
+            return self.subjects[patient_id]
+        found = self.by_digest.get(patient_digest(self.study, patient_id))
+        if found is not None:
+            code, offset = found
+            known = True
+        else:
+            code = self.subject_codes.get(patient_id) or self._next_code()
+            offset = self.offsets.get(code)
+            known = code in self.offsets
+            self.taken.add(code)
+        if self.study.date_handling != Study.DateHandling.SHIFT:
+            offset = None
+        elif offset is None:
+            offset = deid.subject_date_offset(code, secret=study_secret(self.study))
+        subject = self.subjects[patient_id] = _Subject(patient_id, patient_name, code, offset, known)
+        return subject
+
+    def _next_code(self) -> str:
+        n = self.count + 1
+        while f"S{n:03d}" in self.taken:
+            n += 1
+        return f"S{n:03d}"
+
+    def series(self, items: list[tuple[int, str, InspectResult]], outcome: ImportOutcome) -> _SeriesPlan | None:
+        """Skip the series' files already in the study and decide its case; None when nothing is new."""
+        first = items[0][2].facts
+        info = classify_series([r.facts for _, _, r in items])  # from the original descriptions
+        mapped = {index: self.uid_map.map(r.sop_instance_uid) for index, _, r in items}
+        files = []
+        for index, name, result in items:
+            if mapped[index] in self.stored:
+                outcome.add(name, "skipped", "already_imported", "This image is already in the study; nothing changed.")
+            else:
+                files.append((index, name, mapped[index], result.facts))
+        if not files:
+            return None
+        patient_id = str(first.get("PatientID") or "").strip() or f"unknown:{first.get('StudyInstanceUID') or ''}"
+        subject = self.subject(patient_id, str(first.get("PatientName") or ""))
+        series_uid = self.uid_map.map(info.series_instance_uid)
+        return _SeriesPlan(subject, info, series_uid, files, new_series=series_uid not in self.stored_series)
+
+
+def _existing(model: type, field: str, values: list[str], chunk: int = 500) -> set[str]:
+    """Which of ``values`` the model already has in ``field`` (a unique column)."""
+    found: set[str] = set()
+    for start in range(0, len(values), chunk):
+        lookup = {f"{field}__in": values[start : start + chunk]}
+        found.update(model.objects.filter(**lookup).values_list(field, flat=True))
+    return found
+
+
+def _case_for(study: Study, subject: _Subject, outcome: ImportOutcome) -> tuple[Case, bool]:
+    """Get or create the planned case (inside the series' transaction); (case, created)."""
+    digest = patient_digest(study, subject.patient_id)
+    shift = study.date_handling == Study.DateHandling.SHIFT
+    # a new subject's case is made at once (the unique subject code stops a concurrent import taking it)
+    case = Case.objects.filter(study=study, patient_digest=digest).first() if subject.known else None
+    created = False
+    if case is None:
+        case = Case.objects.filter(study=study, subject_code=subject.code).first() if subject.known else None
+        if case is None:
+            case = Case.objects.create(
+                study=study,
+                subject_code=subject.code,
+                patient_digest=digest,
+                date_offset_days=subject.date_offset_days if shift else None,
+            )
+            created = True
+            outcome.cases_created.append(subject.code)
+        elif case.patient_digest:
+            raise _CaseChanged(f"subject code {subject.code} belongs to another patient")
+        else:
+            case.patient_digest = digest
+            case.save(update_fields=["patient_digest"])
+    if case.subject_code != subject.code:
+        raise _CaseChanged(f"this patient's images are now in case {case.subject_code}")
+    if shift and case.date_offset_days != subject.date_offset_days:
+        if case.date_offset_days is not None:
+            raise _CaseChanged(f"the date shift of {case.subject_code} changed")
+        case.date_offset_days = subject.date_offset_days
         case.save(update_fields=["date_offset_days"])
     if study.keep_subject_mapping:
-        SubjectKey.objects.update_or_create(
-            case=case, defaults={"original_patient_id": patient_id[:128], "original_patient_name": patient_name[:256]}
-        )
-    if created:
-        outcome.cases_created.append(code)
-    return case
-
-
-def _store_series(
-    study: Study,
-    uid_map: deid.UidMapper,
-    items: list[tuple[str, InspectResult]],
-    subject_codes: dict[str, str] | None,
-    used_codes: set[str],
-    outcome: ImportOutcome,
-) -> None:
-    """De-identify and store one consistent series (all-or-nothing for its new files)."""
-    datasets = [r.dataset for _, r in items]
-    info = classify_series(datasets)  # before de-identification: the profile removes the descriptions
-    first = datasets[0]
-    patient_id = str(first.get("PatientID") or "").strip() or f"unknown:{first.get('StudyInstanceUID', '')}"
-    patient_name = str(first.get("PatientName") or "")
-    normal = slice_normal(first)
-
-    new_items = []
-    for name, result in items:
-        mapped = uid_map.map(result.sop_instance_uid)
-        if Instance.objects.filter(sop_instance_uid=mapped).exists():
-            outcome.add(name, "skipped", "already_imported", "This image is already in the study; nothing changed.")
+        key = {
+            "original_patient_id": subject.patient_id[:128],
+            "original_patient_name": subject.patient_name[:256],
+        }
+        if created:
+            SubjectKey.objects.create(case=case, **key)  # a new case has none
         else:
-            new_items.append((name, result, mapped))
-    if not new_items:
-        return
+            SubjectKey.objects.update_or_create(case=case, defaults=key)
+    return case, created
 
-    written: list[str] = []
+
+@dataclass
+class _SeriesPlan:
+    """One consistent series to store: its new files (index, name, mapped SOP Instance UID, facts)."""
+
+    subject: _Subject
+    info: SeriesInfo
+    series_uid: str
+    files: list[tuple[int, str, str, dict]]
+    new_series: bool = True
+
+
+def _store_requests(study: Study, plan: _SeriesPlan) -> list[StoreRequest]:
+    return [
+        StoreRequest(
+            index=index,
+            subject_code=plan.subject.code,
+            date_offset_days=plan.subject.date_offset_days,
+            name=instance_file_name(study.pk, plan.subject.code, plan.series_uid, f"{mapped}.dcm"),
+        )
+        for index, _, mapped, _ in plan.files
+    ]
+
+
+def _commit_series(
+    study: Study, plan: _SeriesPlan, stored: list[StoredFile], outcome: ImportOutcome, cases: dict[str, Case]
+) -> None:
+    """Record one written series (all-or-nothing: its files are removed if its rows cannot be stored).
+
+    ``cases`` holds the cases this import has committed, by subject code (filled here).
+    """
     storage = Instance._meta.get_field("file").storage
+    written = [f.name for f in stored if f.name]
+    cases_created = len(outcome.cases_created)
+    info = plan.info
+    burned = any(f.burned_in_annotation for f in stored)
+    description = str(info.description or "")[:200]
     try:
+        failed = [f.error for f in stored if f.error]
+        if failed:
+            raise OSError(failed[0])
         with transaction.atomic():
-            case = _case_for(study, patient_id, patient_name, subject_codes, used_codes, outcome)
-            offset = case.date_offset_days if study.date_handling == Study.DateHandling.SHIFT else None
-            series_uid = uid_map.map(info.series_instance_uid)
-            series, _ = Series.objects.get_or_create(
-                series_instance_uid=series_uid,
-                defaults={
-                    "case": case,
-                    "orientation": info.orientation,
-                    "weighting": info.weighting,
-                    "rows": info.rows,
-                    "columns": info.columns,
-                    "pixel_spacing": list(info.pixel_spacing),
-                },
-            )
-            burned = False
-            rows = []
-            for name, result, mapped in new_items:
-                ds = result.dataset
-                unchanged: set[int] = set()
-                report = deid.deidentify(
-                    ds,
-                    subject_code=case.subject_code,
-                    uid_map=uid_map,
-                    date_offset_days=offset,
-                    keep_dates=offset is not None,
-                    clean_descriptors=True,
-                    unchanged=unchanged,
+            case = cases.get(plan.subject.code)
+            created = False
+            if case is None:
+                case, created = _case_for(study, plan.subject, outcome)
+            series = None if plan.new_series else Series.objects.filter(series_instance_uid=plan.series_uid).first()
+            if series is None:
+                series = Series.objects.create(
+                    series_instance_uid=plan.series_uid,
+                    case=case,
+                    description=description,
+                    orientation=info.orientation,
+                    weighting=info.weighting,
+                    rows=info.rows,
+                    columns=info.columns,
+                    pixel_spacing=list(info.pixel_spacing),
+                    burned_in_annotation=burned,
                 )
-                burned |= report.burned_in_annotation
-                data = part10_bytes(ds, result.source, originals=result.originals, unchanged=unchanged)
-                position = [float(v) for v in ds.ImagePositionPatient]
-                inst = Instance(
-                    series=series,
-                    sop_instance_uid=mapped,
-                    source_digest=hashlib.sha256(mapped.encode()).hexdigest(),
-                    sha256=hashlib.sha256(data).hexdigest(),
-                    size=len(data),
-                    instance_number=int(ds.InstanceNumber) if ds.get("InstanceNumber") not in (None, "") else None,
-                    slice_position=float(sum(p * n for p, n in zip(position, normal, strict=True))),
-                    image_position=position,
-                    image_orientation=[float(v) for v in ds.ImageOrientationPatient],
-                )
-                inst.file.name = _write_file(storage, instance_upload_to(inst, f"{mapped}.dcm"), data)
-                written.append(inst.file.name)
-                rows.append(inst)
-                outcome.add(
-                    name,
-                    "accepted",
-                    "accepted",
-                    "Burned-in annotation flagged: check the image for visible identifiers."
-                    if report.burned_in_annotation
-                    else "",
-                )
-            Instance.objects.bulk_create(rows)
-            description = str(datasets[0].get("SeriesDescription") or info.description or "")[:200]
-            series.description = description
-            series.burned_in_annotation = series.burned_in_annotation or burned
-            series.save(update_fields=["description", "burned_in_annotation"])
-            if burned:
-                outcome.burned_in_series.append(f"{case.subject_code}: {description or series_uid}")
-            _pick_primary(case, series, info.is_sagittal_t1)
-    except Exception:
+            elif series.case_id != case.pk:
+                raise _CaseChanged("the series belongs to another case")
+            else:
+                series.description = description
+                series.burned_in_annotation = series.burned_in_annotation or burned
+                series.save(update_fields=["description", "burned_in_annotation"])
+            Instance.objects.bulk_create(_instances(series, plan, stored))
+            if created:
+                case.primary_series = series
+                case.save(update_fields=["primary_series"])
+            else:
+                _pick_primary(case, series, info.is_sagittal_t1)
+    except Exception as exc:  # a storage failure rejects the series, never the import
+        log.exception("storing series failed")
         for path in written:  # nothing partial: remove the files of a series that failed to store
             storage.delete(path)
-        raise
+        del outcome.cases_created[cases_created:]
+        if isinstance(exc, _CaseChanged):
+            reason = f"The series could not be stored: {exc}. Check the study's cases and import again."
+        else:
+            reason = f"The series could not be stored ({exc.__class__.__name__}); try again."
+        for _, name, _, _ in plan.files:
+            outcome.add(name, "rejected", "storage_error", reason)
+        return
+    cases[case.subject_code] = case
+    by_index = {f.index: f for f in stored}
+    for index, name, _, _ in plan.files:
+        outcome.add(name, "accepted", "accepted", _BURNED_IN_REASON if by_index[index].burned_in_annotation else "")
+    if burned:
+        outcome.burned_in_series.append(f"{case.subject_code}: {description or plan.series_uid}")
+
+
+def _instances(series: Series, plan: _SeriesPlan, stored: list[StoredFile]) -> list[Instance]:
+    by_index = {f.index: f for f in stored}
+    rows = []
+    for index, _, mapped, facts in plan.files:
+        file = by_index[index]
+        position = facts["ImagePositionPatient"]
+        inst = Instance(
+            series=series,
+            sop_instance_uid=mapped,
+            source_digest=hashlib.sha256(mapped.encode()).hexdigest(),
+            sha256=file.sha256,
+            size=file.size,
+            instance_number=facts["InstanceNumber"],
+            slice_position=float(sum(p * n for p, n in zip(position, plan.info.normal, strict=True))),
+            image_position=position,
+            image_orientation=facts["ImageOrientationPatient"],
+        )
+        inst.file.name = file.name
+        rows.append(inst)
+    return rows
+
+
+_BURNED_IN_REASON: Final = "Burned-in annotation flagged: check the image for visible identifiers."
 
 
 def _write_file(storage: Storage, name: str, data: bytes) -> str:
@@ -296,6 +415,14 @@ def _pick_primary(case: Case, series: Series, is_sagittal_t1: bool) -> None:
         case.save(update_fields=["primary_series"])
 
 
+def import_processes(n_files: int) -> int:
+    """Worker processes for an import of ``n_files``: ``settings.IMPORT_PROCESSES`` (None: one per CPU), none
+    for small imports, where starting processes would cost more than it saves."""
+    configured = getattr(settings, "IMPORT_PROCESSES", None)
+    processes = default_processes() if configured is None else int(configured)
+    return processes if n_files >= getattr(settings, "IMPORT_PARALLEL_MIN_FILES", 64) else 0
+
+
 def dicom_import_run(
     *,
     study: Study,
@@ -308,61 +435,124 @@ def dicom_import_run(
 
     ``subject_codes`` optionally maps original Patient IDs to the study's subject codes (e.g. from an
     enrolment list); otherwise codes S001, S002… are assigned in order of first appearance. ``only`` filters
-    files by their relative name.
+    files by their relative name. The files are inspected, de-identified and written by worker processes
+    (:mod:`studies.services.import_workers`); this process decides what is stored and records it.
     """
     if study.locked:
         raise ValidationError("This study is locked: no more images can be imported.")
     outcome = ImportOutcome()
-    uid_map = deid.UidMapper(study_secret(study))
+    secret = study_secret(study)
+    uid_map = deid.UidMapper(secret)
+    storage = Instance._meta.get_field("file").storage
+
+    def write(name: str, data: bytes) -> str:
+        return _write_file(storage, name, data)
+
     with _Source(source) as files:
         if only is not None:
             files = [(name, path) for name, path in files if only(name)]
-        outcome.total = len(files)
-        series: dict[str, list[tuple[str, InspectResult]]] = defaultdict(list)
-        seen: dict[str, str] = {}
-        for i, (name, path) in enumerate(files, 1):
-            result = inspect_file(path, name=name)
-            if not result.accepted:
-                outcome.add(name, result.status, result.code, result.reason)
-            elif result.sop_instance_uid in seen:
-                outcome.add(
-                    name,
-                    "skipped",
-                    "duplicate_sop_instance",
-                    f"The same image (SOP Instance UID) is also in {seen[result.sop_instance_uid]!r}; "
-                    "this copy was ignored.",
-                )
-            else:
-                seen[result.sop_instance_uid] = name
-                series[result.series_instance_uid].append((name, result))
-            if progress and i % PROGRESS_EVERY == 0:
-                progress(i // 2, outcome.total)
-        used_codes: set[str] = set()
-        done = 0
-        for key in list(series):
-            items = series.pop(key)  # each series' datasets and bytes are freed once it is stored
-            problems = check_series_geometry([r.dataset for _, r in items])
-            if problems:
-                reason = "Series rejected: " + " ".join(problems)
-                for name, _ in items:
-                    outcome.add(name, "rejected", "inconsistent_geometry", reason)
-            else:
-                try:
-                    _store_series(study, uid_map, items, subject_codes, used_codes, outcome)
-                except Exception as exc:  # a storage failure rejects the series, never the import
-                    log.exception("storing series failed")
-                    for name, _ in items:
-                        outcome.add(
-                            name,
-                            "rejected",
-                            "storage_error",
-                            f"The series could not be stored ({exc.__class__.__name__}); try again.",
-                        )
-            done += len(items)
-            if progress:
-                progress(len(files) // 2 + done // 2, outcome.total)
+        outcome.total = total = len(files)
+        report = _Progress(progress, total)
+        with FileWorkers(import_processes(total), secret, write) as workers:
+            series, duplicates = _inspect_all(workers, files, outcome, report)
+            workers.drop(duplicates)
+            planner = _Planner(study, uid_map, subject_codes, series)
+            # planned one series at a time while the workers write the ones before it
+            cases: dict[str, Case] = {}
+            for plan, stored in workers.store(_plans(planner, workers, series, outcome, report)):
+                _commit_series(study, plan, stored, outcome, cases)
+                report.add(len(plan.files))
+        report.done()
     outcome.report.sort(key=lambda row: row["file"])
     return outcome
+
+
+def _plans(
+    planner: _Planner,
+    workers: FileWorkers,
+    series: dict[str, list[tuple[int, str, InspectResult]]],
+    outcome: ImportOutcome,
+    report: _Progress,
+) -> Iterator[tuple[_SeriesPlan, list[StoreRequest]]]:
+    """The series to store, with their files' store requests; the workers forget every other file."""
+    for key in list(series):
+        items = series.pop(key)
+        problems = check_series_geometry([r.facts for _, _, r in items])
+        plan = None
+        if problems:
+            reason = "Series rejected: " + " ".join(problems)
+            for _, name, _ in items:
+                outcome.add(name, "rejected", "inconsistent_geometry", reason)
+        else:
+            plan = planner.series(items, outcome)
+        new = {index for index, _, _, _ in plan.files} if plan is not None else set()
+        workers.drop(index for index, _, _ in items if index not in new)
+        report.add(len(items) - len(new))
+        if plan is not None:
+            yield plan, _store_requests(planner.study, plan)
+
+
+class _Progress:
+    """Calls ``progress(done, total)`` as work is done, at most every half second (it writes to the database).
+
+    Inspecting counts for the first half, storing (or passing over) each file for the second.
+    """
+
+    def __init__(self, progress: Callable[[int, int], None] | None, total: int) -> None:
+        self.progress, self.total = progress, total
+        self.inspected = self.settled = 0
+        self.last = 0.0
+
+    def inspect(self, count: int) -> None:
+        self.inspected = count
+        self._report()
+
+    def add(self, settled: int) -> None:
+        self.settled += settled
+        self._report()
+
+    def _report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.progress is not None and (force or now - self.last >= 0.5):
+            self.last = now
+            self.progress(self.inspected // 2 + self.settled // 2, self.total)
+
+    def done(self) -> None:
+        self.inspected = self.settled = self.total
+        self._report(force=True)
+
+
+def _inspect_all(
+    workers: FileWorkers,
+    files: list[tuple[str, Path]],
+    outcome: ImportOutcome,
+    report: _Progress,
+) -> tuple[dict[str, list[tuple[int, str, InspectResult]]], list[int]]:
+    """Inspect every file; group the accepted ones by series, first file of a repeated instance first."""
+    results: list[InspectResult | None] = [None] * len(files)
+    for count, (index, result) in enumerate(workers.inspect(files), 1):
+        results[index] = result
+        report.inspect(count)
+    series: dict[str, list[tuple[int, str, InspectResult]]] = defaultdict(list)
+    seen: dict[str, str] = {}
+    duplicates: list[int] = []
+    for index, result in enumerate(results):
+        name = files[index][0]
+        if not result.accepted:
+            outcome.add(name, result.status, result.code, result.reason)
+        elif result.sop_instance_uid in seen:
+            outcome.add(
+                name,
+                "skipped",
+                "duplicate_sop_instance",
+                f"The same image (SOP Instance UID) is also in {seen[result.sop_instance_uid]!r}; "
+                "this copy was ignored.",
+            )
+            duplicates.append(index)
+        else:
+            seen[result.sop_instance_uid] = name
+            series[result.series_instance_uid].append((index, name, result))
+    return series, duplicates
 
 
 # ----------------------------------------------------------------------------------------------------------------
