@@ -35,7 +35,7 @@ from studies.models import Case, ImportJob, Instance, Series, Study, SubjectKey,
 from . import deid
 from .audit import audit_log
 from .dicom_validate import InspectResult, SeriesInfo, check_series_geometry, classify_series
-from .import_workers import FileWorkers, StoredFile, StoreRequest, default_processes
+from .import_workers import FileWorkers, StoredFile, StoreRequest, WorkerStopped, default_processes
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class _Planner:
 
 
 def _existing(model: type, field: str, values: list[str], chunk: int = 500) -> set[str]:
-    """Which of ``values`` the model already has in ``field`` (a unique column)."""
+    """Which of ``values`` the model already has in ``field`` (in chunks: SQLite limits query parameters)."""
     found: set[str] = set()
     for start in range(0, len(values), chunk):
         lookup = {f"{field}__in": values[start : start + chunk]}
@@ -453,15 +453,20 @@ def dicom_import_run(
             files = [(name, path) for name, path in files if only(name)]
         outcome.total = total = len(files)
         report = _Progress(progress, total)
-        with FileWorkers(import_processes(total), secret, write) as workers:
-            series, duplicates = _inspect_all(workers, files, outcome, report)
-            workers.drop(duplicates)
-            planner = _Planner(study, uid_map, subject_codes, series)
-            # planned one series at a time while the workers write the ones before it
-            cases: dict[str, Case] = {}
-            for plan, stored in workers.store(_plans(planner, workers, series, outcome, report)):
-                _commit_series(study, plan, stored, outcome, cases)
-                report.add(len(plan.files))
+        cases: dict[str, Case] = {}
+        planned: list[tuple[_SeriesPlan, list[StoreRequest]]] = []
+        try:
+            with FileWorkers(import_processes(total), secret, write) as workers:
+                series, duplicates = _inspect_all(workers, files, outcome, report)
+                workers.drop(duplicates)
+                planner = _Planner(study, uid_map, subject_codes, series)
+                # planned one series at a time while the workers write the ones before it
+                for plan, stored in workers.store(_plans(planner, workers, series, outcome, report, planned)):
+                    _commit_series(study, plan, stored, outcome, cases)
+                    report.add(len(plan.files))
+        except WorkerStopped:
+            _remove_unrecorded(planned)  # the other workers have finished what they were given and stopped
+            raise
         report.done()
     outcome.report.sort(key=lambda row: row["file"])
     return outcome
@@ -473,8 +478,10 @@ def _plans(
     series: dict[str, list[tuple[int, str, InspectResult]]],
     outcome: ImportOutcome,
     report: _Progress,
+    planned: list[tuple[_SeriesPlan, list[StoreRequest]]],
 ) -> Iterator[tuple[_SeriesPlan, list[StoreRequest]]]:
-    """The series to store, with their files' store requests; the workers forget every other file."""
+    """The series to store, with their files' store requests (also added to ``planned``); the workers forget
+    every other file."""
     for key in list(series):
         items = series.pop(key)
         problems = check_series_geometry([r.facts for _, _, r in items])
@@ -489,7 +496,18 @@ def _plans(
         workers.drop(index for index, _, _ in items if index not in new)
         report.add(len(items) - len(new))
         if plan is not None:
-            yield plan, _store_requests(planner.study, plan)
+            planned.append((plan, _store_requests(planner.study, plan)))
+            yield planned[-1]
+
+
+def _remove_unrecorded(planned: list[tuple[_SeriesPlan, list[StoreRequest]]]) -> None:
+    """After a worker died: remove files written for series that were not recorded (no Instance row)."""
+    storage = Instance._meta.get_field("file").storage
+    names = [r.name for _, requests in planned for r in requests]
+    recorded = _existing(Instance, "file", names)
+    for name in names:
+        if name not in recorded and storage.exists(name):
+            storage.delete(name)
 
 
 class _Progress:
@@ -600,6 +618,13 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
         outcome = dicom_import_run(study=job.study, source=Path(job.source), progress=progress)
     except ValidationError as exc:
         job.status, job.error = ImportJob.Status.FAILED, " ".join(exc.messages)
+    except WorkerStopped as exc:
+        log.exception("import job %s stopped", job.pk)
+        job.status = ImportJob.Status.FAILED
+        job.error = (
+            f"The import stopped: {exc} (the server may be short of memory). The series stored so far are "
+            "kept; run the import again to add the rest."
+        )
     except Exception as exc:
         log.exception("import job %s failed", job.pk)
         job.status, job.error = ImportJob.Status.FAILED, f"The import failed ({exc.__class__.__name__})."

@@ -193,13 +193,29 @@ def _restore(kept: _Kept) -> tuple[Dataset, bytes, dict]:
 def _serve(conn: Connection, work: FileWork) -> None:
     gc.disable()  # see the module docstring; the process exits when the import ends
     while True:
-        message = conn.recv()
+        try:
+            message = conn.recv()
+        except EOFError:  # the importing process is gone
+            return
         if message is None:
             return
         command, payload = message
         reply = work.handle(command, payload)
         if command != "drop":  # nothing to wait for: the import goes on at once
             conn.send(reply)
+
+
+def _fork_context():
+    """billiard's fork context (Celery's own multiprocessing), which may start processes from a daemonic one.
+
+    A Celery prefork pool runs each task in a daemonic process, where the standard library refuses to start
+    children; billiard does not. Outside Celery's stack, the standard library's fork context.
+    """
+    try:
+        import billiard
+    except ImportError:  # pragma: no cover - billiard comes with Celery
+        return multiprocessing.get_context("fork")
+    return billiard.get_context("fork")
 
 
 class WorkerStopped(RuntimeError):
@@ -225,7 +241,7 @@ class FileWorkers:
         if self.processes == 0:
             self.local = FileWork(self.secret, self.write)
             return self
-        context = multiprocessing.get_context("fork")
+        context = _fork_context()
         try:
             for _ in range(self.processes):
                 parent, child = context.Pipe()
@@ -280,7 +296,7 @@ class FileWorkers:
                 batch = batches.popleft()
                 for index, _, _ in batch:
                     self.owner[index] = worker
-                self.conns[worker].send(("inspect", batch))
+                self._send(worker, ("inspect", batch))
                 pending[worker] += 1
 
         for worker in pending:
@@ -320,7 +336,7 @@ class FileWorkers:
                 return False
             queued.popleft()
             for worker, part in by_worker.items():
-                self.conns[worker].send(("store", part))
+                self._send(worker, ("store", part))
                 pending[worker] += 1
             waiting.append((key, dict.fromkeys(by_worker)))
             return True
@@ -351,7 +367,7 @@ class FileWorkers:
         for index in indexes:
             by_worker.setdefault(self.owner[index], []).append(index)
         for worker, part in by_worker.items():
-            self.conns[worker].send(("drop", part))
+            self._send(worker, ("drop", part))
 
     def _replies(self, pending: dict[int, int]) -> list[tuple[int, object]]:
         """Wait for at least one reply from the workers with messages pending."""
@@ -359,12 +375,22 @@ class FileWorkers:
         ready = wait(list(busy))
         return [(busy[conn], self._reply(busy[conn])) for conn in ready]  # type: ignore[index]
 
+    def _send(self, worker: int, message: tuple) -> None:
+        try:
+            self.conns[worker].send(message)
+        except OSError as exc:  # a broken pipe: the worker is gone
+            raise self._stopped(worker) from exc
+
     def _reply(self, worker: int) -> object:
         try:
             return self.conns[worker].recv()
         except (EOFError, OSError) as exc:
-            code = self.procs[worker].exitcode
-            raise WorkerStopped(f"an import worker process stopped unexpectedly (exit code {code})") from exc
+            raise self._stopped(worker) from exc
+
+    def _stopped(self, worker: int) -> WorkerStopped:
+        self.procs[worker].join(timeout=1)
+        code = self.procs[worker].exitcode
+        return WorkerStopped(f"an import worker process stopped unexpectedly (exit code {code})")
 
 
 def default_processes() -> int:

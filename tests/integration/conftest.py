@@ -45,22 +45,27 @@ def _database_url() -> str:
 class Worker:
     """One `celery worker` subprocess; ``kill()`` sends SIGKILL (a crashed machine), ``stop()`` is graceful."""
 
-    def __init__(self, queue: str, media_root: Path, log_path: Path) -> None:
+    def __init__(self, queue: str, media_root: Path, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.queue, self.media_root, self.log_path = queue, media_root, log_path
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Worker:
-        env = os.environ | {
-            "CELERY_BROKER_URL": REDIS_URL,
-            "DATABASE_URL": _database_url(),
-            "MEDIA_ROOT": str(self.media_root),
-            "VBQ_TEST_QUEUE": self.queue,
-            "CELERY_VISIBILITY_TIMEOUT": "5",
-            "CELERY_UNACKED_RESTORE_INTERVAL": "1",
-            "CELERY_UNACKED_RESTORE_THROTTLE": "1",
-            "SCORING_RESCORE_CHUNK": "6",  # one slice per transaction, so a kill lands mid-study
-            "PYTHONPATH": str(ROOT),
-        }
+        env = (
+            os.environ
+            | {
+                "CELERY_BROKER_URL": REDIS_URL,
+                "DATABASE_URL": _database_url(),
+                "MEDIA_ROOT": str(self.media_root),
+                "VBQ_TEST_QUEUE": self.queue,
+                "CELERY_VISIBILITY_TIMEOUT": "5",
+                "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+                "CELERY_UNACKED_RESTORE_THROTTLE": "1",
+                "SCORING_RESCORE_CHUNK": "6",  # one slice per transaction, so a kill lands mid-study
+                "PYTHONPATH": str(ROOT),
+            }
+            | self.env
+        )
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
@@ -154,8 +159,8 @@ def worker_factory(broker, settings, tmp_path):
     workers: list[Worker] = []
     log_path = tmp_path / "worker.log"
 
-    def start() -> Worker:
-        w = Worker(broker, Path(settings.MEDIA_ROOT), log_path).start()
+    def start(**env: str) -> Worker:
+        w = Worker(broker, Path(settings.MEDIA_ROOT), log_path, env).start()
         workers.append(w)
         return w
 

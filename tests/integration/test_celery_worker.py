@@ -37,3 +37,24 @@ def test_saved_roi_is_scored_by_the_worker(worker_factory):
     )
     assert score.n == 121
     assert score.mean == pytest.approx(115.0, abs=1e-12)
+
+
+def test_an_import_job_runs_in_the_worker_with_its_own_worker_processes(worker_factory, tmp_path):
+    """The Celery worker forks the import's worker processes; the job ends with every file stored."""
+    from studies.demo import phantom
+    from studies.models import ImportJob, Instance
+    from studies.services.dicom_import import import_job_create
+
+    subject = phantom.demo_cohort()[0]
+    phantom.make_phantom_series(subject, out_dir=tmp_path / "scan", rng_seed=2)
+    worker_factory(VBQ_IMPORT_PROCESSES="2", VBQ_IMPORT_PARALLEL_MIN_FILES="1")
+    pi = f.make_user()
+    study = f.make_study(pi)
+    job = import_job_create(study=study, user=pi, source=tmp_path / "scan")
+    done = wait_for(
+        lambda: ImportJob.objects.filter(pk=job.pk, status__in=["done", "failed"]).first(),
+        what="the import job to finish in the worker",
+    )
+    assert done.status == "done", done.error
+    assert done.accepted == 13 and done.rejected == 0
+    assert Instance.objects.filter(series__case__study=study).count() == 13

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import zipfile
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from django.urls import reverse
 
 from studies.demo import phantom
 from studies.models import Case, ImportJob, Instance, Series, SubjectKey
-from studies.services.dicom_import import dicom_import_run
+from studies.services.dicom_import import dicom_import_run, import_job_run
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -34,12 +36,20 @@ def corpus(tmp_path_factory):
     return {"root": root / "scans", "subjects": subjects, "bad": expected, "zip": buf.getvalue()}
 
 
+@pytest.fixture(params=[0, 2], ids=["one-process", "two-workers"])
+def processes(request, settings) -> int:
+    """Run the import in this process, or with two worker processes (as large imports do)."""
+    settings.IMPORT_PROCESSES = request.param
+    settings.IMPORT_PARALLEL_MIN_FILES = 1
+    return request.param
+
+
 def _stored_files(settings) -> list[Path]:
     return sorted(p for p in Path(settings.MEDIA_ROOT).rglob("*.dcm"))
 
 
 def test_zip_upload_stores_good_files_and_reports_every_bad_one(
-    corpus, client, settings, django_capture_on_commit_callbacks
+    corpus, client, settings, django_capture_on_commit_callbacks, processes
 ):
     pi = f.make_user()
     study = f.make_study(pi)
@@ -72,7 +82,7 @@ def test_zip_upload_stores_good_files_and_reports_every_bad_one(
     assert client.get(reverse("study-import-detail", args=[study.pk, job.pk])).status_code == 200
 
 
-def test_rerun_changes_nothing(corpus, settings):
+def test_rerun_changes_nothing(corpus, settings, processes):
     study = f.make_study()
     codes = {s.patient_id: s.subject_code for s in corpus["subjects"]}
     first = dicom_import_run(study=study, source=corpus["root"], subject_codes=codes)
@@ -85,7 +95,7 @@ def test_rerun_changes_nothing(corpus, settings):
     assert [(p, p.stat().st_mtime_ns) for p in _stored_files(settings)] == files_before
 
 
-def test_stored_files_are_deidentified_and_pixels_identical(corpus):
+def test_stored_files_are_deidentified_and_pixels_identical(corpus, processes):
     study = f.make_study()
     subject = corpus["subjects"][0]
     dicom_import_run(
@@ -126,7 +136,7 @@ def test_no_identity_mapping_when_the_study_keeps_none(corpus):
     assert Case.objects.get(study=study).subject_code == "S001"
 
 
-def test_series_with_inconsistent_geometry_is_rejected_whole(corpus, tmp_path, settings):
+def test_series_with_inconsistent_geometry_is_rejected_whole(corpus, tmp_path, settings, processes):
     subject = corpus["subjects"][0]
     src = corpus["root"] / subject.subject_code
     for path in sorted(src.glob("*.dcm")):
@@ -141,7 +151,7 @@ def test_series_with_inconsistent_geometry_is_rejected_whole(corpus, tmp_path, s
     assert Instance.objects.count() == 0 and not _stored_files(settings)
 
 
-def test_a_file_name_already_taken_on_disk_is_never_overwritten(corpus, settings):
+def test_a_file_name_already_taken_on_disk_is_never_overwritten(corpus, settings, processes):
     """An orphan left at an instance's path (e.g. by a crash) keeps its bytes; the instance gets a free name."""
     subject = corpus["subjects"][1]
     study = f.make_study()
@@ -191,3 +201,66 @@ def test_upload_must_be_a_zip(client):
     assert response.status_code == 400
     assert "zip" in response.json()["detail"]
     assert ImportJob.objects.count() == 0
+
+
+def test_two_series_of_one_patient_share_one_case(corpus, tmp_path, settings, processes):
+    """A patient's second series in the same import goes to the case the first one created."""
+    subject = corpus["subjects"][0]
+    src = corpus["root"] / subject.subject_code
+    uid = pydicom.uid.generate_uid(entropy_srcs=["vbq-test-second-series"])
+    (tmp_path / "t2").mkdir()
+    (tmp_path / "t1").mkdir()
+    for path in sorted(src.glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        ds.save_as(tmp_path / "t1" / path.name)
+        ds.SeriesInstanceUID = uid
+        ds.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=[ds.SOPInstanceUID, "second"])
+        ds.SeriesDescription = "T2 TSE SAG"
+        ds.save_as(tmp_path / "t2" / path.name)
+    study = f.make_study()
+    outcome = dicom_import_run(study=study, source=tmp_path)
+    assert outcome.accepted == 26 and outcome.cases_created == ["S001"]
+    case = Case.objects.get(study=study)
+    assert case.series.count() == 2
+    assert case.primary_series.weighting == "T1"  # the sagittal T1 is read, whichever came first
+
+
+def test_a_subject_code_taken_by_another_patient_rejects_the_series_with_a_reason(corpus, settings, processes):
+    subject = corpus["subjects"][0]
+    study = f.make_study()
+    Case.objects.create(study=study, subject_code="S001", patient_digest="someone-else")
+    outcome = dicom_import_run(
+        study=study,
+        source=corpus["root"] / subject.subject_code,
+        subject_codes={subject.patient_id: "S001"},
+    )
+    assert outcome.accepted == 0 and outcome.rejected == 13
+    assert {row["code"] for row in outcome.report} == {"storage_error"}
+    assert "belongs to another patient" in outcome.report[0]["reason"]
+    assert Instance.objects.count() == 0 and not _stored_files(settings)
+
+
+def test_a_worker_killed_mid_import_fails_the_job_and_leaves_no_unrecorded_file(corpus, settings, monkeypatch):
+    """The job says what happened; every file on disk belongs to a recorded instance (nothing partial)."""
+    from studies.services import import_workers
+
+    settings.IMPORT_PROCESSES, settings.IMPORT_PARALLEL_MIN_FILES = 2, 1
+    original = import_workers.FileWork.store
+    calls = {"n": 0}
+
+    def store_then_die(self, requests):
+        calls["n"] += 1
+        if calls["n"] == 2:  # inside a worker process: the second batch it is given kills it
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(self, requests)
+
+    monkeypatch.setattr(import_workers.FileWork, "store", store_then_die)
+    pi = f.make_user()
+    study = f.make_study(pi)
+    job = ImportJob.objects.create(study=study, created_by=pi, source=str(corpus["root"]))
+    import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert "stopped unexpectedly" in job.error and "run the import again" in job.error
+    recorded = {Path(i.file.path) for i in Instance.objects.all()}
+    assert set(_stored_files(settings)) == recorded
