@@ -19,7 +19,8 @@ IDs, in parallel), then times
 Prints files/s and MB/s of each and the ratio import / bare read (best pass of each: the machine is shared
 and noisy; each import's ratio to the dcmread pass just before it is printed too). Target (issue 3): ≥ 0.5×
 the bare ``dcmread`` rate. Writes bench/results/ingest.json. Everything lives in a temporary directory (removed
-unless ``--keep``); the developer's var/ and database are never touched.
+unless ``--keep``) made under the repository's var/ (``--tmp`` elsewhere): the import writes its files where
+the application would; the developer's own database and images are never touched.
 """
 
 from __future__ import annotations
@@ -47,9 +48,15 @@ SLICES_PER_SUBJECT = 13
 # ------------------------------------------------------------------------------------------------ baseline
 
 
+def settle() -> None:
+    """Start a timed pass with no dirty pages left by the one before (each import writes ~0.4 GB)."""
+    os.sync()
+
+
 def bare_read(paths: list[Path], *, pixels: bool) -> float:
     import pydicom
 
+    settle()
     t0 = time.perf_counter()
     for p in paths:
         ds = pydicom.dcmread(p)
@@ -153,6 +160,7 @@ def run_import(source: Path, label: str, phases: Phases | None = None, profiler=
     from studies.services.dicom_import import dicom_import_run
 
     study = fresh_study(label)
+    settle()
     t0 = time.perf_counter()
     if phases is not None:
         with instrumented(phases):
@@ -165,7 +173,15 @@ def run_import(source: Path, label: str, phases: Phases | None = None, profiler=
         outcome = dicom_import_run(study=study, source=source)
     seconds = time.perf_counter() - t0
     stored = Instance.objects.filter(series__case__study=study).count()
+    forget(study)
     return seconds, outcome, stored, study
+
+
+def forget(study) -> None:
+    """Remove an imported study's files (the next pass writes as many again; the disk is not endless)."""
+    from django.conf import settings
+
+    shutil.rmtree(Path(settings.MEDIA_ROOT) / "dicom" / f"study-{study.pk}", ignore_errors=True)
 
 
 def rate(n_files: int, n_bytes: int, seconds: float) -> dict:
@@ -185,10 +201,17 @@ def main() -> int:
     ap.add_argument("--postgres", action="store_true", help="scratch PostgreSQL database instead of SQLite")
     ap.add_argument("--cprofile", action="store_true", help="also import once more under cProfile")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument(
+        "--tmp", type=Path, help="where the scratch database and stored images go (default: the repository's var/)"
+    )
     ap.add_argument("--phantoms", type=Path, help="reuse (or create and keep) the phantom files in this directory")
     args = ap.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="vbq-bench-ingest-"))
+    # The import writes where the application stores images (MEDIA_ROOT under var/ by default), so the
+    # scratch directory goes there too; see bench/README.md for what /tmp costs on some machines.
+    base = args.tmp or C.ROOT / "var"
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="vbq-bench-ingest-", dir=base))
     try:
         if args.postgres:
             with C.ScratchPostgres() as pg:
@@ -331,6 +354,7 @@ def _run(args, tmp: Path, database_url: str | None) -> int:
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": C.machine() | {"loadavg_end": os.getloadavg()},
         "database": C.database_label(),
+        "storage_dir": str(tmp),
         "files": n_files,
         "subjects": n_subjects,
         "bytes": n_bytes,

@@ -42,6 +42,7 @@ import re
 import struct
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Final
 
 from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag
@@ -1042,7 +1043,6 @@ class _Deidentifier:
         self.shift_days = shift_days
         self.clean_descriptors = clean_descriptors
         self.identifiers = identifiers
-        self.patterns: list[re.Pattern] | None = None
         self.removed: set[str] = set()
         self.emptied: set[str] = set()
         self.replaced: set[str] = set()
@@ -1064,11 +1064,11 @@ class _Deidentifier:
         root = ds is self.root
         raw_text = self.raw and (root or _SPECIFIC_CHARACTER_SET not in ds._dict)
         plans = _PLANS.setdefault((root, self.shift_days is not None, self.clean_descriptors), {})
-        for tag in list(ds._dict):
-            raw = ds._dict[tag]
-            plan = plans.get((tag, raw.VR))
+        for tag, raw in list(ds._dict.items()):
+            key = (int(tag), raw.VR)  # a plain int: a BaseTag compares through Python code
+            plan = plans.get(key)
             if plan is None:
-                plan = plans[(tag, raw.VR)] = self._plan(BaseTag(tag), raw.VR, root)
+                plan = plans[key] = self._plan(BaseTag(tag), raw.VR, root)
             action, keyword, vr = plan
             if action == "K":
                 if root:
@@ -1258,9 +1258,7 @@ class _Deidentifier:
 
     def _clean_text(self, text: str) -> str:
         """A descriptor without the identifying values found elsewhere in the dataset and long digit runs."""
-        if self.patterns is None:
-            self.patterns = [re.compile(re.escape(ident), re.IGNORECASE) for ident in self.identifiers]
-        for pattern in self.patterns:
+        for pattern in _identifier_patterns(self.identifiers):
             text = pattern.sub("", text)
         text = _DIGIT_RUN.sub("", text)  # dates, record numbers, phone numbers
         return _SPACE_RUN.sub(" ", text).strip(" -_^,;")
@@ -1291,6 +1289,12 @@ class _Deidentifier:
                 continue  # a kept block's creator, or a private element dealt with above
             self.private_removed.add(_tag_name(tag))
             del ds[tag]
+
+
+@lru_cache(maxsize=64)
+def _identifier_patterns(identifiers: tuple[str, ...]) -> tuple[re.Pattern, ...]:
+    """Case-insensitive patterns for the identifying values (the same for every file of a patient)."""
+    return tuple(re.compile(re.escape(ident), re.IGNORECASE) for ident in identifiers)
 
 
 def _is_instance_uid(keyword: str) -> bool:

@@ -91,14 +91,15 @@ def part10_bytes(
     unchanged = {int(t) for t in unchanged}
     run_start = run_end = -1
     # plain int tags: a BaseTag compares through Python code, which dominates a loop over every element
-    for tag, elem in sorted((int(t), e) for t, e in ds._dict.items()):
+    for tag, current in sorted((int(t), e) for t, e in ds._dict.items()):
         if not _written(tag):
             continue
+        elem = current
         if type(elem) is not RawDataElement and originals is not None and tag in unchanged:
             elem = originals.get(tag)
         if type(elem) is RawDataElement and elem.value_tell:
             if run_start >= 0:  # the next element in the file, read from the bytes that follow the run?
-                end = _follows(elem, run_end, implicit, compressed)
+                end = _follows(elem, tag, run_end, implicit, compressed)
                 if end is not None:
                     run_end = end
                     continue
@@ -112,15 +113,16 @@ def part10_bytes(
             parts.append(view[run_start:run_end])
             run_start = -1
         if tag == _PIXEL_DATA:
-            ds[tag].is_undefined_length = compressed  # as pydicom's dcmwrite does (PS3.5 A.4)
-        parts.append(_element_bytes(ds.get_item(tag), implicit=implicit, charset=charset, ascii_safe=ascii_safe))
+            current = ds[tag]
+            current.is_undefined_length = compressed  # as pydicom's dcmwrite does (PS3.5 A.4)
+        parts.append(_element_bytes(current, implicit=implicit, charset=charset, ascii_safe=ascii_safe))
     if run_start >= 0:
         parts.append(view[run_start:run_end])
     return b"".join(parts)
 
 
-def _follows(elem: RawDataElement, offset: int, implicit: bool, compressed: bool) -> int | None:
-    """End of ``elem`` in the source if it was read from the bytes starting at ``offset``, else None.
+def _follows(elem: RawDataElement, tag: int, offset: int, implicit: bool, compressed: bool) -> int | None:
+    """End of ``elem`` (tag ``tag``) in the source if it was read from the bytes starting at ``offset``, else None.
 
     pydicom read the element's header from those bytes (tag, VR and length as they are written there), so
     copying them gives what pydicom would write — except the two reserved bytes of a long explicit-VR
@@ -134,7 +136,7 @@ def _follows(elem: RawDataElement, offset: int, implicit: bool, compressed: bool
         return None
     if elem.length != len(value):
         return None  # undefined length (checked in full by _source_span), or a value cut short
-    if elem.tag == _PIXEL_DATA and compressed:
+    if tag == _PIXEL_DATA and compressed:
         return None  # pydicom would give the Pixel Data an undefined length
     return tell + len(value)
 
@@ -258,13 +260,26 @@ def _text(value: object) -> str | None:
 
 def _meta_bytes(meta: Dataset) -> bytes:
     """File Meta Information as pydicom's ``write_file_meta_info(enforce_standard=True)`` writes it."""
-    validate_file_meta(meta, enforce_standard=True)
+    if not all(_has_value(meta, tag) for tag in _META_COMPLETE):
+        validate_file_meta(meta, enforce_standard=True)  # adds what is missing, or says what cannot be
     body = b"".join(
         _element_bytes(meta.get_item(tag), implicit=False, charset="iso8859", ascii_safe=True)
         for tag in sorted(meta._dict)
         if tag != 0x00020000
     )
     return _header(0x00020000, "UL", 4, implicit=False) + struct.pack("<L", len(body)) + body
+
+
+#: File Meta elements ``validate_file_meta(enforce_standard=True)`` adds when absent or requires non-empty.
+_META_COMPLETE: Final = (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013)
+
+
+def _has_value(meta: Dataset, tag: int) -> bool:
+    elem = meta._dict.get(tag)
+    if elem is None:
+        return False
+    value = elem.value
+    return value is not None and len(value) > 0 if isinstance(value, bytes | str) else not elem.is_empty
 
 
 def _source_span(elem: RawDataElement, source: bytes, implicit: bool, compressed: bool) -> tuple[int, int] | None:

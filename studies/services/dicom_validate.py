@@ -92,6 +92,7 @@ _ORIENTATIONS: Final = ("sagittal", "coronal", "axial")
 _SOP_CLASS_UID: Final = 0x00080016
 _MEDIA_STORAGE_SOP_CLASS_UID: Final = 0x00020002
 _TRANSFER_SYNTAX_UID: Final = 0x00020010
+_FILE_META_GROUP_LENGTH: Final = 0x00020000
 _DIRECTORY_RECORD_SEQUENCE: Final = 0x00041220
 _MODALITY: Final = 0x00080060
 _SAMPLES_PER_PIXEL: Final = 0x00280002
@@ -536,15 +537,15 @@ def _structure_problem(ds: Dataset, data: bytes, has_dicm: bool, originals: dict
     meta = getattr(ds, "file_meta", None)
     start = 0
     if has_dicm:
-        meta_length = meta.get("FileMetaInformationGroupLength") if meta is not None else None
-        if meta_length is None or "TransferSyntaxUID" not in meta:
+        meta_length = values.integer(meta, _FILE_META_GROUP_LENGTH) if meta is not None else None
+        if meta_length is None or _TRANSFER_SYNTAX_UID not in meta._dict:
             return "The DICOM file header is incomplete or damaged; upload the original file again."
         start = 132 + 12 + int(meta_length)
         if start > size:
             return cut
     elif data[:2] == b"\x02\x00":
         return None  # file meta without a preamble: unusual; pydicom's own parsing has to do
-    ts = str(meta.get("TransferSyntaxUID", "") or "") if meta is not None else ""
+    ts = values.text(meta, _TRANSFER_SYNTAX_UID).strip() if meta is not None else ""
     if ts == DeflatedExplicitVRLittleEndian:
         return None  # the data set is zlib-compressed; pydicom raises if it is cut
     implicit, little = ds.original_encoding
@@ -576,7 +577,7 @@ def _parsed_end(originals: dict) -> int | None:
     """Offset just past the last top-level element pydicom read; -1 when a value came up short; None if unknown."""
     if not originals:
         return None
-    if not _measurable(originals[max(originals)]):
+    if not _measurable(originals[max(originals, key=int)]):  # int: BaseTag compares in Python
         return None  # e.g. a closing sequence pydicom decoded while reading: its end is not recorded
     last = None
     for elem in originals.values():
