@@ -1,10 +1,13 @@
 """DICOM import: validate every file, de-identify, store, and group series into cases.
 
-A file is checked (``dicom_validate.inspect_file``), grouped with the rest of its series, and the series is
-checked for consistent geometry before anything of it is written. Each accepted file is de-identified
-(PS3.15 Basic Profile, ``deid.deidentify``) *before* it is written; nothing of a rejected file is stored.
-UIDs are remapped deterministically per study, so re-running the same import finds every image already
-stored and changes nothing.
+Every file is inspected (``dicom_validate.inspect_file``) by a worker process
+(:mod:`studies.services.import_workers`, or this process for small imports); this process groups the accepted
+files by series, rejects series with inconsistent geometry, skips images already in the study and decides
+each patient's case (subject code, date shift) before anything is written. The workers then de-identify each
+file (PS3.15 Basic Profile, ``deid.deidentify``), encode it and write it; each series is recorded in one
+transaction once all its files are written, and its files are removed if that fails: nothing of a rejected
+file or series is stored. UIDs are remapped deterministically per study, so re-running the same import finds
+every image already stored and changes nothing.
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ from .import_workers import FileWorkers, StoredFile, StoreRequest, WorkerStopped
 log = logging.getLogger(__name__)
 
 MAX_ZIP_MEMBERS = 200_000
-PROGRESS_EVERY = 25
 
 
 def study_secret(study: Study) -> bytes:
