@@ -113,7 +113,7 @@ def instrumented(phases: Phases):
         (dicom_import, "classify_series", "series checks"),
         (import_workers.deid, "deidentify", "de-identify"),
         (import_workers, "_restore", "re-read file (pixel data)"),
-        (import_workers, "part10_bytes", "serialise (part10_bytes)"),
+        (import_workers, "part10_parts", "serialise (part10_parts)"),
         (dicom_import, "_write_file", "write file (storage)"),
         (dicom_import, "_commit_series", "database rows (ORM + SQL)"),
     ]

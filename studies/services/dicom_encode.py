@@ -33,7 +33,7 @@ from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, PersonName
 
 from . import dicom_values
 
-__all__ = ["part10_bytes"]
+__all__ = ["part10_bytes", "part10_parts"]
 
 _UNDEFINED: Final = 0xFFFFFFFF
 _SEQUENCE_DELIMITER: Final = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
@@ -69,18 +69,29 @@ def part10_bytes(
     bytes
         Identical to what ``ds.save_as(buffer, enforce_file_format=True)`` writes.
     """
+    return b"".join(part10_parts(ds, source, originals=originals, unchanged=unchanged))
+
+
+def part10_parts(
+    ds: Dataset,
+    source: bytes,
+    *,
+    originals: Mapping[int, object] | None = None,
+    unchanged: Collection[int] = (),
+) -> list[bytes | memoryview]:
+    """:func:`part10_bytes` as the pieces to write one after another (slices of ``source`` are not copied)."""
     meta = getattr(ds, "file_meta", None)
     ts = meta.get("TransferSyntaxUID") if meta is not None else None
     ts = UID(ts) if ts is not None else None
     if ts is None or not ts.is_transfer_syntax or ts == DeflatedExplicitVRLittleEndian or not ts.is_little_endian:
-        return _pydicom_bytes(ds)
+        return [_pydicom_bytes(ds)]
     implicit = ts.is_implicit_VR
     if ds.original_encoding != (implicit, True) or ds.original_character_set != ds._character_set:
-        return _pydicom_bytes(ds)  # pydicom would re-encode every element: let it
+        return [_pydicom_bytes(ds)]  # pydicom would re-encode every element: let it
 
     preamble = getattr(ds, "preamble", None) or b"\x00" * 128
     if len(preamble) != 128:
-        return _pydicom_bytes(ds)
+        return [_pydicom_bytes(ds)]
     _sync_meta(ds, meta)
     parts: list[bytes | memoryview] = [preamble, b"DICM", _meta_bytes(meta)]
 
@@ -118,7 +129,7 @@ def part10_bytes(
         parts.append(_element_bytes(current, implicit=implicit, charset=charset, ascii_safe=ascii_safe))
     if run_start >= 0:
         parts.append(view[run_start:run_end])
-    return b"".join(parts)
+    return parts
 
 
 def _follows(elem: RawDataElement, tag: int, offset: int, implicit: bool, compressed: bool) -> int | None:

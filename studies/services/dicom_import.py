@@ -295,7 +295,8 @@ def _store_requests(study: Study, plan: _SeriesPlan) -> list[StoreRequest]:
 def _commit_series(
     study: Study, plan: _SeriesPlan, stored: list[StoredFile], outcome: ImportOutcome, cases: dict[str, Case]
 ) -> None:
-    """Record one written series (all-or-nothing: its files are removed if its rows cannot be stored).
+    """Record one written series (all-or-nothing: its files are removed if its rows cannot be stored; inside the
+    caller's transaction, a savepoint).
 
     ``cases`` holds the cases this import has committed, by subject code (filled here).
     """
@@ -384,14 +385,15 @@ def _instances(series: Series, plan: _SeriesPlan, stored: list[StoredFile]) -> l
 _BURNED_IN_REASON: Final = "Burned-in annotation flagged: check the image for visible identifiers."
 
 
-def _write_file(storage: Storage, name: str, data: bytes) -> str:
-    """Store one de-identified file as ``name`` and return the name it got.
+def _write_file(storage: Storage, name: str, data: bytes | list[bytes | memoryview]) -> str:
+    """Store one de-identified file (bytes, or buffers to write one after another) as ``name``; return the name
+    it got.
 
     On the local file system the bytes are written straight to a new file (never over an existing one);
     a name that is taken, or any other storage, goes through the storage API, which picks a free name.
     """
     if not isinstance(storage, FileSystemStorage):
-        return storage.save(name, ContentFile(data))
+        return storage.save(name, ContentFile(data if isinstance(data, bytes) else b"".join(data)))
     path = storage.path(name)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:
@@ -401,12 +403,27 @@ def _write_file(storage: Storage, name: str, data: bytes) -> str:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd = os.open(path, flags, 0o666)
     except FileExistsError:
-        return storage.save(name, ContentFile(data))
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+        return storage.save(name, ContentFile(data if isinstance(data, bytes) else b"".join(data)))
+    try:
+        _write_all(fd, [data] if isinstance(data, bytes) else data)
+    finally:
+        os.close(fd)
     if storage.file_permissions_mode is not None:
         os.chmod(path, storage.file_permissions_mode)
     return name
+
+
+def _write_all(fd: int, buffers: list) -> None:
+    """Write every buffer, in order (``os.writev`` may write less than asked)."""
+    pending = [memoryview(b).cast("B") for b in buffers if len(b)]
+    while pending:
+        written = os.writev(fd, pending[:1024])  # IOV_MAX
+        while written and pending:
+            if written >= len(pending[0]):
+                written -= len(pending.pop(0))
+            else:
+                pending[0] = pending[0][written:]
+                written = 0
 
 
 def _pick_primary(case: Case, series: Series, is_sagittal_t1: bool) -> None:
@@ -447,7 +464,7 @@ def dicom_import_run(
     uid_map = deid.UidMapper(secret)
     storage = Instance._meta.get_field("file").storage
 
-    def write(name: str, data: bytes) -> str:
+    def write(name: str, data: list[bytes | memoryview]) -> str:
         return _write_file(storage, name, data)
 
     with _Source(source) as files:
@@ -463,11 +480,13 @@ def dicom_import_run(
                 workers.drop(duplicates)
                 planner = _Planner(study, uid_map, subject_codes, series)
                 # planned one series at a time while the workers write the ones before it
-                for plan, stored in workers.store(_plans(planner, workers, series, outcome, report, planned)):
-                    _commit_series(study, plan, stored, outcome, cases)
-                    report.add(len(plan.files))
-        except WorkerStopped:
-            _remove_unrecorded(planned)  # the other workers have finished what they were given and stopped
+                written = workers.store(_plans(planner, workers, series, outcome, report, planned))
+                while _record_some(study, written, outcome, cases, report):
+                    pass
+        except Exception:
+            # a worker died or the database failed: the other workers have finished what they were given and
+            # stopped; files whose rows were not committed go (the job fails; running it again completes it)
+            _remove_unrecorded(planned)
             raise
         report.done()
     outcome.report.sort(key=lambda row: row["file"])
@@ -502,11 +521,38 @@ def _plans(
             yield planned[-1]
 
 
+#: Series are recorded in transactions of about this many seconds (a savepoint each): a commit costs a few
+#: milliseconds, a series' rows about as much, and SQLite writers wait for the lock meanwhile.
+COMMIT_EVERY_SECONDS: Final = 0.25
+
+
+def _record_some(
+    study: Study,
+    written: Iterator[tuple[_SeriesPlan, list[StoredFile]]],
+    outcome: ImportOutcome,
+    cases: dict[str, Case],
+    report: _Progress,
+) -> bool:
+    """Record written series in one transaction for up to COMMIT_EVERY_SECONDS; False when none is left."""
+    with transaction.atomic():
+        deadline = time.monotonic() + COMMIT_EVERY_SECONDS
+        for plan, stored in written:  # leaving the loop early does not end ``written``
+            _commit_series(study, plan, stored, outcome, cases)
+            report.add(len(plan.files))
+            if time.monotonic() > deadline:
+                return True
+    return False
+
+
 def _remove_unrecorded(planned: list[tuple[_SeriesPlan, list[StoreRequest]]]) -> None:
-    """After a worker died: remove files written for series that were not recorded (no Instance row)."""
+    """After a failed import: remove the files written for series whose rows were not committed."""
     storage = Instance._meta.get_field("file").storage
     names = [r.name for _, requests in planned for r in requests]
-    recorded = _existing(Instance, "file", names)
+    try:
+        recorded = _existing(Instance, "file", names)
+    except Exception:  # the database is unreachable: leave the files (unreferenced, de-identified)
+        log.exception("could not check which files of the failed import were recorded")
+        return
     for name in names:
         if name not in recorded and storage.exists(name):
             storage.delete(name)

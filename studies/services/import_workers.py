@@ -33,7 +33,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from . import deid
-from .dicom_encode import part10_bytes
+from .dicom_encode import part10_parts
 from .dicom_validate import InspectResult, inspect_file
 
 __all__ = ["FileWork", "FileWorkers", "StoreRequest", "StoredFile"]
@@ -70,10 +70,10 @@ class StoredFile:
 class FileWork:
     """Everything done to single files, with the inspected files it keeps until they are stored or dropped.
 
-    ``write(name, data)`` stores the bytes and returns the name they got.
+    ``write(name, parts)`` stores the concatenated bytes (a list of buffers) and returns the name they got.
     """
 
-    def __init__(self, uid_secret: bytes, write: Callable[[str, bytes], str]) -> None:
+    def __init__(self, uid_secret: bytes, write: Callable[[str, list], str]) -> None:
         self.uid_map = deid.UidMapper(uid_secret)
         self.write = write
         self.kept: dict[int, _Kept] = {}
@@ -120,10 +120,13 @@ class FileWork:
             clean_descriptors=True,
             unchanged=unchanged,
         )
-        data = part10_bytes(ds, source, originals=originals, unchanged=unchanged)
-        digest = hashlib.sha256(data).hexdigest()
-        name = self.write(request.name, data)
-        return StoredFile(request.index, name, digest, len(data), report.burned_in_annotation)
+        parts = part10_parts(ds, source, originals=originals, unchanged=unchanged)
+        digest = hashlib.sha256()
+        for part in parts:
+            digest.update(part)
+        name = self.write(request.name, parts)
+        size = sum(len(part) for part in parts)
+        return StoredFile(request.index, name, digest.hexdigest(), size, report.burned_in_annotation)
 
     def drop(self, indexes: Iterable[int]) -> None:
         for index in indexes:
@@ -183,7 +186,8 @@ def _restore(kept: _Kept) -> tuple[Dataset, bytes, dict]:
     ds, originals = kept.dataset, kept.originals
     if kept.pixel_length is not None:
         light = originals[_PIXEL_DATA]
-        full = light._replace(value=source[light.value_tell : light.value_tell + kept.pixel_length])
+        # a view, not a copy: only its length is used, the bytes are copied from ``source`` when written
+        full = light._replace(value=memoryview(source)[light.value_tell : light.value_tell + kept.pixel_length])
         originals[_PIXEL_DATA] = full
         if ds._dict.get(_PIXEL_DATA) is light:
             ds._dict[_PIXEL_DATA] = full
@@ -229,7 +233,7 @@ class FileWorkers:
     rest. The import keeps its database connection: children are forked with it open but never touch it.
     """
 
-    def __init__(self, processes: int, uid_secret: bytes, write: Callable[[str, bytes], str]) -> None:
+    def __init__(self, processes: int, uid_secret: bytes, write: Callable[[str, list], str]) -> None:
         self.processes = max(0, processes)
         self.secret, self.write = uid_secret, write
         self.local: FileWork | None = None

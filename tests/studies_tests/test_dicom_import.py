@@ -264,3 +264,43 @@ def test_a_worker_killed_mid_import_fails_the_job_and_leaves_no_unrecorded_file(
     assert "stopped unexpectedly" in job.error and "run the import again" in job.error
     recorded = {Path(i.file.path) for i in Instance.objects.all()}
     assert set(_stored_files(settings)) == recorded
+
+
+def test_files_are_written_whole_when_the_system_writes_less_than_asked(tmp_path, monkeypatch):
+    from studies.services import dicom_import
+
+    real_writev = os.writev
+    monkeypatch.setattr(dicom_import.os, "writev", lambda fd, buffers: real_writev(fd, [bytes(buffers[0])[:1000]]))
+    parts = [b"a" * 2500, memoryview(b"b" * 10), b"", bytearray(b"c" * 1999)]
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT)
+    dicom_import._write_all(fd, parts)
+    os.close(fd)
+    assert (tmp_path / "f").read_bytes() == b"a" * 2500 + b"b" * 10 + b"c" * 1999
+
+
+def test_a_database_failure_mid_import_fails_the_job_and_leaves_no_unrecorded_file(
+    corpus, settings, monkeypatch, processes
+):
+    from django.db import OperationalError
+
+    from studies.services import dicom_import
+
+    original = dicom_import._commit_series
+    calls = {"n": 0}
+
+    def commit_then_fail(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OperationalError("server closed the connection unexpectedly")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(dicom_import, "_commit_series", commit_then_fail)
+    pi = f.make_user()
+    study = f.make_study(pi)
+    job = ImportJob.objects.create(study=study, created_by=pi, source=str(corpus["root"]))
+    import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed" and "OperationalError" in job.error
+    # the series recorded in the failed transaction were rolled back with it: their files went too
+    assert set(_stored_files(settings)) == {Path(i.file.path) for i in Instance.objects.all()}
+    assert not ImportJob.objects.get(pk=job.pk).report

@@ -28,13 +28,13 @@ def source(tmp_path_factory) -> list[tuple[str, str]]:
 
 
 def _writer(out: Path):
-    def write(name: str, data: bytes) -> str:
+    def write(name: str, parts: list) -> str:
         if "refuse" in name:
             raise OSError(28, "No space left on device")
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "xb") as fh:
-            fh.write(data)
+            fh.writelines(parts)
         return name
 
     return write
