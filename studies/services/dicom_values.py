@@ -97,15 +97,20 @@ def strings(ds: Dataset, tag: int, codec: str | None = "") -> list[str] | None:
     return _decoded_strings(ds, tag)
 
 
-def _decoded_strings(ds: Dataset, tag: int) -> list[str] | None:
+def _decoded(ds: Dataset, tag: int) -> list | None:
+    """The element's values as pydicom decodes them (a list); None when it cannot."""
     try:
         value = ds[tag].value
     except Exception:
         return None
     if value is None or value == "":
         return []
-    items = list(value) if isinstance(value, MultiValue | list | tuple) else [value]
-    return [str(v) for v in items]
+    return list(value) if isinstance(value, MultiValue | list | tuple) else [value]
+
+
+def _decoded_strings(ds: Dataset, tag: int) -> list[str] | None:
+    items = _decoded(ds, tag)
+    return None if items is None else [str(v) for v in items]
 
 
 def text(ds: Dataset, tag: int, codec: str | None = "") -> str:
@@ -131,15 +136,9 @@ def floats(ds: Dataset, tag: int) -> list[float] | None:
 
 
 def _decoded_floats(ds: Dataset, tag: int) -> list[float] | None:
+    items = _decoded(ds, tag)
     try:
-        value = ds[tag].value
-    except Exception:
-        return None
-    if value is None or value == "":
-        return []
-    items = list(value) if isinstance(value, MultiValue | list | tuple) else [value]
-    try:
-        return [float(v) for v in items]
+        return None if items is None else [float(v) for v in items]
     except (TypeError, ValueError):
         return None
 
