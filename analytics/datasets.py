@@ -57,6 +57,19 @@ OUTCOMES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
 }
 
 MEASURES: tuple[str, ...] = ("vbq", "snr", "m_score")
+#: What :func:`study_data` reads of each ROI and its statistics (the input digests hash the same columns).
+ROI_COLUMNS: tuple[str, ...] = (
+    "read_id",
+    "label",
+    "version",
+    "excluded",
+    "exclusion_reason",
+    "score__roi_version",
+    "score__mean",
+    "score__median",
+    "score__sd",
+    "score__error",
+)
 
 
 def who_group(t_score: float | None) -> str | None:
@@ -264,18 +277,7 @@ def _read_rows(study: Study) -> list[ReadRow]:
             m_score_reason=m_reason or "",
         )
     statistic = study.roi_statistic
-    rois = Roi.objects.filter(read__study=study).values_list(
-        "read_id",
-        "label",
-        "version",
-        "excluded",
-        "exclusion_reason",
-        "score__roi_version",
-        "score__mean",
-        "score__median",
-        "score__sd",
-        "score__error",
-    )
+    rois = Roi.objects.filter(read__study=study).values_list(*ROI_COLUMNS)
     for read_id, label, version, excluded, reason, scored_version, mean, median, sd, error in rois:
         row = reads.get(read_id)
         if row is None:

@@ -32,7 +32,7 @@ from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from analytics import analyses, figures
-from analytics.datasets import OUTCOMES, study_data
+from analytics.datasets import OUTCOMES, ROI_COLUMNS, study_data
 from analytics.models import AnalysisCache
 from scoring.models import ReadScore
 from studies.models import Case, Membership, Read, ReferenceRecord, Roi, Study
@@ -130,23 +130,7 @@ class Digests:
                 )
             )
         if group == "rois":
-            return (
-                Roi.objects.filter(read__study=study)
-                .order_by("id")
-                .values_list(
-                    "id",
-                    "read_id",
-                    "label",
-                    "version",
-                    "excluded",
-                    "exclusion_reason",
-                    "score__roi_version",
-                    "score__mean",
-                    "score__median",
-                    "score__sd",
-                    "score__error",
-                )
-            )
+            return Roi.objects.filter(read__study=study).order_by("id").values_list("id", *ROI_COLUMNS)
         if group == "rois_full":
             return (
                 Roi.objects.filter(read__study=study)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -64,6 +66,30 @@ class ScratchPostgres:
             pass
         with self._admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def run_in_scratch(
+    name: str,
+    run: Callable[[Path, str | None], int],
+    *,
+    postgres: bool,
+    keep: bool,
+    base: Path | None = None,
+) -> int:
+    """``run(tmp, database_url)`` in a new temporary directory (under ``base``, else the system's), with a
+    scratch PostgreSQL database when ``postgres`` (else ``database_url`` is None: SQLite under ``tmp``).
+    The directory is removed afterwards unless ``keep``."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"vbq-bench-{name}-", dir=base))
+    try:
+        if postgres:
+            with ScratchPostgres() as pg:
+                return run(tmp, pg.url)
+        return run(tmp, None)
+    finally:
+        if keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def postgres_available(admin_url: str = POSTGRES_ADMIN_URL) -> bool:

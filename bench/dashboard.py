@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -69,20 +67,10 @@ def main() -> int:
     ap.add_argument("--postgres", action="store_true", help="a scratch PostgreSQL database instead of SQLite")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="vbq-bench-dashboard-"))
-    try:
-        if args.postgres:
-            if not C.postgres_available():
-                print(f"PostgreSQL is not reachable at {C.POSTGRES_ADMIN_URL}", file=sys.stderr)
-                return 2
-            with C.ScratchPostgres() as pg:
-                return _run(args, tmp, pg.url)
-        return _run(args, tmp, None)
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    if args.postgres and not C.postgres_available():
+        print(f"PostgreSQL is not reachable at {C.POSTGRES_ADMIN_URL}", file=sys.stderr)
+        return 2
+    return C.run_in_scratch("dashboard", lambda tmp, url: _run(args, tmp, url), postgres=args.postgres, keep=args.keep)
 
 
 def _run(args, tmp: Path, database_url: str | None) -> int:

@@ -31,7 +31,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -211,17 +210,9 @@ def main() -> int:
     # scratch directory goes there too; see bench/README.md for what /tmp costs on some machines.
     base = args.tmp or C.ROOT / "var"
     base.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="vbq-bench-ingest-", dir=base))
-    try:
-        if args.postgres:
-            with C.ScratchPostgres() as pg:
-                return _run(args, tmp, pg.url)
-        return _run(args, tmp, None)
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return C.run_in_scratch(
+        "ingest", lambda tmp, url: _run(args, tmp, url), postgres=args.postgres, keep=args.keep, base=base
+    )
 
 
 def _run(args, tmp: Path, database_url: str | None) -> int:

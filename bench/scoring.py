@@ -34,9 +34,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import os
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -362,20 +360,10 @@ def main() -> int:
         print(f"Redis is not reachable at {C.REDIS_URL}", file=sys.stderr)
         return 2
 
-    tmp = Path(tempfile.mkdtemp(prefix="vbq-bench-scoring-"))
-    try:
-        use_pg = args.db == "postgres" or (args.db == "auto" and C.postgres_available())
-        if args.db == "auto" and not use_pg:
-            print("PostgreSQL not reachable at 127.0.0.1:5432: using an SQLite file database")
-        if use_pg:
-            with C.ScratchPostgres() as pg:
-                return _run(args, tmp, pg.url)
-        return _run(args, tmp, None)
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    use_pg = args.db == "postgres" or (args.db == "auto" and C.postgres_available())
+    if args.db == "auto" and not use_pg:
+        print("PostgreSQL not reachable at 127.0.0.1:5432: using an SQLite file database")
+    return C.run_in_scratch("scoring", lambda tmp, url: _run(args, tmp, url), postgres=use_pg, keep=args.keep)
 
 
 def _run(args, tmp: Path, database_url: str | None) -> int:
