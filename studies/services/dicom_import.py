@@ -312,22 +312,12 @@ def _commit_series(
             raise OSError(failed[0])
         with transaction.atomic():
             case = cases.get(plan.subject.code)
-            created = False
             if case is None:
-                case, created = _case_for(study, plan.subject, outcome)
+                case, _ = _case_for(study, plan.subject, outcome)
             series = None if plan.new_series else Series.objects.filter(series_instance_uid=plan.series_uid).first()
             if series is None:
-                series = Series.objects.create(
-                    series_instance_uid=plan.series_uid,
-                    case=case,
-                    description=description,
-                    orientation=info.orientation,
-                    weighting=info.weighting,
-                    rows=info.rows,
-                    columns=info.columns,
-                    pixel_spacing=list(info.pixel_spacing),
-                    burned_in_annotation=burned,
-                )
+                series = _series_row(case, plan, stored)
+                series.save(force_insert=True)
             elif series.case_id != case.pk:
                 raise _CaseChanged("the series belongs to another case")
             else:
@@ -335,11 +325,9 @@ def _commit_series(
                 series.burned_in_annotation = series.burned_in_annotation or burned
                 series.save(update_fields=["description", "burned_in_annotation"])
             Instance.objects.bulk_create(_instances(series, plan, stored))
-            if created:
+            if _better_primary(case.primary_series, info.is_sagittal_t1):
                 case.primary_series = series
                 case.save(update_fields=["primary_series"])
-            else:
-                _pick_primary(case, series, info.is_sagittal_t1)
     except Exception as exc:  # a storage failure rejects the series, never the import
         log.exception("storing series failed")
         for path in written:  # nothing partial: remove the files of a series that failed to store
@@ -353,11 +341,7 @@ def _commit_series(
             outcome.add(name, "rejected", "storage_error", reason)
         return
     cases[case.subject_code] = case
-    by_index = {f.index: f for f in stored}
-    for index, name, _, _ in plan.files:
-        outcome.add(name, "accepted", "accepted", _BURNED_IN_REASON if by_index[index].burned_in_annotation else "")
-    if burned:
-        outcome.burned_in_series.append(f"{case.subject_code}: {description or plan.series_uid}")
+    _report_recorded(plan, stored, outcome, case)
 
 
 def _instances(series: Series, plan: _SeriesPlan, stored: list[StoredFile]) -> list[Instance]:
@@ -426,12 +410,10 @@ def _write_all(fd: int, buffers: list) -> None:
                 written = 0
 
 
-def _pick_primary(case: Case, series: Series, is_sagittal_t1: bool) -> None:
-    """The first sagittal T1 series becomes the case's reading series (the PI can pick another)."""
-    current = case.primary_series
-    if current is None or (is_sagittal_t1 and not (current.orientation == "sagittal" and current.weighting == "T1")):
-        case.primary_series = series
-        case.save(update_fields=["primary_series"])
+def _better_primary(current: Series | None, is_sagittal_t1: bool) -> bool:
+    """Whether a new series should become its case's reading series instead of ``current``: the case has none
+    yet, or this is its first sagittal T1 series (the PI can pick another)."""
+    return current is None or (is_sagittal_t1 and not (current.orientation == "sagittal" and current.weighting == "T1"))
 
 
 def import_processes(n_files: int) -> int:
@@ -521,8 +503,8 @@ def _plans(
             yield planned[-1]
 
 
-#: Series are recorded in transactions of about this many seconds (a savepoint each): a commit costs a few
-#: milliseconds, a series' rows about as much, and SQLite writers wait for the lock meanwhile.
+#: Series are recorded in batches of what the workers wrote in about this many seconds, one transaction each:
+#: a commit costs a few milliseconds, and SQLite writers wait for the lock meanwhile.
 COMMIT_EVERY_SECONDS: Final = 0.25
 
 
@@ -533,15 +515,129 @@ def _record_some(
     cases: dict[str, Case],
     report: _Progress,
 ) -> bool:
-    """Record written series in one transaction for up to COMMIT_EVERY_SECONDS; False when none is left."""
-    with transaction.atomic():
-        deadline = time.monotonic() + COMMIT_EVERY_SECONDS
-        for plan, stored in written:  # leaving the loop early does not end ``written``
-            _commit_series(study, plan, stored, outcome, cases)
-            report.add(len(plan.files))
-            if time.monotonic() > deadline:
-                return True
-    return False
+    """Record the series written in the next COMMIT_EVERY_SECONDS in one transaction; False when none is left."""
+    deadline = time.monotonic() + COMMIT_EVERY_SECONDS
+    batch: list[tuple[_SeriesPlan, list[StoredFile]]] = []
+    more = False
+    for plan, stored in written:  # leaving the loop early does not end ``written``
+        batch.append((plan, stored))
+        if time.monotonic() > deadline:
+            more = True
+            break
+    if batch:
+        with transaction.atomic():
+            _commit_batch(study, batch, outcome, cases)
+        report.add(sum(len(plan.files) for plan, _ in batch))
+    return more
+
+
+def _commit_batch(
+    study: Study, batch: list[tuple[_SeriesPlan, list[StoredFile]]], outcome: ImportOutcome, cases: dict[str, Case]
+) -> None:
+    """Record written series (inside the caller's transaction): the usual ones — new series of new or already
+    recorded cases, every file written — together in a few bulk statements; when that fails, and for the
+    others, series by series with :func:`_commit_series`, so that a series that cannot be stored rejects only
+    itself."""
+    together: list[tuple[_SeriesPlan, list[StoredFile]]] = []
+    alone: list[tuple[_SeriesPlan, list[StoredFile]]] = []
+    for plan, stored in batch:
+        usual = (
+            plan.new_series
+            and (plan.subject.code in cases or not plan.subject.known)
+            and not any(f.error for f in stored)
+        )
+        (together if usual else alone).append((plan, stored))
+    if together:
+        try:
+            with transaction.atomic():
+                created = _record_together(study, together, cases)
+        except Exception:
+            log.warning("recording %d series together failed; recording them one by one", len(together), exc_info=True)
+            alone = together + alone
+        else:
+            for plan, stored in together:
+                _report_recorded(plan, stored, outcome, created.get(plan.subject.code) or cases[plan.subject.code])
+            for code, case in created.items():
+                outcome.cases_created.append(code)
+                cases[code] = case
+    for plan, stored in alone:
+        _commit_series(study, plan, stored, outcome, cases)
+
+
+def _record_together(
+    study: Study, batch: list[tuple[_SeriesPlan, list[StoredFile]]], cases: dict[str, Case]
+) -> dict[str, Case]:
+    """Bulk-create the batch's new cases (with their subject keys), series and instances, and set each case's
+    reading series; returns the new cases by subject code, in order of first appearance."""
+    shift = study.date_handling == Study.DateHandling.SHIFT
+    created: dict[str, Case] = {}
+    subjects: dict[str, _Subject] = {}
+    for plan, _ in batch:
+        subject = plan.subject
+        if subject.code not in cases and subject.code not in created:
+            subjects[subject.code] = subject
+            created[subject.code] = Case(
+                study=study,
+                subject_code=subject.code,
+                patient_digest=patient_digest(study, subject.patient_id),
+                date_offset_days=subject.date_offset_days if shift else None,
+            )
+    Case.objects.bulk_create(created.values())
+    if study.keep_subject_mapping and created:
+        SubjectKey.objects.bulk_create(
+            SubjectKey(
+                case=case,
+                original_patient_id=subjects[code].patient_id[:128],
+                original_patient_name=subjects[code].patient_name[:256],
+            )
+            for code, case in created.items()
+        )
+    rows = []
+    for plan, stored in batch:
+        case = created.get(plan.subject.code) or cases[plan.subject.code]
+        rows.append(_series_row(case, plan, stored))
+    Series.objects.bulk_create(rows)
+    Instance.objects.bulk_create(
+        [inst for (plan, stored), series in zip(batch, rows, strict=True) for inst in _instances(series, plan, stored)]
+    )
+    before = {case.pk: (case, case.primary_series) for case in {id(r.case): r.case for r in rows}.values()}
+    try:
+        for (plan, _), series in zip(batch, rows, strict=True):
+            if _better_primary(series.case.primary_series, plan.info.is_sagittal_t1):
+                series.case.primary_series = series
+        Case.objects.bulk_update(
+            [case for case, primary in before.values() if case.primary_series is not primary], ["primary_series"]
+        )
+    except Exception:  # the transaction is rolled back: so are the cases' reading series
+        for case, primary in before.values():
+            case.primary_series = primary
+        raise
+    return created
+
+
+def _series_row(case: Case, plan: _SeriesPlan, stored: list[StoredFile]) -> Series:
+    info = plan.info
+    return Series(
+        series_instance_uid=plan.series_uid,
+        case=case,
+        description=str(info.description or "")[:200],
+        orientation=info.orientation,
+        weighting=info.weighting,
+        rows=info.rows,
+        columns=info.columns,
+        pixel_spacing=list(info.pixel_spacing),
+        burned_in_annotation=any(f.burned_in_annotation for f in stored),
+    )
+
+
+def _report_recorded(plan: _SeriesPlan, stored: list[StoredFile], outcome: ImportOutcome, case: Case) -> None:
+    """Report a recorded series' files as accepted (and its burned-in annotation, if flagged)."""
+    by_index = {f.index: f for f in stored}
+    for index, name, _, _ in plan.files:
+        outcome.add(name, "accepted", "accepted", _BURNED_IN_REASON if by_index[index].burned_in_annotation else "")
+    if any(f.burned_in_annotation for f in stored):
+        description = str(plan.info.description or "")[:200]
+        outcome.burned_in_series.append(f"{case.subject_code}: {description or plan.series_uid}")
 
 
 def _remove_unrecorded(planned: list[tuple[_SeriesPlan, list[StoreRequest]]]) -> None:

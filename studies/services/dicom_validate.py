@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, replace
 from typing import BinaryIO, Final, Literal
 
 import numpy as np
-import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
@@ -41,6 +40,7 @@ from pydicom.uid import (
 )
 
 from . import dicom_values as values
+from .dicom_read import read_bytes
 
 __all__ = [
     "ACCEPTED",
@@ -251,7 +251,7 @@ def inspect_file(
 def _inspect(data: bytes, label: str) -> InspectResult:
     has_dicm = _has_dicm(data)
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=not has_dicm)
+        ds = read_bytes(data, force=not has_dicm)
     except InvalidDicomError:
         return _reject("not_dicom", _NOT_DICOM_REASON, label)
     except Exception as exc:

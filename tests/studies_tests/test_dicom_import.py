@@ -285,7 +285,7 @@ def test_a_database_failure_mid_import_fails_the_job_and_leaves_no_unrecorded_fi
 
     from studies.services import dicom_import
 
-    original = dicom_import._commit_series
+    original = dicom_import._commit_batch
     calls = {"n": 0}
 
     def commit_then_fail(*args, **kwargs):
@@ -294,7 +294,8 @@ def test_a_database_failure_mid_import_fails_the_job_and_leaves_no_unrecorded_fi
             raise OperationalError("server closed the connection unexpectedly")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(dicom_import, "_commit_series", commit_then_fail)
+    monkeypatch.setattr(dicom_import, "COMMIT_EVERY_SECONDS", 0)  # a batch per series: the second one fails
+    monkeypatch.setattr(dicom_import, "_commit_batch", commit_then_fail)
     pi = f.make_user()
     study = f.make_study(pi)
     job = ImportJob.objects.create(study=study, created_by=pi, source=str(corpus["root"]))
@@ -304,3 +305,24 @@ def test_a_database_failure_mid_import_fails_the_job_and_leaves_no_unrecorded_fi
     # the series recorded in the failed transaction were rolled back with it: their files went too
     assert set(_stored_files(settings)) == {Path(i.file.path) for i in Instance.objects.all()}
     assert not ImportJob.objects.get(pk=job.pk).report
+
+
+def test_series_are_recorded_one_by_one_when_recording_them_together_fails(corpus, settings, monkeypatch, processes):
+    """A failure of the batched statements costs no series: each is then recorded (or rejected) on its own."""
+    from django.db import IntegrityError
+
+    from studies.services import dicom_import
+
+    def fail(*args, **kwargs):
+        raise IntegrityError("UNIQUE constraint failed")
+
+    monkeypatch.setattr(dicom_import, "_record_together", fail)
+    study = f.make_study()
+    outcome = dicom_import_run(study=study, source=corpus["root"])
+    assert outcome.accepted == Instance.objects.count() >= 26
+    assert "storage_error" not in {row["code"] for row in outcome.report}
+    assert sorted(outcome.cases_created) == sorted(
+        Case.objects.filter(study=study).values_list("subject_code", flat=True)
+    )
+    assert all(case.primary_series_id for case in Case.objects.filter(study=study))
+    assert len(_stored_files(settings)) == outcome.accepted
