@@ -21,6 +21,10 @@ and noisy; each import's ratio to the dcmread pass just before it is printed too
 the bare ``dcmread`` rate. Writes bench/results/ingest.json. Everything lives in a temporary directory (removed
 unless ``--keep``) made under the repository's var/ (``--tmp`` elsewhere): the import writes its files where
 the application would; the developer's own database and images are never touched.
+
+Nothing is deleted until the timing is over: on ext4, creating files soon after thousands were deleted costs
+up to ~1 ms each (see :func:`creation_probe`, whose figure is printed). Runs made back to back therefore slow
+each other down; leave five minutes between them.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import argparse
 import cProfile
 import math
 import os
+import resource
 import shutil
 import sys
 import time
@@ -41,6 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
 TARGET_RATIO = 0.5
+#: Creating an empty file slower than this (ms) means ext4 is still skipping recently deleted inodes.
+SLOW_CREATE_MS = 0.2
+RECENTLY_DELETED_S = 300
 SLICES_PER_SUBJECT = 13
 
 
@@ -160,6 +168,7 @@ def run_import(source: Path, label: str, phases: Phases | None = None, profiler=
 
     study = fresh_study(label)
     settle()
+    r0 = cpu_times()
     t0 = time.perf_counter()
     if phases is not None:
         with instrumented(phases):
@@ -171,16 +180,33 @@ def run_import(source: Path, label: str, phases: Phases | None = None, profiler=
     else:
         outcome = dicom_import_run(study=study, source=source)
     seconds = time.perf_counter() - t0
+    cpu = {k: round(v - r0[k], 3) for k, v in cpu_times().items()}
     stored = Instance.objects.filter(series__case__study=study).count()
-    forget(study)
-    return seconds, outcome, stored, study
+    return seconds, outcome, stored, study, cpu
 
 
-def forget(study) -> None:
-    """Remove an imported study's files (the next pass writes as many again; the disk is not endless)."""
-    from django.conf import settings
+def cpu_times() -> dict[str, float]:
+    """CPU seconds (user, system) of this process and of its finished child processes (the import's workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"main_user": me.ru_utime, "main_sys": me.ru_stime, "workers_user": kids.ru_utime,
+            "workers_sys": kids.ru_stime, "main_faults": me.ru_minflt, "workers_faults": kids.ru_minflt}  # fmt: skip
 
-    shutil.rmtree(Path(settings.MEDIA_ROOT) / "dicom" / f"study-{study.pk}", ignore_errors=True)
+
+def creation_probe(directory: Path, n: int = 300) -> float:
+    """Milliseconds to create one empty file in ``directory`` (the files are left until the run ends).
+
+    On ext4 this is normally tens of microseconds, but for a few minutes after thousands of files were deleted
+    nearby, each new inode costs up to ~1 ms of kernel time (``find_inode_bit`` skips inodes deleted less than
+    60–300 s ago: ``recently_deleted`` in fs/ext4/ialloc.c). The benchmark therefore deletes nothing until it has
+    finished timing, and prints this figure so that a run made right after another can be recognised.
+    """
+    probe = directory / "creation-probe"
+    probe.mkdir(parents=True, exist_ok=True)
+    start = len(list(probe.iterdir()))
+    t0 = time.perf_counter()
+    for i in range(start, start + n):
+        os.close(os.open(probe / f"{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    return 1000 * (time.perf_counter() - t0) / n
 
 
 def rate(n_files: int, n_bytes: int, seconds: float) -> dict:
@@ -241,22 +267,34 @@ def _run(args, tmp: Path, database_url: str | None) -> int:
     pix = [bare_read(paths, pixels=True) for _ in range(args.repeat)]
 
     # (b) the import into a fresh study each time, as it runs for users (worker processes)
+    from django.conf import settings
+
     from studies.services.import_workers import default_processes
 
     n_procs = default_processes() if args.processes is None else args.processes
+    media = Path(settings.MEDIA_ROOT)
+    create_ms = [creation_probe(media)]
+    print(f"Creating a file in the storage directory: {create_ms[0]:.3f} ms", flush=True)
+    if create_ms[0] > SLOW_CREATE_MS:
+        print(
+            f"  (slow: ext4 is skipping inodes deleted in the last minutes; wait {RECENTLY_DELETED_S} s after "
+            "deleting many files, e.g. a previous run's, for representative figures)"
+        )
     runs = []
     for k in range(max(1, args.import_repeat)):
         before = bare_read(paths, pixels=False)
         dcm.append(before)
         print(f"Import {k + 1}: dicom_import_run into a fresh study, {n_procs} worker processes…", flush=True)
         with processes(n_procs):
-            imp_s, outcome, stored, _study = run_import(phantom_dir, f"timed {k + 1}")
+            imp_s, outcome, stored, _study, cpu = run_import(phantom_dir, f"timed {k + 1}")
         ok = outcome.accepted == n_files and outcome.rejected == 0 and stored == n_files
         runs.append(
             {"seconds": imp_s, "bare_before": before, "ratio": before / imp_s, "ok": ok, "outcome": outcome,
-             "stored": stored}
+             "stored": stored, "cpu": cpu}
         )  # fmt: skip
         print(f"  {imp_s:.2f} s ({n_files / imp_s:.0f} files/s); dcmread just before: {before:.2f} s")
+        print("  CPU s: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
+    create_ms.append(creation_probe(media))
     best = min(runs, key=lambda r: r["seconds"])
     imp_s, outcome, stored = best["seconds"], best["outcome"], best["stored"]
     ok = all(r["ok"] for r in runs)
@@ -265,7 +303,7 @@ def _run(args, tmp: Path, database_url: str | None) -> int:
     print("Import in one process with phase timers (where the time goes)…", flush=True)
     phases = Phases()
     with processes(0):
-        one_s, one_outcome, one_stored, _study = run_import(phantom_dir, "phases", phases=phases)
+        one_s, one_outcome, one_stored, _study, _cpu = run_import(phantom_dir, "phases", phases=phases)
     ok = ok and one_outcome.accepted == n_files and one_stored == n_files
 
     # Best of N on both sides: the least-disturbed pass of each on a shared, noisy machine.
@@ -285,6 +323,8 @@ def _run(args, tmp: Path, database_url: str | None) -> int:
     ):
         print(f"{label:44}{r['seconds']:9.2f}{r['files_per_s']:10.1f}{r['mb_per_s']:9.1f}")
     print(f"  (dcmread passes: {', '.join(f'{s:.2f}' for s in dcm)} s)")
+    print(f"  (creating an empty file in the storage directory: {create_ms[0]:.3f} ms before the imports, "
+          f"{create_ms[1]:.3f} ms after)")  # fmt: skip
     shown = ", ".join(f"{r['seconds']:.2f} s = {r['ratio']:.3f}× its paired dcmread" for r in runs)
     print(f"  (imports: {shown})")
     print()
@@ -331,7 +371,7 @@ def _run(args, tmp: Path, database_url: str | None) -> int:
     if args.cprofile:
         print("\ncProfile of one more import (fresh study; cProfile inflates Python-heavy code):", flush=True)
         prof = cProfile.Profile()
-        prof_s, _, _, _ = run_import(phantom_dir, "profiled", profiler=prof)
+        prof_s, _, _, _, _ = run_import(phantom_dir, "profiled", profiler=prof)
         profile = {
             "seconds_under_profiler": round(prof_s, 3),
             "cumulative": C.profile_top(prof, 30, "cumulative"),
@@ -346,6 +386,7 @@ def _run(args, tmp: Path, database_url: str | None) -> int:
         "machine": C.machine() | {"loadavg_end": os.getloadavg()},
         "database": C.database_label(),
         "storage_dir": str(tmp),
+        "file_creation_ms": {"before_imports": round(create_ms[0], 4), "after_imports": round(create_ms[1], 4)},
         "files": n_files,
         "subjects": n_subjects,
         "bytes": n_bytes,
@@ -367,6 +408,7 @@ def _run(args, tmp: Path, database_url: str | None) -> int:
                     "seconds": round(r["seconds"], 3),
                     "bare_before": round(r["bare_before"], 4),
                     "ratio": round(r["ratio"], 4),
+                    "cpu_seconds": r["cpu"],
                 }
                 for r in runs
             ],
