@@ -41,8 +41,11 @@ __all__ = ["FileWork", "FileWorkers", "StoreRequest", "StoredFile"]
 #: Files per inspect message: large enough that messaging costs little, small enough to share work evenly.
 INSPECT_BATCH: Final = 16
 _PIXEL_DATA: Final = 0x7FE00010
-#: Messages a worker may have waiting: keeps both directions of every pipe far below its buffer size.
+#: Inspect messages a worker may have waiting: keeps both directions of every pipe far below its buffer size.
 IN_FLIGHT: Final = 3
+#: Files a worker may have waiting to be stored: about a tenth of a second of work, which keeps it busy while
+#: the importing process records what was written (requests and replies stay far below a pipe's buffer size).
+STORE_AHEAD: Final = 96
 
 
 @dataclass(frozen=True)
@@ -322,7 +325,8 @@ class FileWorkers:
             return
         upcoming = iter(groups)
         queued: deque[tuple[object, list[StoreRequest]]] = deque()  # at most one group taken and not yet sent
-        pending: dict[int, int] = dict.fromkeys(range(len(self.conns)), 0)
+        pending: dict[int, int] = dict.fromkeys(range(len(self.conns)), 0)  # messages
+        ahead: dict[int, int] = dict.fromkeys(range(len(self.conns)), 0)  # files
         waiting: deque[tuple[object, dict[int, list[StoredFile] | None]]] = deque()
 
         def send_next() -> bool:
@@ -336,12 +340,13 @@ class FileWorkers:
             by_worker: dict[int, list[StoreRequest]] = {}
             for request in requests:
                 by_worker.setdefault(self.owner[request.index], []).append(request)
-            if any(pending[w] >= IN_FLIGHT for w in by_worker):
+            if any(ahead[w] and ahead[w] + len(part) > STORE_AHEAD for w, part in by_worker.items()):
                 return False
             queued.popleft()
             for worker, part in by_worker.items():
                 self._send(worker, ("store", part))
                 pending[worker] += 1
+                ahead[worker] += len(part)
             waiting.append((key, dict.fromkeys(by_worker)))
             return True
 
@@ -356,6 +361,7 @@ class FileWorkers:
                 continue
             for worker, reply in self._replies(pending):
                 pending[worker] -= 1
+                ahead[worker] -= len(reply)  # type: ignore[arg-type]
                 for _, parts in waiting:  # replies come back in the order each worker was sent its parts
                     if worker in parts and parts[worker] is None:
                         parts[worker] = reply
