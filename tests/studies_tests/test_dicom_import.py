@@ -326,3 +326,29 @@ def test_series_are_recorded_one_by_one_when_recording_them_together_fails(corpu
     )
     assert all(case.primary_series_id for case in Case.objects.filter(study=study))
     assert len(_stored_files(settings)) == outcome.accepted
+
+
+def test_series_larger_than_what_a_worker_may_have_queued_are_stored_whole(corpus, settings, monkeypatch):
+    from studies.services import import_workers
+
+    settings.IMPORT_PROCESSES, settings.IMPORT_PARALLEL_MIN_FILES = 2, 1
+    monkeypatch.setattr(import_workers, "STORE_AHEAD", 4)  # a series has 13 files
+    study = f.make_study()
+    outcome = dicom_import_run(study=study, source=corpus["root"])
+    assert outcome.accepted == Instance.objects.count() >= 26
+    assert len(_stored_files(settings)) == outcome.accepted
+
+
+def test_the_garbage_collector_is_as_it_was_after_an_import(corpus):
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    dicom_import_run(study=f.make_study(), source=corpus["root"] / corpus["subjects"][0].subject_code)
+    assert gc.get_freeze_count() == 0  # frozen during the import only
+    gc.freeze()  # frozen by someone else (a preloading server): left so
+    try:
+        frozen = gc.get_freeze_count()
+        dicom_import_run(study=f.make_study(), source=corpus["root"] / corpus["subjects"][1].subject_code)
+        assert gc.get_freeze_count() > frozen // 2  # not unfrozen (a few frozen objects may be freed)
+    finally:
+        gc.unfreeze()
