@@ -115,14 +115,14 @@ def instrumented(phases: Phases):
     from studies.services import dicom_import, import_workers
 
     patches = [
-        (import_workers, "inspect_file", "inspect (read + dcmread + validate)"),
+        (import_workers, "inspect_file", "inspect (read + parse + validate)"),
         (dicom_import, "check_series_geometry", "series checks"),
         (dicom_import, "classify_series", "series checks"),
         (import_workers.deid, "deidentify", "de-identify"),
         (import_workers, "_restore", "re-read file (pixel data)"),
         (import_workers, "part10_parts", "serialise (part10_parts)"),
         (dicom_import, "_write_file", "write file (storage)"),
-        (dicom_import, "_commit_series", "database rows (ORM + SQL)"),
+        (dicom_import, "_commit_batch", "database rows (ORM + SQL)"),
     ]
     saved = []
     for owner, attr, phase in patches:
@@ -221,7 +221,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--instances", type=int, default=2000, help="instances to import (13 per subject)")
     ap.add_argument("--repeat", type=int, default=3, help="passes of the bare read (best reported)")
-    ap.add_argument("--import-repeat", type=int, default=2, help="imports, each into a fresh study (best reported)")
+    ap.add_argument("--import-repeat", type=int, default=3, help="imports, each into a fresh study (best reported)")
     ap.add_argument("--processes", type=int, help="worker processes (default: one per CPU, as for users)")
     ap.add_argument("--postgres", action="store_true", help="scratch PostgreSQL database instead of SQLite")
     ap.add_argument("--cprofile", action="store_true", help="also import once more under cProfile")

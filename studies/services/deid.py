@@ -1257,11 +1257,7 @@ class _Deidentifier:
         self.cleaned.add(elem.keyword)
 
     def _clean_text(self, text: str) -> str:
-        """A descriptor without the identifying values found elsewhere in the dataset and long digit runs."""
-        for pattern in _identifier_patterns(self.identifiers):
-            text = pattern.sub("", text)
-        text = _DIGIT_RUN.sub("", text)  # dates, record numbers, phone numbers
-        return _SPACE_RUN.sub(" ", text).strip(" -_^,;")
+        return _cleaned(text, self.identifiers)
 
     def _private(self, ds: Dataset) -> None:
         """Remove private attributes except the safe list; keep the creators the kept ones need."""
@@ -1289,6 +1285,16 @@ class _Deidentifier:
                 continue  # a kept block's creator, or a private element dealt with above
             self.private_removed.add(_tag_name(tag))
             del ds[tag]
+
+
+@lru_cache(maxsize=4096)
+def _cleaned(text: str, identifiers: tuple[str, ...]) -> str:
+    """A descriptor without the identifying values found elsewhere in the dataset and long digit runs (the same
+    descriptors recur in every file of a series)."""
+    for pattern in _identifier_patterns(identifiers):
+        text = pattern.sub("", text)
+    text = _DIGIT_RUN.sub("", text)  # dates, record numbers, phone numbers
+    return _SPACE_RUN.sub(" ", text).strip(" -_^,;")
 
 
 @lru_cache(maxsize=64)
@@ -1325,8 +1331,30 @@ def _shift_date_text(value: str, days: int, *, datetime: bool) -> str | None:
 
 def _identifying_strings(ds: Dataset) -> tuple[str, ...]:
     """Values that identify the patient, staff or site, used by the Clean Descriptors Option."""
-    found: set[str] = set()
     codec = dicom_values.text_codec(ds)
+    elements = [ds._dict.get(tag) for _, tag in _IDENTIFYING_ATTRIBUTES]
+    if codec is not None and all(e is None or type(e) is RawDataElement for e in elements):
+        # as read from the file: the same bytes, in every file of a patient, give the same strings
+        raw = tuple(None if e is None else (e.VR, e.value, e.is_implicit_VR, e.is_little_endian) for e in elements)
+        return _identifying_strings_of(raw, codec, ds)
+    return _identifying(ds, codec)
+
+
+_identifying_cache: dict[tuple, tuple[str, ...]] = {}
+
+
+def _identifying_strings_of(raw: tuple, codec: str, ds: Dataset) -> tuple[str, ...]:
+    key = (raw, codec)
+    found = _identifying_cache.get(key)
+    if found is None:
+        if len(_identifying_cache) >= 1024:
+            _identifying_cache.clear()
+        found = _identifying_cache[key] = _identifying(ds, codec)
+    return found
+
+
+def _identifying(ds: Dataset, codec: str | None) -> tuple[str, ...]:
+    found: set[str] = set()
     for keyword, tag in _IDENTIFYING_ATTRIBUTES:
         for item in dicom_values.strings(ds, tag, codec) or ():
             text = item.strip()

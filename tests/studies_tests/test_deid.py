@@ -422,6 +422,30 @@ def test_clean_descriptors_option_keeps_meaning_without_identifiers():
     assert "SeriesDescription" not in plain  # X in the basic profile
 
 
+def test_descriptors_read_from_files_are_cleaned_of_their_own_patients_identifiers_only():
+    """The same description in two patients' files loses each file's own patient name (values read as bytes)."""
+
+    def read(patient: str) -> Dataset:
+        ds = Dataset()
+        ds.PatientName = f"{patient}^ANNA"
+        ds.PatientID = f"ID-{patient}"
+        ds.SeriesDescription = "T1 SAG DOE SMITH"
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = MRImageStorage
+        ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        return pydicom.dcmread(io.BytesIO(buffer.getvalue()))
+
+    cleaned = {}
+    for patient in ("DOE", "SMITH", "DOE"):
+        ds = read(patient)
+        deidentify(ds, subject_code="S", uid_map=UidMapper(b"k"), date_offset_days=None, clean_descriptors=True)
+        cleaned.setdefault(patient, set()).add(ds.SeriesDescription)
+    assert cleaned == {"DOE": {"T1 SAG SMITH"}, "SMITH": {"T1 SAG DOE"}}
+
+
 @pytest.mark.parametrize("code", ["", "   ", "x" * 65, "A\\B"])
 def test_invalid_subject_code_is_refused(code):
     with pytest.raises(ValueError, match="Subject code"):
