@@ -4,9 +4,9 @@ Every file is inspected (``dicom_validate.inspect_file``) by a worker process
 (:mod:`studies.services.import_workers`, or this process for small imports); this process groups the accepted
 files by series, rejects series with inconsistent geometry, skips images already in the study and decides
 each patient's case (subject code, date shift) before anything is written. The workers then de-identify each
-file (PS3.15 Basic Profile, ``deid.deidentify``), encode it and write it; each series is recorded in one
-transaction once all its files are written, and its files are removed if that fails: nothing of a rejected
-file or series is stored. UIDs are remapped deterministically per study, so re-running the same import finds
+file (PS3.15 Basic Profile, ``deid.deidentify``), encode it and write it; the series whose files are all
+written are recorded together every ~0.25 s (one by one if that fails), and a series whose rows cannot be
+stored has its files removed: nothing of a rejected file or series is stored. UIDs are remapped deterministically per study, so re-running the same import finds
 every image already stored and changes nothing.
 """
 
