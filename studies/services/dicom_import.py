@@ -6,8 +6,9 @@ files by series, rejects series with inconsistent geometry, skips images already
 each patient's case (subject code, date shift) before anything is written. The workers then de-identify each
 file (PS3.15 Basic Profile, ``deid.deidentify``), encode it and write it; the series whose files are all
 written are recorded together every ~0.25 s (one by one if that fails), and a series whose rows cannot be
-stored has its files removed: nothing of a rejected file or series is stored. UIDs are remapped deterministically per study, so re-running the same import finds
-every image already stored and changes nothing.
+stored has its files removed: nothing of a rejected file or series is stored. UIDs are remapped
+deterministically per study, so re-running the same import finds every image already stored and changes
+nothing.
 """
 
 from __future__ import annotations
