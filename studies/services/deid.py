@@ -1333,24 +1333,19 @@ def _identifying_strings(ds: Dataset) -> tuple[str, ...]:
     """Values that identify the patient, staff or site, used by the Clean Descriptors Option."""
     codec = dicom_values.text_codec(ds)
     elements = [ds._dict.get(tag) for _, tag in _IDENTIFYING_ATTRIBUTES]
-    if codec is not None and all(e is None or type(e) is RawDataElement for e in elements):
-        # as read from the file: the same bytes, in every file of a patient, give the same strings
-        raw = tuple(None if e is None else (e.VR, e.value, e.is_implicit_VR, e.is_little_endian) for e in elements)
-        return _identifying_strings_of(raw, codec, ds)
-    return _identifying(ds, codec)
-
-
-_identifying_cache: dict[tuple, tuple[str, ...]] = {}
-
-
-def _identifying_strings_of(raw: tuple, codec: str, ds: Dataset) -> tuple[str, ...]:
-    key = (raw, codec)
+    if codec is None or not all(e is None or type(e) is RawDataElement for e in elements):
+        return _identifying(ds, codec)
+    # as read from the file: the same bytes, in every file of a patient, give the same strings
+    key = (codec, *(None if e is None else (e.VR, e.value, e.is_implicit_VR, e.is_little_endian) for e in elements))
     found = _identifying_cache.get(key)
     if found is None:
         if len(_identifying_cache) >= 1024:
             _identifying_cache.clear()
         found = _identifying_cache[key] = _identifying(ds, codec)
     return found
+
+
+_identifying_cache: dict[tuple, tuple[str, ...]] = {}
 
 
 def _identifying(ds: Dataset, codec: str | None) -> tuple[str, ...]:

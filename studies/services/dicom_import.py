@@ -618,7 +618,7 @@ def _record_together(
     Instance.objects.bulk_create(
         [inst for (plan, stored), series in zip(batch, rows, strict=True) for inst in _instances(series, plan, stored)]
     )
-    before = {case.pk: (case, case.primary_series) for case in {id(r.case): r.case for r in rows}.values()}
+    before = {id(row.case): (row.case, row.case.primary_series) for row in rows}
     try:
         for (plan, _), series in zip(batch, rows, strict=True):
             if _better_primary(series.case.primary_series, plan.info.is_sagittal_t1):
