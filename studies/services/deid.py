@@ -721,12 +721,18 @@ _BINARY_VRS: Final = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "OB or
 _RAW_TEXT_VRS: Final = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UI", "UT"})
 _CHARSET_VRS: Final = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 _SPECIFIC_CHARACTER_SET: Final = 0x00080005
+_PIXEL_TAGS: Final = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 _SOP_INSTANCE_UID: Final = 0x00080018
 _MEDIA_STORAGE_SOP_INSTANCE_UID: Final = 0x00020003
 _BURNED_IN_ANNOTATION: Final = 0x00280301
 _DIGIT_RUN: Final = re.compile(r"\d{5,}")
 _SPACE_RUN: Final = re.compile(r"\s{2,}")
 _PLANS: dict[tuple[bool, bool, bool], dict[tuple[int, str | None], tuple[str, str, str]]] = {}
+#: Bounds of a :func:`deidentify` memo: contexts (subject, date offset, encoding…) and values per context.
+_MEMO_CONTEXTS: Final = 256
+_MEMO_VALUES: Final = 4096
+#: A text value :meth:`_Deidentifier._text_outcome` removes.
+_REMOVE: Final = object()
 #: Top-level attributes :func:`deidentify` writes whatever the file held.
 _WRITTEN_BY_DEIDENTIFY: Final = frozenset({0x00100010, 0x00100020, 0x00120062, 0x00120063, 0x00120064, 0x00280303})
 _DUMMY_TEXT: Final = "ANONYMIZED"
@@ -877,6 +883,7 @@ def deidentify(
     keep_dates: bool = True,
     clean_descriptors: bool = False,
     unchanged: set[int] | None = None,
+    memo: dict | None = None,
 ) -> DeidReport:
     """De-identify ``ds`` in place with the PS3.15 Basic Application Level Confidentiality Profile.
 
@@ -900,6 +907,11 @@ def deidentify(
     unchanged : set of int, optional
         If given, filled with the tags of the top-level attributes left exactly as they were read, so a
         writer may copy their original bytes (:func:`studies.services.dicom_encode.part10_bytes`).
+    memo : dict, optional
+        A dict the caller keeps across the files it de-identifies with the same ``uid_map``: each text value
+        rewritten (names, IDs, dates, UIDs, descriptors) is remembered with the subject, date offset and
+        encoding it was rewritten for, and a file holding the same value gets the same result without it being
+        decoded again (the files of a series share most values). The result is the same with or without it.
 
     Returns
     -------
@@ -927,6 +939,7 @@ def deidentify(
         identifiers=_identifying_strings(ds) if clean_descriptors else (),
         root=ds,
         subject_code=code,
+        memo=memo,
     )
     worker.walk(ds)
     for keyword, tag, vr in (("PatientName", 0x00100010, "PN"), ("PatientID", 0x00100020, "LO")):
@@ -988,6 +1001,7 @@ def _code_item(value: str, meaning: str) -> Dataset:
     return item
 
 
+@lru_cache(maxsize=64)
 def _code_sequence_value(codes: tuple[tuple[str, str], ...], implicit: bool) -> bytes:
     """The encoded value of a code sequence: one defined-length item per (code value, meaning), CID 7050 (DCM)."""
     items = []
@@ -1036,6 +1050,7 @@ class _Deidentifier:
         identifiers: tuple[str, ...],
         root: Dataset,
         subject_code: str,
+        memo: dict | None = None,
     ) -> None:
         self.root = root
         self.subject_code = subject_code
@@ -1057,6 +1072,16 @@ class _Deidentifier:
         # as bytes only when the encoding is known, little endian and its text decodes with one codec
         self.raw = implicit is not None and little is True and self.codec is not None
         self.implicit = bool(implicit)
+        # rewritten text values of files de-identified in the same context before: (tag, VR, action, bytes) →
+        # (report, new element or _REMOVE)
+        self.memo: dict | None = None
+        if memo is not None and self.raw:
+            if len(memo) >= _MEMO_CONTEXTS:
+                memo.clear()
+            context = (subject_code, shift_days, clean_descriptors, identifiers, self.codec, self.implicit)
+            self.memo = memo.setdefault(context, {})
+            if len(self.memo) >= _MEMO_VALUES:
+                self.memo.clear()
 
     def walk(self, ds: Dataset) -> None:
         if any(tag >> 16 & 1 for tag in ds._dict):
@@ -1076,19 +1101,26 @@ class _Deidentifier:
                 continue  # kept, and left undecoded
             if action == "-":  # private (handled above) or a retired group length, stale once edited
                 if not tag >> 16 & 1:
-                    del ds[tag]
+                    _drop(ds, tag)
                 continue
             if action == "X":
-                del ds[tag]
+                _drop(ds, tag)
                 self.removed.add(keyword)
                 continue
             if raw_text and vr in _RAW_TEXT_VRS and action in "ZPSUC":
-                texts = dicom_values.strings(ds, tag, self.codec)
-                if texts is None:  # a value pydicom cannot decode cannot be checked, so it goes
-                    del ds[tag]
-                    self.removed.add(keyword)
-                else:
-                    self._apply_text(ds, tag, vr, action, keyword, texts)
+                memo_key = (key, action, raw.value) if self.memo is not None and type(raw) is RawDataElement else None
+                outcome = self.memo.get(memo_key) if memo_key is not None else None  # type: ignore[union-attr]
+                if outcome is None:
+                    outcome = self._text_outcome(ds, tag, vr, action)
+                    if memo_key is not None and type(outcome[1]) is not DataElement:  # (a DataElement is mutable)
+                        self.memo[memo_key] = outcome  # type: ignore[index]
+                report, new = outcome
+                if new is _REMOVE:
+                    _drop(ds, tag)
+                elif new is not None:
+                    _set(ds, tag, new)
+                if report:
+                    getattr(self, report).add(keyword)
                 continue
             if action == "Z":
                 ds[tag] = DataElement(tag, vr, Sequence() if vr == "SQ" else empty_value_for_VR(vr))
@@ -1102,32 +1134,37 @@ class _Deidentifier:
                 continue
             self._apply(ds, elem, action)
 
-    def _apply_text(self, ds: Dataset, tag: int, vr: str, action: str, keyword: str, texts: list[str]) -> None:
-        """Actions Z, P, S, U and C on a text attribute's values, written back as bytes."""
+    def _text_outcome(self, ds: Dataset, tag: int, vr: str, action: str) -> tuple[str, object]:
+        """Actions Z, P, S, U and C on a text attribute's values, as bytes: (the report set it goes to, or "";
+        the new element, ``_REMOVE``, or None when it stays as it is)."""
+        texts = dicom_values.strings(ds, tag, self.codec)
+        if texts is None:  # a value pydicom cannot decode cannot be checked, so it goes
+            return "removed", _REMOVE
         if action == "Z":
-            new, report = [], self.emptied
+            new, report = [], "emptied"
         elif action == "P":
-            new, report = [self.subject_code], self.replaced
+            new, report = [self.subject_code], "replaced"
         elif action == "S":
             if vr == "TM" or not texts:
-                return  # a whole-day shift leaves the time of day unchanged
+                return "", None  # a whole-day shift leaves the time of day unchanged
             new = [_shift_date_text(t, self.shift_days or 0, datetime=vr == "DT") for t in texts]
             if None in new:  # unparseable or partial: cannot be shifted, so it goes
-                del ds[tag]
-                self.removed.add(keyword)
-                return
-            report = self.shifted
+                return "removed", _REMOVE
+            report = "shifted"
         elif action == "U":
             if vr != "UI" or not texts:
-                return
-            new, report = [self.uid_map.map(t) for t in texts], self.remapped
+                return "", None
+            new, report = [self.uid_map.map(t) for t in texts], "remapped"
         else:  # "C"
-            new, report = [self._clean_text("\\".join(texts))], self.cleaned
-        self.put(ds, tag, vr, new)
-        report.add(keyword)
+            new, report = [self._clean_text("\\".join(texts))], "cleaned"
+        return report, self._element(ds, tag, vr, new)
 
     def put(self, ds: Dataset, tag: int, vr: str, texts: list[str]) -> None:
         """Set a text attribute (as bytes when the dataset allows, else through pydicom)."""
+        _set(ds, tag, self._element(ds, tag, vr, texts))
+
+    def _element(self, ds: Dataset, tag: int, vr: str, texts: list[str]) -> RawDataElement | DataElement:
+        """A text attribute of ``ds`` with these values: raw bytes when the dataset allows, else pydicom's."""
         if self.raw and (ds is self.root or tag >> 16 == 0x0002 or _SPECIFIC_CHARACTER_SET not in ds._dict):
             codec = self.codec if vr in _CHARSET_VRS else "ascii"
             try:
@@ -1137,11 +1174,8 @@ class _Deidentifier:
             if data is not None:
                 implicit = self.implicit and tag >> 16 != 0x0002  # File Meta Information is explicit VR
                 key = BaseTag(tag)
-                ds._dict[key] = RawDataElement(
-                    key, None if implicit else vr, len(data), data, 0, implicit, True, True, False
-                )
-                return
-        ds[tag] = DataElement(tag, vr, texts if len(texts) > 1 else (texts[0] if texts else ""))
+                return RawDataElement(key, None if implicit else vr, len(data), data, 0, implicit, True, True, False)
+        return DataElement(tag, vr, texts if len(texts) > 1 else (texts[0] if texts else ""))
 
     def put_codes(self, ds: Dataset, tag: int, codes: list[tuple[str, str]]) -> None:
         """Set a code sequence (CID 7050 codes, scheme DCM)."""
@@ -1285,6 +1319,22 @@ class _Deidentifier:
                 continue  # a kept block's creator, or a private element dealt with above
             self.private_removed.add(_tag_name(tag))
             del ds[tag]
+
+
+def _drop(ds: Dataset, tag: BaseTag) -> None:
+    """``del ds[tag]`` for a public attribute other than pixel data (Dataset.__delitem__ also resets the caches
+    of private blocks and decoded pixels, which such an attribute does not touch)."""
+    if tag in _PIXEL_TAGS:
+        del ds[tag]
+    else:
+        del ds._dict[tag]
+
+
+def _set(ds: Dataset, tag: int, elem: RawDataElement | DataElement) -> None:
+    if type(elem) is RawDataElement:
+        ds._dict[elem.tag] = elem  # raw elements are immutable: one may be shared by many datasets
+    else:
+        ds[tag] = elem
 
 
 @lru_cache(maxsize=4096)

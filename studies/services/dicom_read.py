@@ -27,7 +27,7 @@ from pydicom.tag import BaseTag
 from pydicom.uid import ExplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
-__all__ = ["read_bytes"]
+__all__ = ["read_bytes", "read_bytes_to_end"]
 
 _HEADER: Final = Struct("<HH2sH").unpack_from
 _LONG_LENGTH: Final = Struct("<L").unpack_from
@@ -36,16 +36,23 @@ _VRS: Final = {vr.value.encode("ascii"): (vr.value, vr.value in EXPLICIT_VR_LENG
 _UNDEFINED: Final = 0xFFFFFFFF
 _ITEM_DELIMITER: Final = 0xFFFEE00D
 _SPECIFIC_CHARACTER_SET: Final = 0x00080005
+_new_element: Final = tuple.__new__
 
 
 def read_bytes(data: bytes, *, force: bool = False) -> FileDataset:
     """``pydicom.dcmread(io.BytesIO(data), force=force)``: the same dataset, read by :func:`_elements` when the
     file has a preamble and is encoded Explicit VR Little Endian throughout. Raises what ``dcmread`` raises."""
-    ds = _read_usual(data) if data[128:132] == b"DICM" else None
-    return ds if ds is not None else pydicom.dcmread(io.BytesIO(data), force=force)
+    return read_bytes_to_end(data, force=force)[0]
 
 
-def _read_usual(data: bytes) -> FileDataset | None:
+def read_bytes_to_end(data: bytes, *, force: bool = False) -> tuple[FileDataset, int | None]:
+    """:func:`read_bytes`, and where its last element ends when it was read by :func:`_elements` (beyond
+    ``len(data)`` when that element's value is cut short), else None."""
+    found = _read_usual(data) if data[128:132] == b"DICM" else None
+    return found if found is not None else (pydicom.dcmread(io.BytesIO(data), force=force), None)
+
+
+def _read_usual(data: bytes) -> tuple[FileDataset, int] | None:
     """What ``pydicom.filereader.read_partial`` makes of a file with a preamble, Explicit VR Little Endian file
     meta information and data set, no command set and only defined lengths; None for any other file."""
     found = _elements(data, 132, meta=True)
@@ -68,7 +75,7 @@ def _read_usual(data: bytes) -> FileDataset | None:
     found = _elements(data, pos, meta=False)
     if found is None:
         return None
-    elements, _ = found
+    elements, end = found
     # pydicom.filereader.read_dataset
     dataset = Dataset(elements)
     encoding = default_encoding
@@ -80,7 +87,7 @@ def _read_usual(data: bytes) -> FileDataset | None:
     fp.seek(len(data))
     ds = FileDataset(fp, dataset, data[:128], file_meta, False, True)
     ds.set_original_encoding(False, True, dataset._character_set)
-    return ds
+    return ds, end
 
 
 def _elements(data: bytes, pos: int, *, meta: bool) -> tuple[dict[BaseTag, RawDataElement], int] | None:
@@ -111,6 +118,7 @@ def _elements(data: bytes, pos: int, *, meta: bool) -> tuple[dict[BaseTag, RawDa
             return None
         value = data[pos : pos + length] if length else empty_value_for_VR(vr, raw=True)
         key = BaseTag(tag)
-        elements[key] = RawDataElement(key, vr, length, value, pos, False, True)
+        # RawDataElement(key, vr, length, value, pos, False, True) without the namedtuple's Python-level __new__
+        elements[key] = _new_element(RawDataElement, (key, vr, length, value, pos, False, True, True, False))
         pos += length
     return (elements, pos) if not meta else None

@@ -40,7 +40,7 @@ from pydicom.uid import (
 )
 
 from . import dicom_values as values
-from .dicom_read import read_bytes
+from .dicom_read import read_bytes_to_end
 
 __all__ = [
     "ACCEPTED",
@@ -251,7 +251,7 @@ def inspect_file(
 def _inspect(data: bytes, label: str) -> InspectResult:
     has_dicm = _has_dicm(data)
     try:
-        ds = read_bytes(data, force=not has_dicm)
+        ds, end = read_bytes_to_end(data, force=not has_dicm)
     except InvalidDicomError:
         return _reject("not_dicom", _NOT_DICOM_REASON, label)
     except Exception as exc:
@@ -267,7 +267,7 @@ def _inspect(data: bytes, label: str) -> InspectResult:
         return _reject("not_dicom", _NOT_DICOM_REASON, label)
 
     originals = dict(ds._dict)  # before any element is decoded
-    structure = _structure_problem(ds, data, has_dicm, originals)
+    structure = _structure_problem(ds, data, has_dicm, originals, end)
     ids = _identifiers(ds)
     if structure:
         return _reject("truncated", structure, label, **ids)
@@ -525,12 +525,13 @@ def _decode(ds: Dataset, decoder) -> tuple[np.ndarray | None, str]:
     return None, "; ".join(errors) or "no decoder"
 
 
-def _structure_problem(ds: Dataset, data: bytes, has_dicm: bool, originals: dict) -> str | None:
+def _structure_problem(ds: Dataset, data: bytes, has_dicm: bool, originals: dict, end: int | None) -> str | None:
     """Find a file that ends inside an element or its header, which pydicom reads as a shorter dataset.
 
     Checks that each top-level value pydicom read is as long as its header says and that nothing but zero
     padding follows the last element; where the last element's extent is not known from the parse
     (a sequence pydicom decoded while reading), walks the elements again with pydicom's element generator.
+    ``end`` is where the parse ended when the reader knows it (:func:`~.dicom_read.read_bytes_to_end`).
     """
     cut = "The DICOM file is cut short (it ends in the middle of its data); upload the original file again."
     size = len(data)
@@ -551,9 +552,10 @@ def _structure_problem(ds: Dataset, data: bytes, has_dicm: bool, originals: dict
     implicit, little = ds.original_encoding
     if implicit is None or little is None:
         return None
-    end = _parsed_end(originals)
+    if end is None:
+        end = _parsed_end(originals)
     if end is not None:
-        if end < 0:
+        if end < 0 or end > size:
             return cut
         return cut if end < size and data[end:].strip(b"\x00") else None
     fp = io.BytesIO(data)
@@ -634,10 +636,8 @@ def _geometry_problems(ds: Dataset) -> list[str]:
     if iop is None or len(iop) != 6:
         problems.append("Image Orientation (Patient) is missing or malformed")
     else:
-        row, col = np.asarray(iop[:3]), np.asarray(iop[3:])
-        if not (
-            abs(np.linalg.norm(row) - 1) < 0.01 and abs(np.linalg.norm(col) - 1) < 0.01 and abs(float(row @ col)) < 0.01
-        ):
+        row, col = iop[:3], iop[3:]
+        if not (abs(math.hypot(*row) - 1) < 0.01 and abs(math.hypot(*col) - 1) < 0.01 and abs(_dot(row, col)) < 0.01):
             problems.append("Image Orientation (Patient) is not two perpendicular unit vectors")
     spacing = _finite(values.floats(ds, _PIXEL_SPACING))
     if spacing is None or len(spacing) != 2:
@@ -645,6 +645,10 @@ def _geometry_problems(ds: Dataset) -> list[str]:
     elif not all(s > 0 for s in spacing):
         problems.append("Pixel Spacing is not positive")
     return problems
+
+
+def _dot(a: list[float], b: list[float]) -> float:
+    return math.fsum(x * y for x, y in zip(a, b, strict=True))
 
 
 def _finite(numbers: list[float] | None) -> list[float] | None:

@@ -80,6 +80,7 @@ class FileWork:
         self.uid_map = deid.UidMapper(uid_secret)
         self.write = write
         self.kept: dict[int, _Kept] = {}
+        self.deid_memo: dict = {}  # see deid.deidentify: values rewritten for earlier files of this import
 
     def inspect(self, files: Iterable[tuple[int, str, str]]) -> list[tuple[int, InspectResult]]:
         """(index, path, name) → (index, verdict without the dataset, with the facts of accepted files)."""
@@ -122,6 +123,7 @@ class FileWork:
             keep_dates=offset is not None,
             clean_descriptors=True,
             unchanged=unchanged,
+            memo=self.deid_memo,
         )
         parts = part10_parts(ds, source, originals=originals, unchanged=unchanged)
         digest = hashlib.sha256()

@@ -19,7 +19,7 @@ import pytest
 from pydicom.datadict import dictionary_has_tag, dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, MRImageStorage
 
 from studies.demo.phantom import demo_cohort, make_phantom_series
 from studies.services.deid import (
@@ -518,6 +518,39 @@ def test_series_uids_stay_consistent_across_files(phantom_files):
     # The same secret in a later run maps the series identically (re-import is idempotent).
     again = UidMapper(b"per-study secret")
     assert again.map(originals[0].SeriesInstanceUID) == outputs[0].SeriesInstanceUID
+
+
+def test_a_memo_gives_the_same_files_and_reports_as_none(corpus, phantom_files):
+    """Values remembered across files (``memo``) are rewritten exactly as without it: per subject, date offset,
+    descriptor cleaning and encoding (Implicit VR too), in nested sequences and in the file meta."""
+    paths, _ = phantom_files
+    sources = [p.read_bytes() for p in paths[:4]]
+    for encoding in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
+        ds = copy.deepcopy(corpus)
+        ds.file_meta.TransferSyntaxUID = encoding
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        sources.append(buffer.getvalue())
+    contexts = [
+        {"subject_code": "S001", "date_offset_days": -400, "clean_descriptors": True},
+        {"subject_code": "S002", "date_offset_days": -400, "clean_descriptors": True},
+        {"subject_code": "S001", "date_offset_days": -401, "clean_descriptors": False},
+        {"subject_code": "S001", "date_offset_days": None, "clean_descriptors": True},
+    ]
+    memo: dict = {}
+    with_memo, without = UidMapper(b"k"), UidMapper(b"k")
+    for _ in range(2):  # the second round is served from the memo
+        for context in contexts:
+            for source in sources:
+                results = []
+                for mapper, kwargs in ((with_memo, {"memo": memo}), (without, {})):
+                    ds = pydicom.dcmread(io.BytesIO(source))
+                    report = deidentify(ds, uid_map=mapper, **context, **kwargs)
+                    buffer = io.BytesIO()
+                    ds.save_as(buffer, enforce_file_format=True)
+                    results.append((buffer.getvalue(), report))
+                assert results[0] == results[1]
+    assert memo and with_memo.mapping == without.mapping
 
 
 def test_module_imports_no_django():

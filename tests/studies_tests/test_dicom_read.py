@@ -13,7 +13,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from studies.demo import phantom
-from studies.services.dicom_read import read_bytes
+from studies.services.dicom_read import read_bytes, read_bytes_to_end
 
 from .test_deid import _corpus as deid_corpus
 
@@ -69,6 +69,12 @@ def assert_same(data: bytes, *, force: bool = False, fast: bool | None = None) -
     assert got.file_meta.original_encoding == expected.file_meta.original_encoding
     assert type(got.buffer) is type(expected.buffer) and got.filename == expected.filename
     assert got == expected  # and every value decodes the same
+    _, end = read_bytes_to_end(data, force=force)
+    assert (end is not None) is (fast is not False and not calls)
+    if end is not None:  # past the last element as its header has it (beyond the data when its value is cut)
+        raw = [e for e in _pydicom(data, force)._dict.values() if isinstance(e, RawDataElement)]
+        last = max(raw, key=lambda e: e.value_tell)
+        assert end == last.value_tell + last.length
 
 
 def _file(ds: Dataset, ts: str = ExplicitVRLittleEndian, **save) -> bytes:
