@@ -40,6 +40,7 @@ from studies.models import Case, ImportJob, Instance, Series, Study, SubjectKey,
 
 from . import deid
 from .audit import audit_log
+from .bulk_rows import insert_rows
 from .dicom_validate import InspectResult, SeriesInfo, check_series_geometry, classify_series
 from .import_workers import FileWorkers, StoredFile, StoreRequest, WorkerStopped, default_processes
 
@@ -98,12 +99,18 @@ def _safe_extract(zip_path: Path, target: Path) -> None:
                 shutil.copyfileobj(src, out)
 
 
-def _files_under(folder: Path) -> list[Path]:
+def _files_under(folder: Path) -> list[tuple[str, str]]:
+    """(name relative to ``folder``, path) of every file under it but hidden files and macOS resource folders,
+    in path order (by component)."""
+    root = os.fspath(folder)
     files = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("__MACOSX"))
-        files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
-    return sorted(files)
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith("__MACOSX")]
+        relative = os.path.relpath(dirpath, root)
+        prefix = "" if relative == os.curdir else relative + os.sep
+        files.extend((prefix + f, os.path.join(dirpath, f)) for f in filenames if not f.startswith("."))
+    files.sort(key=lambda file: file[0].split(os.sep))
+    return files
 
 
 class _Source:
@@ -113,7 +120,7 @@ class _Source:
         self.source = Path(source)
         self.tmp: str | None = None
 
-    def __enter__(self) -> list[tuple[str, Path]]:
+    def __enter__(self) -> list[tuple[str, str]]:
         if not self.source.exists():
             raise ValidationError(f"Nothing to import at {self.source}.")
         if self.source.is_dir():
@@ -122,7 +129,7 @@ class _Source:
             self.tmp = tempfile.mkdtemp(prefix="vbq-import-")
             _safe_extract(self.source, Path(self.tmp))
             root = Path(self.tmp)
-        return [(str(p.relative_to(root)), p) for p in _files_under(root)]
+        return _files_under(root)
 
     def __exit__(self, *exc) -> None:
         if self.tmp:
@@ -327,7 +334,7 @@ def _commit_series(
                 series.description = description
                 series.burned_in_annotation = series.burned_in_annotation or burned
                 series.save(update_fields=["description", "burned_in_annotation"])
-            Instance.objects.bulk_create(_instances(series, plan, stored))
+            insert_rows(Instance, _instances(series, plan, stored))
             if _better_primary(case.primary_series, info.is_sagittal_t1):
                 case.primary_series = series
                 case.save(update_fields=["primary_series"])
@@ -347,25 +354,27 @@ def _commit_series(
     _report_recorded(plan, stored, outcome, case)
 
 
-def _instances(series: Series, plan: _SeriesPlan, stored: list[StoredFile]) -> list[Instance]:
+def _instances(series: Series, plan: _SeriesPlan, stored: list[StoredFile]) -> list[dict[str, object]]:
+    """The series' :class:`Instance` rows (values by field attname, for :func:`insert_rows`)."""
     by_index = {f.index: f for f in stored}
     rows = []
     for index, _, mapped, facts in plan.files:
         file = by_index[index]
         position = facts["ImagePositionPatient"]
-        inst = Instance(
-            series=series,
-            sop_instance_uid=mapped,
-            source_digest=hashlib.sha256(mapped.encode()).hexdigest(),
-            sha256=file.sha256,
-            size=file.size,
-            instance_number=facts["InstanceNumber"],
-            slice_position=float(sum(p * n for p, n in zip(position, plan.info.normal, strict=True))),
-            image_position=position,
-            image_orientation=facts["ImageOrientationPatient"],
+        rows.append(
+            {
+                "series_id": series.pk,
+                "sop_instance_uid": mapped,
+                "source_digest": hashlib.sha256(mapped.encode()).hexdigest(),
+                "file": file.name,
+                "sha256": file.sha256,
+                "size": file.size,
+                "instance_number": facts["InstanceNumber"],
+                "slice_position": float(sum(p * n for p, n in zip(position, plan.info.normal, strict=True))),
+                "image_position": position,
+                "image_orientation": facts["ImageOrientationPatient"],
+            }
         )
-        inst.file.name = file.name
-        rows.append(inst)
     return rows
 
 
@@ -615,8 +624,9 @@ def _record_together(
         case = created.get(plan.subject.code) or cases[plan.subject.code]
         rows.append(_series_row(case, plan, stored))
     Series.objects.bulk_create(rows)
-    Instance.objects.bulk_create(
-        [inst for (plan, stored), series in zip(batch, rows, strict=True) for inst in _instances(series, plan, stored)]
+    insert_rows(
+        Instance,
+        [inst for (plan, stored), series in zip(batch, rows, strict=True) for inst in _instances(series, plan, stored)],
     )
     before = {id(row.case): (row.case, row.case.primary_series) for row in rows}
     try:
@@ -704,7 +714,7 @@ class _Progress:
 
 def _inspect_all(
     workers: FileWorkers,
-    files: list[tuple[str, Path]],
+    files: list[tuple[str, str]],
     outcome: ImportOutcome,
     report: _Progress,
 ) -> tuple[dict[str, list[tuple[int, str, InspectResult]]], list[int]]:
