@@ -52,6 +52,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
 from . import dicom_values
+from .dicom_encode import element_header, padded
 
 __all__ = [
     "ADDITIONAL_REMOVALS",
@@ -717,7 +718,6 @@ _CLEANABLE_DESCRIPTORS: Final = frozenset({"SeriesDescription", "ProtocolName", 
 _DATE_VRS: Final = frozenset({"DA", "DT", "TM"})
 _TEXT_VRS: Final = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
 _BINARY_VRS: Final = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "OB or OW", "US or OW"})
-#: Plans of :meth:`_Deidentifier._plan` by (top level?, dates shifted?, descriptors cleaned?), then (tag, VR).
 _RAW_TEXT_VRS: Final = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UI", "UT"})
 _CHARSET_VRS: Final = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 _SPECIFIC_CHARACTER_SET: Final = 0x00080005
@@ -727,6 +727,7 @@ _MEDIA_STORAGE_SOP_INSTANCE_UID: Final = 0x00020003
 _BURNED_IN_ANNOTATION: Final = 0x00280301
 _DIGIT_RUN: Final = re.compile(r"\d{5,}")
 _SPACE_RUN: Final = re.compile(r"\s{2,}")
+#: Plans of :meth:`_Deidentifier._plan` by (top level?, dates shifted?, descriptors cleaned?), then (tag, VR).
 _PLANS: dict[tuple[bool, bool, bool], dict[tuple[int, str | None], tuple[str, str, str]]] = {}
 #: Bounds of a :func:`deidentify` memo: contexts (subject, date offset, encoding…) and values per context.
 _MEMO_CONTEXTS: Final = 256
@@ -1007,26 +1008,15 @@ def _code_sequence_value(codes: tuple[tuple[str, str], ...], implicit: bool) -> 
     items = []
     for value, meaning in codes:
         body = b"".join(
-            _header(tag, vr, len(data), implicit) + data
+            element_header(tag, vr, len(data), implicit) + data
             for tag, vr, data in (
-                (0x00080100, "SH", _padded(value.encode("ascii"), "SH")),
+                (0x00080100, "SH", padded(value.encode("ascii"), "SH")),
                 (0x00080102, "SH", b"DCM "),
-                (0x00080104, "LO", _padded(meaning.encode("ascii"), "LO")),
+                (0x00080104, "LO", padded(meaning.encode("ascii"), "LO")),
             )
         )
         items.append(b"\xfe\xff\x00\xe0" + struct.pack("<L", len(body)) + body)
     return b"".join(items)
-
-
-def _header(tag: int, vr: str, length: int, implicit: bool) -> bytes:
-    if implicit:
-        return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, length)
-    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), length)
-
-
-def _padded(data: bytes, vr: str) -> bytes:
-    """A value padded to even length (PS3.5 6.2: NUL for UI, a space for other text)."""
-    return data + (b"\x00" if vr == "UI" else b" ") if len(data) % 2 else data
 
 
 def _tag_name(tag: int) -> str:
@@ -1072,8 +1062,8 @@ class _Deidentifier:
         # as bytes only when the encoding is known, little endian and its text decodes with one codec
         self.raw = implicit is not None and little is True and self.codec is not None
         self.implicit = bool(implicit)
-        # rewritten text values of files de-identified in the same context before: (tag, VR, action, bytes) →
-        # (report, new element or _REMOVE)
+        # text values rewritten for earlier files in the same context: ((tag, VR), action, raw bytes) →
+        # (report set, new element or _REMOVE)
         self.memo: dict | None = None
         if memo is not None and self.raw:
             if len(memo) >= _MEMO_CONTEXTS:
@@ -1168,7 +1158,7 @@ class _Deidentifier:
         if self.raw and (ds is self.root or tag >> 16 == 0x0002 or _SPECIFIC_CHARACTER_SET not in ds._dict):
             codec = self.codec if vr in _CHARSET_VRS else "ascii"
             try:
-                data = _padded("\\".join(texts).encode(codec), vr)
+                data = padded("\\".join(texts).encode(codec), vr)
             except UnicodeEncodeError:
                 data = None
             if data is not None:

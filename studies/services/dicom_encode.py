@@ -33,7 +33,7 @@ from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, PersonName
 
 from . import dicom_values
 
-__all__ = ["part10_bytes", "part10_parts"]
+__all__ = ["element_header", "padded", "part10_bytes", "part10_parts"]
 
 _UNDEFINED: Final = 0xFFFFFFFF
 _SEQUENCE_DELIMITER: Final = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
@@ -188,7 +188,7 @@ def _raw_bytes(elem: RawDataElement, implicit: bool) -> bytes | None:
     vr = elem.VR if not implicit else None
     if not implicit and vr is None:
         return None
-    header = _header(elem.tag, vr, len(value), implicit)
+    header = element_header(elem.tag, vr, len(value), implicit)
     return None if header is None else header + value
 
 
@@ -207,16 +207,19 @@ def _text_bytes(elem: object, implicit: bool) -> bytes | None:
     if None in values:
         return None
     try:
-        data = "\\".join(values).encode("ascii")
+        data = padded("\\".join(values).encode("ascii"), vr)
     except UnicodeEncodeError:
         return None
-    if len(data) % 2:
-        data += b"\x00" if vr == "UI" else b" "
-    header = _header(elem.tag, vr, len(data), implicit)
+    header = element_header(elem.tag, vr, len(data), implicit)
     return None if header is None else header + data
 
 
-def _header(tag: int, vr: str | None, length: int, implicit: bool) -> bytes | None:
+def padded(data: bytes, vr: str) -> bytes:
+    """A text value padded to even length (PS3.5 6.2: NUL for UI, a space for the other text VRs)."""
+    return data + (b"\x00" if vr == "UI" else b" ") if len(data) % 2 else data
+
+
+def element_header(tag: int, vr: str | None, length: int, implicit: bool) -> bytes | None:
     """Tag, VR and length of an element, little endian (PS3.5 7.1.2/7.1.3); None if ``length`` cannot be encoded."""
     if implicit:
         return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, length)
@@ -256,7 +259,7 @@ def _sequence_bytes(elem: object, implicit: bool) -> bytes | None:
             items.append(_ITEM + struct.pack("<L", len(content)) + content)
     value = b"".join(items)
     undefined = elem.is_undefined_length
-    header = _header(elem.tag, "SQ", _UNDEFINED if undefined else len(value), implicit)
+    header = element_header(elem.tag, "SQ", _UNDEFINED if undefined else len(value), implicit)
     return header + value + (_SEQUENCE_DELIMITER if undefined else b"")
 
 
@@ -278,7 +281,7 @@ def _meta_bytes(meta: Dataset) -> bytes:
         for tag in sorted(meta._dict)
         if tag != 0x00020000
     )
-    return _header(0x00020000, "UL", 4, implicit=False) + struct.pack("<L", len(body)) + body
+    return element_header(0x00020000, "UL", 4, implicit=False) + struct.pack("<L", len(body)) + body
 
 
 #: File Meta elements ``validate_file_meta(enforce_standard=True)`` adds when absent or requires non-empty.
@@ -304,7 +307,7 @@ def _source_span(elem: RawDataElement, source: bytes, implicit: bool, compressed
         return None
     if elem.tag == _PIXEL_DATA and undefined != compressed:
         return None  # pydicom would change the length encoding of Pixel Data
-    header = _header(elem.tag, elem.VR, _UNDEFINED if undefined else len(value), implicit)
+    header = element_header(elem.tag, elem.VR, _UNDEFINED if undefined else len(value), implicit)
     if header is None:
         return None
     start = tell - len(header)

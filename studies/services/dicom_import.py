@@ -388,8 +388,9 @@ def _write_file(storage: Storage, name: str, data: bytes | list[bytes | memoryvi
     On the local file system the bytes are written straight to a new file (never over an existing one);
     a name that is taken, or any other storage, goes through the storage API, which picks a free name.
     """
+    buffers = [data] if isinstance(data, bytes) else data
     if not isinstance(storage, FileSystemStorage):
-        return storage.save(name, ContentFile(data if isinstance(data, bytes) else b"".join(data)))
+        return storage.save(name, ContentFile(b"".join(buffers)))
     path = storage.path(name)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:
@@ -399,9 +400,9 @@ def _write_file(storage: Storage, name: str, data: bytes | list[bytes | memoryvi
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd = os.open(path, flags, 0o666)
     except FileExistsError:
-        return storage.save(name, ContentFile(data if isinstance(data, bytes) else b"".join(data)))
+        return storage.save(name, ContentFile(b"".join(buffers)))
     try:
-        _write_all(fd, [data] if isinstance(data, bytes) else data)
+        _write_all(fd, buffers)
     finally:
         os.close(fd)
     if storage.file_permissions_mode is not None:

@@ -5,7 +5,8 @@ Pure module (the standard library, pydicom through the other services; no Django
 everything done to one file happens here, in :class:`FileWork`:
 
 1. ``inspect`` reads and validates a file (:func:`~studies.services.dicom_validate.inspect_file`), keeps the
-   parsed dataset and its bytes, and answers with the verdict and the file's :func:`image_facts` only;
+   parsed dataset without its pixel data (read again from the file when it is stored), and answers with the
+   verdict and the file's :func:`image_facts` only;
 2. ``store`` de-identifies a kept file for its subject (:func:`~studies.services.deid.deidentify`), encodes it
    (:func:`~studies.services.dicom_encode.part10_bytes`) and writes it under the name the import chose,
    answering with its SHA-256 and size; ``drop`` forgets files that will not be stored.
