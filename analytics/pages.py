@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -23,8 +22,11 @@ from django.views.decorators.http import require_POST
 from analytics import analyses, export, figures, services
 from analytics.datasets import OUTCOMES
 from analytics.models import AnalysisCache
-from studies.models import Membership, Study
-from studies.permissions import study_role
+from studies.models import Study
+from studies.permissions import study_for_pi
+from vbqsite.queue import enqueue
+
+PI_ONLY = "Only the study's PI can see the analytics."
 
 #: Tabs: page key, title, URL name.
 TABS: tuple[tuple[str, str, str], ...] = (
@@ -68,16 +70,6 @@ FIGURE_TITLES = {
     "scatter-vbq-bmd": "VBQ vs BMD with the regression line and its 95% confidence band",
     "scatter-vbq-tscore": "VBQ vs T-score with the regression line and its 95% confidence band",
 }
-
-
-def _pi_study(request, study_id: int) -> Study:
-    study = get_object_or_404(Study, pk=study_id)
-    role = study_role(study, request.user)
-    if role is None:
-        raise Http404("No such study.")
-    if role != Membership.Role.PI:
-        raise PermissionDenied("Only the study's PI can see the analytics.")
-    return study
 
 
 def _figure_key(name: str) -> tuple:
@@ -174,7 +166,7 @@ def _base_context(request, study: Study, page: str) -> dict:
 
 
 def _section_page(request, study_id: int, page: str):
-    study = _pi_study(request, study_id)
+    study = study_for_pi(request.user, study_id, message=PI_ONLY)
     outcome = request.GET.get("outcome") if page == "roc" else None
     if outcome is not None and outcome not in OUTCOMES:
         outcome = None
@@ -230,15 +222,13 @@ def refresh(request, study_id: int):
     """Recompute sections now even if their inputs are unchanged (e.g. after a failure)."""
     from analytics import tasks
 
-    study = _pi_study(request, study_id)
+    study = study_for_pi(request.user, study_id, message=PI_ONLY)
     section = request.POST.get("section")
     sections = [section] if section in analyses.CACHED_SECTIONS else None
     AnalysisCache.objects.filter(study=study, section__in=sections or analyses.CACHED_SECTIONS).update(
         status=AnalysisCache.Status.PENDING, requested_at=timezone.now()
     )
-    try:
-        tasks.study_analytics_refresh.delay(study.pk, sections, True)
-    except Exception:
+    if not enqueue(tasks.study_analytics_refresh, study.pk, sections, True):
         messages.error(request, "The job queue is not reachable; the analyses will be recomputed later.")
     else:
         messages.success(request, "Recomputation queued.")
@@ -250,7 +240,7 @@ def refresh(request, study_id: int):
 
 @login_required
 def exports(request, study_id: int):
-    study = _pi_study(request, study_id)
+    study = study_for_pi(request.user, study_id, message=PI_ONLY)
     states = services.sections_request(study, list(analyses.CACHED_SECTIONS))
     table_links = []
     for section, state in states.items():
@@ -313,7 +303,7 @@ def _prefix(study: Study) -> str:
 
 @login_required
 def export_csv(request, study_id: int, kind: str):
-    study = _pi_study(request, study_id)
+    study = study_for_pi(request.user, study_id, message=PI_ONLY)
     if kind not in export.EXPORTS:
         raise Http404("No such export.")
     return _attachment(export.EXPORTS[kind](study), "text/csv; charset=utf-8", f"{_prefix(study)}-{kind}.csv")
@@ -328,7 +318,7 @@ def _section_from_slug(slug: str) -> str:
 
 @login_required
 def table_csv(request, study_id: int, section: str, table: str):
-    study = _pi_study(request, study_id)
+    study = study_for_pi(request.user, study_id, message=PI_ONLY)
     name = _section_from_slug(section)
     state = services.sections_request(study, [name])[name]
     for tab in (state.result or {}).get("tables", []):
@@ -345,7 +335,7 @@ def table_csv(request, study_id: int, section: str, table: str):
 
 @login_required
 def figure(request, study_id: int, name: str, fmt: str):
-    study = _pi_study(request, study_id)
+    study = study_for_pi(request.user, study_id, message=PI_ONLY)
     try:
         section = services.figure_section(name)
     except KeyError:
@@ -360,7 +350,7 @@ def figure(request, study_id: int, name: str, fmt: str):
 
 @login_required
 def snapshot(request, study_id: int):
-    study = _pi_study(request, study_id)
+    study = study_for_pi(request.user, study_id, message=PI_ONLY)
     content, record = services.snapshot_get(study)
     if content is None:
         if record.get("status") == AnalysisCache.Status.FAILED:

@@ -36,6 +36,7 @@ from analytics.datasets import OUTCOMES, ROI_COLUMNS, study_data
 from analytics.models import AnalysisCache
 from scoring.models import ReadScore
 from studies.models import Case, Membership, Read, ReferenceRecord, Roi, Study
+from vbqsite.queue import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -292,12 +293,8 @@ def _is_fresh(row: AnalysisCache | None, fingerprint: str) -> bool:
 def _enqueue_refresh(study: Study, sections: list[str]) -> bool:
     from analytics import tasks
 
-    try:
-        tasks.study_analytics_refresh.delay(study.pk, sections)
-    except Exception as exc:  # broker down: the page keeps showing the last result and retries next time
-        log.warning("could not queue the analytics refresh of study %s (%s)", study.pk, exc)
-        return False
-    return True
+    # Broker down: the page keeps showing the last result and asks again on the next request.
+    return enqueue(tasks.study_analytics_refresh, study.pk, sections)
 
 
 def _rows(study: Study, sections: list[str], *, defer_result: bool = False) -> dict[str, AnalysisCache]:
@@ -579,10 +576,7 @@ def snapshot_get(study: Study) -> tuple[bytes | None, dict[str, Any]]:
             AnalysisCache.objects.update_or_create(
                 study=study, section=SNAPSHOT, defaults={"status": AnalysisCache.Status.PENDING, "requested_at": now}
             )
-            try:
-                tasks.study_snapshot_build.delay(study.pk)
-            except Exception as exc:
-                log.warning("could not queue the snapshot of study %s (%s)", study.pk, exc)
+            enqueue(tasks.study_snapshot_build, study.pk)
         row = _snapshot_row(study)
         if not _snapshot_ready(study, row, digest):
             return None, {"status": row.status if row else "pending", "error": row.error if row else ""}

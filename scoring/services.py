@@ -18,6 +18,7 @@ from scoring import measures
 from scoring.models import ReadScore, RoiScore
 from scoring.pixels import PixelError, RoiGeometryError, SliceCache, load_pixels, roi_mask, roi_stats
 from studies.models import Instance, Read, Roi, Study
+from vbqsite.queue import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -29,24 +30,16 @@ STAT_FIELDS = ("n", "area_mm2", "mean", "median", "sd", "min", "max")
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _send(task, *args) -> None:
-    """Queue a task; with the broker down the change is still saved and the sweep scores it later."""
-    try:
-        task.delay(*args)
-    except Exception as exc:  # broker unreachable: the periodic sweep is the safety net
-        log.warning("could not queue %s%s (%s); the scoring sweep will pick it up", task.name, args, exc)
-
-
 def roi_changed(roi: Roi) -> None:
     from scoring import tasks
 
-    _send(tasks.roi_score, roi.pk)
+    enqueue(tasks.roi_score, roi.pk)
 
 
 def read_changed(read: Read) -> None:
     from scoring import tasks
 
-    _send(tasks.read_score, read.pk)
+    enqueue(tasks.read_score, read.pk)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -380,7 +373,7 @@ def study_rescore_queue(*, study: Study, user, force: bool = False):
 
     job = RescoreJob.objects.create(study=study)
     audit_log(study=study, user=user, action="study.rescore", obj=study, data={"force": force, "job": job.pk})
-    transaction.on_commit(lambda: _send(tasks.study_rescore, study.pk, force, job.pk))
+    transaction.on_commit(lambda: enqueue(tasks.study_rescore, study.pk, force, job.pk))
     return job
 
 

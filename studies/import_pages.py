@@ -11,13 +11,13 @@ from django.views.decorators.http import require_POST
 
 from studies.api.import_views import case_primary_series_set, save_upload
 from studies.models import Case, ImportJob, Series
-from studies.pages import _study_for_pi
+from studies.permissions import study_for_pi
 from studies.services.dicom_import import import_job_create
 
 
 @login_required
 def import_list(request, study_id: int):
-    study = _study_for_pi(request, study_id)
+    study = study_for_pi(request.user, study_id)
     if request.method == "POST":
         upload = request.FILES.get("file")
         if upload is None:
@@ -35,7 +35,7 @@ def import_list(request, study_id: int):
 
 @login_required
 def import_detail(request, study_id: int, job_id: int):
-    study = _study_for_pi(request, study_id)
+    study = study_for_pi(request.user, study_id)
     job = get_object_or_404(ImportJob, pk=job_id, study=study)
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse(
@@ -64,7 +64,7 @@ def import_detail(request, study_id: int, job_id: int):
 
 @login_required
 def case_list(request, study_id: int):
-    study = _study_for_pi(request, study_id)
+    study = study_for_pi(request.user, study_id)
     cases = (
         Case.objects.filter(study=study)
         .select_related("primary_series", "reference")
@@ -76,7 +76,7 @@ def case_list(request, study_id: int):
 @login_required
 @require_POST
 def case_primary_series(request, study_id: int, case_id: int):
-    study = _study_for_pi(request, study_id)
+    study = study_for_pi(request.user, study_id)
     case = get_object_or_404(Case, pk=case_id, study=study)
     series = get_object_or_404(Series, pk=request.POST.get("series") or 0, case=case)
     case_primary_series_set(case=case, series=series, user=request.user)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, Sum
-from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from studies.forms import MemberAddForm, StudyForm
 from studies.models import Membership, Read, Study
-from studies.permissions import study_role
+from studies.permissions import study_for_member, study_for_pi
 from studies.selectors import reader_may_view, studies_visible_to
 from studies.services import membership as membership_services
 from studies.services import reading
@@ -21,21 +20,6 @@ from studies.services.reading import read_opens_at
 
 def home(request):
     return redirect("study-list" if request.user.is_authenticated else "login")
-
-
-def _study_for(request, study_id: int) -> tuple[Study, str]:
-    study = get_object_or_404(Study, pk=study_id)
-    role = study_role(study, request.user)
-    if role is None:
-        raise Http404("No such study.")
-    return study, role
-
-
-def _study_for_pi(request, study_id: int) -> Study:
-    study, role = _study_for(request, study_id)
-    if role != Membership.Role.PI:
-        raise PermissionDenied("Only the study's PI can do this.")
-    return study
 
 
 @login_required
@@ -85,7 +69,7 @@ def _worklist(study: Study, user) -> list[dict]:
 
 @login_required
 def study_detail(request, study_id: int):
-    study, role = _study_for(request, study_id)
+    study, role = study_for_member(request.user, study_id)
     ctx = {"study": study, "role": role}
     if role == Membership.Role.PI:
         ctx |= {
@@ -128,7 +112,7 @@ def _pi_progress(study: Study) -> list[dict]:
 
 @login_required
 def study_settings(request, study_id: int):
-    study = _study_for_pi(request, study_id)
+    study = study_for_pi(request.user, study_id)
     form = StudyForm(request.POST or None, instance=Study.objects.get(pk=study.pk))
     if request.method == "POST" and form.is_valid():
         try:
@@ -148,7 +132,7 @@ def study_settings(request, study_id: int):
 @login_required
 @require_POST
 def study_member_add(request, study_id: int):
-    study = _study_for_pi(request, study_id)
+    study = study_for_pi(request.user, study_id)
     form = MemberAddForm(request.POST)
     if form.is_valid():
         try:
@@ -169,7 +153,7 @@ def study_member_add(request, study_id: int):
 @login_required
 @require_POST
 def study_plan_build(request, study_id: int):
-    study = _study_for_pi(request, study_id)
+    study = study_for_pi(request.user, study_id)
     created = reading.reading_plan_build(study=study, user=request.user)
     messages.success(request, f"Reading plan updated: {created} read(s) created.")
     return redirect("study-detail", study_id=study.pk)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from rest_framework.permissions import BasePermission
 
 from .models import Membership, Read, Study
@@ -18,6 +20,36 @@ def study_role(study: Study | int, user: AbstractBaseUser | AnonymousUser) -> st
 
 def is_pi(study: Study | int, user) -> bool:
     return study_role(study, user) == Membership.Role.PI
+
+
+PI_ONLY = "Only the study's PI can do this."
+
+
+def study_for_member(user, study_id: int | str) -> tuple[Study, str]:
+    """The study and the user's role in it; 404 for anyone who is not a member (no existence leak)."""
+    study = Study.objects.filter(pk=study_id).first() if str(study_id).isdigit() else None
+    role = study_role(study, user) if study is not None else None
+    if role is None:
+        raise Http404("No such study.")
+    return study, role
+
+
+def study_for_pi(user, study_id: int | str, *, message: str = PI_ONLY) -> Study:
+    """The study when ``user`` is its PI: 404 for non-members, 403 for its readers.
+
+    Django's ``Http404``/``PermissionDenied`` are raised, which both the pages and DRF (its default
+    exception handler) turn into 404/403 — one guard for pages and the API.
+    """
+    study, role = study_for_member(user, study_id)
+    if role != Membership.Role.PI:
+        raise PermissionDenied(message)
+    return study
+
+
+def require_pi(study: Study | int, user, *, message: str = PI_ONLY) -> None:
+    """403 unless ``user`` is the PI of ``study`` (already known to be visible to them)."""
+    if not is_pi(study, user):
+        raise PermissionDenied(message)
 
 
 def can_read(read: Read, user) -> bool:

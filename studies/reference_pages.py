@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 
 from studies.models import AuditEvent, Case, ReferenceRecord
-from studies.pages import _study_for_pi
+from studies.permissions import study_for_pi
 from studies.services.reference_csv import (
     COLUMNS,
     MAX_FILE_BYTES,
@@ -22,7 +22,7 @@ BMD_UNITS = {ReferenceRecord.Modality.QCT: "mg/cm³", ReferenceRecord.Modality.D
 
 @login_required
 def reference_page(request, study_id: int):
-    study = _study_for_pi(request, study_id)
+    study = study_for_pi(request.user, study_id)
     errors: list[RowError] = []
     filename = ""
     if request.method == "POST":

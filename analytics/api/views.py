@@ -8,30 +8,20 @@ with ``"fresh": false`` until the new one is ready).
 from __future__ import annotations
 
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics import analyses, export, services
 from analytics.datasets import OUTCOMES
 from analytics.models import AnalysisCache
-from studies.models import Membership, Study
-from studies.permissions import study_role
+from studies.permissions import study_for_pi
 
-
-def _pi_study(request, study_id: int) -> Study:
-    study = get_object_or_404(Study, pk=study_id)
-    role = study_role(study, request.user)
-    if role is None:
-        raise NotFound("No such study.")
-    if role != Membership.Role.PI:
-        raise PermissionDenied("Only the study's PI can see the analytics.")
-    return study
+PI_ONLY = "Only the study's PI can see the analytics."
 
 
 def _state(state: services.SectionState, *, plots: bool) -> dict:
@@ -56,7 +46,7 @@ class SectionListView(APIView):
 
     @extend_schema(operation_id="analytics_sections", responses=OpenApiTypes.OBJECT)
     def get(self, request, study_id: int):
-        study = _pi_study(request, study_id)
+        study = study_for_pi(request.user, study_id, message=PI_ONLY)
         states = services.sections_request(study, list(analyses.CACHED_SECTIONS))
         sections = []
         for name, state in states.items():
@@ -90,7 +80,7 @@ class SectionView(APIView):
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request, study_id: int, section: str):
-        study = _pi_study(request, study_id)
+        study = study_for_pi(request.user, study_id, message=PI_ONLY)
         outcome = request.query_params.get("outcome")
         if section == "roc" and outcome is not None and outcome not in OUTCOMES:
             raise NotFound(f"Unknown outcome; choose from {', '.join(OUTCOMES)}.")
@@ -109,7 +99,7 @@ class ExportView(APIView):
 
     @extend_schema(operation_id="analytics_export_csv", responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request, study_id: int, kind: str):
-        study = _pi_study(request, study_id)
+        study = study_for_pi(request.user, study_id, message=PI_ONLY)
         if kind not in export.EXPORTS:
             raise NotFound(f"Unknown export; choose from {', '.join(export.EXPORTS)}.")
         response = HttpResponse(export.EXPORTS[kind](study), content_type="text/csv; charset=utf-8")

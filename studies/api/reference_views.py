@@ -8,7 +8,6 @@ answers 200 ``{imported, replaced, controls, covariates}`` or 400 ``{detail, err
 from __future__ import annotations
 
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -16,8 +15,7 @@ from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from studies.models import Study
-from studies.selectors import studies_visible_to
+from studies.permissions import study_for_pi
 from studies.services.reference_csv import (
     MAX_FILE_BYTES,
     ReferenceImportError,
@@ -25,8 +23,6 @@ from studies.services.reference_csv import (
     reference_import,
     reference_template_csv,
 )
-
-from .views import _require_pi
 
 
 class CsvParser(BaseParser):
@@ -68,12 +64,6 @@ RejectedSerializer = inline_serializer(
 )
 
 
-def _pi_study(request, pk: int) -> Study:
-    study = get_object_or_404(studies_visible_to(request.user), pk=pk)  # non-members: 404, no existence leak
-    _require_pi(study, request.user)
-    return study
-
-
 def _rejected(errors: list[RowError]) -> Response:
     n = len(errors)
     detail = f"The file was rejected ({n} problem{'s' if n != 1 else ''}); nothing was stored."
@@ -96,7 +86,7 @@ class ReferenceImportView(APIView):
         },
     )
     def post(self, request, pk: int):
-        study = _pi_study(request, pk)
+        study = study_for_pi(request.user, pk)
         if isinstance(request.data, bytes):
             payload, filename = request.data, ""
         else:
@@ -127,7 +117,7 @@ class ReferenceTemplateView(APIView):
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request, pk: int):
-        _pi_study(request, pk)
+        study_for_pi(request.user, pk)
         response = HttpResponse(reference_template_csv(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="reference-template.csv"'
         return response

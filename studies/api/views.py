@@ -14,18 +14,13 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from studies.models import Case, Membership, Read, Roi, Study
-from studies.permissions import is_pi
+from studies.permissions import is_pi, require_pi
 from studies.selectors import reader_may_view, reads_visible_to, studies_visible_to
 from studies.services import membership as membership_services
 from studies.services import reading
 
 from . import serializers as s
 from .import_views import CaseSeriesMixin
-
-
-def _require_pi(study: Study, user) -> None:
-    if not is_pi(study, user):
-        raise PermissionDenied("Only the study's PI can do this.")
 
 
 class StudyViewSet(
@@ -71,7 +66,7 @@ class StudyViewSet(
         serializer.instance = study
 
     def perform_update(self, serializer):
-        _require_pi(serializer.instance, self.request.user)
+        require_pi(serializer.instance, self.request.user)
         membership_services.study_update(study=serializer.instance, user=self.request.user, **serializer.validated_data)
 
     @extend_schema(responses=s.MembershipSerializer(many=True), request=s.MemberAddSerializer)
@@ -79,7 +74,7 @@ class StudyViewSet(
     def members(self, request, pk=None):
         """List members (PI), or add one by username / e-mail (PI)."""
         study = self.get_object()
-        _require_pi(study, request.user)
+        require_pi(study, request.user)
         if request.method == "POST":
             payload = s.MemberAddSerializer(data=request.data)
             payload.is_valid(raise_exception=True)
@@ -92,7 +87,7 @@ class StudyViewSet(
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<membership_id>\d+)")
     def member_remove(self, request, pk=None, membership_id=None):
         study = self.get_object()
-        _require_pi(study, request.user)
+        require_pi(study, request.user)
         membership = get_object_or_404(Membership, pk=membership_id, study=study)
         membership_services.member_remove(membership=membership, removed_by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -102,7 +97,7 @@ class StudyViewSet(
     def cases(self, request, pk=None):
         """Cases with their reference data (PI only: readers never receive reference data)."""
         study = self.get_object()
-        _require_pi(study, request.user)
+        require_pi(study, request.user)
         cases = Case.objects.filter(study=study).select_related("reference").prefetch_related("series")
         return Response(s.CaseSerializer(cases, many=True).data)
 
@@ -111,7 +106,7 @@ class StudyViewSet(
     def plan(self, request, pk=None):
         """Create the reads of the reading plan that do not exist yet (PI)."""
         study = self.get_object()
-        _require_pi(study, request.user)
+        require_pi(study, request.user)
         created = reading.reading_plan_build(study=study, user=request.user)
         return Response({"reads_created": created, "reads_total": study.reads.count()})
 
@@ -123,7 +118,7 @@ class StudyViewSet(
         from scoring.services import study_rescore_queue
 
         study = self.get_object()
-        _require_pi(study, request.user)
+        require_pi(study, request.user)
         if request.method == "POST":
             job = study_rescore_queue(study=study, user=request.user, force=bool(request.data.get("force")))
             job.refresh_from_db()
@@ -148,7 +143,7 @@ class StudyViewSet(
     def lock(self, request, pk=None):
         """Lock the study: no more edits (PI)."""
         study = self.get_object()
-        _require_pi(study, request.user)
+        require_pi(study, request.user)
         membership_services.study_lock(study=study, user=request.user)
         return Response(s.StudySerializer(study, context=self.get_serializer_context()).data)
 
@@ -211,7 +206,7 @@ class ReadViewSet(viewsets.ReadOnlyModelViewSet):
     def reopen(self, request, pk=None):
         """Reopen a submitted read (PI)."""
         read = self.get_object()
-        _require_pi(read.study, request.user)
+        require_pi(read.study, request.user)
         return Response(s.ReadSerializer(reading.read_reopen(read=read, user=request.user)).data)
 
 

@@ -37,6 +37,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from studies.models import Case, ImportJob, Instance, Series, Study, SubjectKey, instance_file_name
+from vbqsite.queue import enqueue
 
 from . import deid
 from .audit import audit_log
@@ -765,15 +766,8 @@ def import_job_create(*, study: Study, user, source: Path | str) -> ImportJob:
     audit_log(study=study, user=user, action="import.create", obj=job, data={"source": Path(source).name})
     from studies import tasks
 
-    transaction.on_commit(lambda: _queue(tasks.dicom_import, job.pk))
+    transaction.on_commit(lambda: enqueue(tasks.dicom_import, job.pk))
     return job
-
-
-def _queue(task, *args) -> None:
-    try:
-        task.delay(*args)
-    except Exception as exc:  # broker down: the job stays queued and can be re-run
-        log.warning("could not queue %s%s: %s", task.name, args, exc)
 
 
 def import_job_run(*, job_id: int) -> ImportJob | None:

@@ -1,0 +1,28 @@
+"""Queueing Celery work: the one place that decides what happens when the broker refuses a job.
+
+The database is the source of truth and the broker only carries work (DESIGN.md, Architecture), so a
+refused job is never an error of the request that caused it: the change is already stored, and a
+periodic sweep or the next request picks the work up. What must not happen is a refusal nobody hears
+of — every one is logged with the task and its arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("vbqsite.queue")
+
+
+def enqueue(task, *args, **kwargs) -> bool:
+    """Send ``task`` with ``args``/``kwargs`` to the broker (or run it in-process without one).
+
+    Returns True when the job was accepted, False when the broker refused it (logged as a warning).
+    Callers that must tell a user (an import, a rescore) check the result; the others rely on their
+    periodic sweep.
+    """
+    try:
+        task.delay(*args, **kwargs)
+    except Exception as exc:  # broker unreachable, connection refused, serialisation error …
+        log.warning("could not queue %s%s%s: %s", getattr(task, "name", task), args, kwargs or "", exc)
+        return False
+    return True
