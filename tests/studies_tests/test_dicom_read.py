@@ -89,8 +89,8 @@ def _file(ds: Dataset, ts: str = ExplicitVRLittleEndian, **save) -> bytes:
 
 @pytest.fixture(scope="module")
 def good() -> bytes:
-    datasets, _ = phantom._series(phantom._example_subject(), rng_seed=7)
-    return phantom._to_bytes(datasets[phantom.MID_SLICE])
+    datasets, _ = phantom.series.build_series(phantom.bad_files.example_subject(), rng_seed=7)
+    return phantom.dicom.to_bytes(datasets[phantom.MID_SLICE])
 
 
 def test_a_phantom_image_reads_the_same_and_takes_the_fast_path(good):
