@@ -1,6 +1,6 @@
 """DICOM import: validate every file, de-identify, store, and group series into cases.
 
-Every file is inspected (``dicom_validate.inspect_file``) by a worker process
+Every file is inspected (``studies.dicom.validate.inspect_file``) by a worker process
 (:mod:`studies.services.import_workers`, or this process for small imports); this process groups the accepted
 files by series, rejects series with inconsistent geometry, skips images already in the study and decides
 each patient's case (subject code, date shift) before anything is written. The workers then de-identify each
@@ -36,13 +36,14 @@ from django.core.files.storage import FileSystemStorage, Storage
 from django.db import transaction
 from django.utils import timezone
 
+from studies.dicom import deid
+from studies.dicom.series import SeriesInfo, check_series_geometry, classify_series
+from studies.dicom.validate import InspectResult
 from studies.models import Case, ImportJob, Instance, Series, Study, SubjectKey, instance_file_name
 from vbqsite.queue import enqueue
 
-from . import deid
 from .audit import audit_log
 from .bulk_rows import insert_rows
-from .dicom_validate import InspectResult, SeriesInfo, check_series_geometry, classify_series
 from .import_workers import FileWorkers, StoredFile, StoreRequest, WorkerStopped, default_processes
 
 log = logging.getLogger(__name__)

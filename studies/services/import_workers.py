@@ -1,14 +1,14 @@
 """The per-file half of a DICOM import, run in worker processes: inspect; later de-identify, encode and write.
 
-Pure module (the standard library, pydicom through the other services; no Django). The import
+Pure module (the standard library, pydicom through :mod:`studies.dicom`; no Django). The import
 (:mod:`studies.services.dicom_import`) does the database work and decides, series by series, what is stored;
 everything done to one file happens here, in :class:`FileWork`:
 
-1. ``inspect`` reads and validates a file (:func:`~studies.services.dicom_validate.inspect_file`), keeps the
+1. ``inspect`` reads and validates a file (:func:`~studies.dicom.validate.inspect_file`), keeps the
    parsed dataset without its pixel data (read again from the file when it is stored), and answers with the
    verdict and the file's :func:`image_facts` only;
-2. ``store`` de-identifies a kept file for its subject (:func:`~studies.services.deid.deidentify`), encodes it
-   (:func:`~studies.services.dicom_encode.part10_bytes`) and writes it under the name the import chose,
+2. ``store`` de-identifies a kept file for its subject (:func:`~studies.dicom.deid.deidentify`), encodes it
+   (:func:`~studies.dicom.encode.part10_bytes`) and writes it under the name the import chose,
    answering with its SHA-256 and size; ``drop`` forgets files that will not be stored.
 
 :class:`FileWorkers` runs one ``FileWork`` per forked worker process and routes each file's ``store`` to the
@@ -33,9 +33,9 @@ from typing import Final
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
-from . import deid
-from .dicom_encode import part10_parts
-from .dicom_validate import InspectResult, inspect_file
+from studies.dicom import deid
+from studies.dicom.encode import part10_parts
+from studies.dicom.validate import InspectResult, inspect_file
 
 __all__ = ["FileWork", "FileWorkers", "StoreRequest", "StoredFile"]
 

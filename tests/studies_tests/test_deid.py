@@ -22,7 +22,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, MRImageStorage
 
 from studies.demo.phantom import demo_cohort, make_phantom_series
-from studies.services.deid import (
+from studies.dicom.deid import (
     ADDITIONAL_REMOVALS,
     BASIC_PROFILE,
     MR_IOD_TYPE2,
@@ -555,7 +555,7 @@ def test_a_memo_gives_the_same_files_and_reports_as_none(corpus, phantom_files):
 
 def test_module_imports_no_django():
     code = (
-        "import sys, studies.services.deid, studies.services.dicom_validate, studies.demo.phantom; "
+        "import sys, studies.dicom.deid, studies.dicom.validate, studies.dicom.series, studies.demo.phantom; "
         "print('django' in sys.modules)"
     )
     out = subprocess.run(

@@ -15,10 +15,10 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless, RLELossless
 
 from studies.demo.phantom import demo_cohort, make_phantom_series
-from studies.services import dicom_encode
-from studies.services.deid import UidMapper, deidentify
-from studies.services.dicom_encode import part10_bytes
-from studies.services.dicom_validate import inspect_file
+from studies.dicom import encode as dicom_encode
+from studies.dicom.deid import UidMapper, deidentify
+from studies.dicom.encode import part10_bytes
+from studies.dicom.validate import inspect_file
 
 from .test_deid import _corpus
 

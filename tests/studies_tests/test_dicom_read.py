@@ -13,7 +13,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from studies.demo import phantom
-from studies.services.dicom_read import read_bytes, read_bytes_to_end
+from studies.dicom.read import read_bytes, read_bytes_to_end
 
 from .test_deid import _corpus as deid_corpus
 

@@ -18,17 +18,8 @@ from pydicom.pixels import get_decoder
 from pydicom.uid import ImplicitVRLittleEndian, JPEG2000Lossless, RLELossless
 
 from studies.demo.phantom import MID_SLICE, N_SLICES, demo_cohort, make_bad_files, make_phantom_series
-from studies.services.dicom_validate import (
-    ACCEPTED,
-    REJECTION_CODES,
-    InspectResult,
-    SeriesInfo,
-    check_series_geometry,
-    classify_series,
-    inspect_file,
-    mark_duplicates,
-    sort_instances,
-)
+from studies.dicom.series import SeriesInfo, check_series_geometry, classify_series, sort_instances
+from studies.dicom.validate import ACCEPTED, REJECTION_CODES, InspectResult, inspect_file, mark_duplicates
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from studies.services import dicom_values as values
+from studies.dicom import values
 
 
 def _written(ts: str, charset: str | None, **attributes) -> bytes:

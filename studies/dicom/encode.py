@@ -4,7 +4,7 @@ Pure module (pydicom and the standard library, no Django). :func:`part10_bytes` 
 ``Dataset.save_as(fp, enforce_file_format=True)`` (tested byte for byte), but every element that pydicom
 still holds as it was read — a ``RawDataElement`` nobody decoded or changed — is copied from the source
 bytes instead of being encoded again, and neighbouring ones are copied as one slice. After
-de-identification (:mod:`studies.services.deid` leaves the attributes it keeps undecoded) that is most of
+de-identification (:mod:`studies.dicom.deid` leaves the attributes it keeps undecoded) that is most of
 the file, Pixel Data included, which is why the import writes files this way.
 
 Files whose encoding would change on writing (deflated, or a transfer syntax that disagrees with how the
@@ -31,7 +31,7 @@ from pydicom.multival import MultiValue
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, PersonName
 
-from . import dicom_values
+from . import values as dicom_values
 
 __all__ = ["element_header", "padded", "part10_bytes", "part10_parts"]
 
@@ -62,7 +62,7 @@ def part10_bytes(
         The top-level elements as read (``dict(ds._dict)`` right after reading).
     unchanged : collection of int
         Tags whose value is known not to have changed since reading although it may have been decoded
-        (e.g. :func:`studies.services.deid.deidentify`'s ``unchanged``): copied using ``originals``.
+        (e.g. :func:`studies.dicom.deid.deidentify`'s ``unchanged``): copied using ``originals``.
 
     Returns
     -------

@@ -1,10 +1,10 @@
-"""Validation and classification of uploaded DICOM files (pure: pydicom and numpy, no Django).
+"""Validation of uploaded DICOM files (pure: pydicom and numpy, no Django).
 
 :func:`inspect_file` reads one file and says whether the platform can use it. It never raises on bad input:
 every problem becomes an :class:`InspectResult` with a stable ``code`` (see :data:`REJECTION_CODES`) and a
 ``reason`` a clinician can act on. The import job then groups the accepted datasets by Series Instance UID,
-drops repeated instances with :func:`mark_duplicates`, rejects series with :func:`check_series_geometry`
-problems, and uses :func:`classify_series` and :func:`sort_instances` to build the cases.
+drops repeated instances with :func:`mark_duplicates`, and hands each series to :mod:`studies.dicom.series`
+(consistent geometry, slice order, classification) to build the cases.
 
 Only what VBQ and SNR measurement needs is accepted: single-frame MR images, grey scale (MONOCHROME1/2), with
 the image-plane geometry that lets a viewer and the scoring code place ROIs in millimetres.
@@ -15,9 +15,8 @@ from __future__ import annotations
 import io
 import math
 import os
-import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO, Final, Literal
 
@@ -39,28 +38,24 @@ from pydicom.uid import (
     UID_dictionary,
 )
 
-from . import dicom_values as values
-from .dicom_read import read_bytes_to_end
+from . import values
+from .read import read_bytes_to_end
 
 __all__ = [
     "ACCEPTED",
     "FACT_TAGS",
     "REJECTION_CODES",
     "InspectResult",
-    "SeriesInfo",
-    "check_series_geometry",
-    "classify_series",
     "image_facts",
     "inspect_file",
     "mark_duplicates",
-    "slice_normal",
-    "sort_instances",
 ]
 
 ACCEPTED: Final = "accepted"
 
-#: Every code :func:`inspect_file`, :func:`mark_duplicates` and :func:`check_series_geometry` can give,
-#: with a short title for tables. Codes are stable: the import stores them and tests assert them.
+#: Every code :func:`inspect_file`, :func:`mark_duplicates` and the import's series check
+#: (:func:`~studies.dicom.series.check_series_geometry`) can give, with a short title for tables. Codes are
+#: stable: the import stores them and tests assert them.
 REJECTION_CODES: Final[dict[str, str]] = {
     "empty_file": "Empty file",
     "unreadable": "File could not be read",
@@ -87,7 +82,6 @@ SKIPPED_CODES: Final = frozenset({"dicomdir"})
 _IMAGE_STORAGE: Final = frozenset({MRImageStorage, EnhancedMRImageStorage, CTImageStorage})
 _ACCEPTED_PHOTOMETRIC: Final = frozenset({"MONOCHROME1", "MONOCHROME2"})
 _UNDEFINED_LENGTH: Final = 0xFFFFFFFF
-_ORIENTATIONS: Final = ("sagittal", "coronal", "axial")
 
 _SOP_CLASS_UID: Final = 0x00080016
 _MEDIA_STORAGE_SOP_CLASS_UID: Final = 0x00020002
@@ -137,7 +131,7 @@ class InspectResult:
         The bytes the dataset was read from (accepted files only).
     originals : dict or None
         The top-level elements as pydicom read them, before anything was decoded (accepted files only):
-        with ``source`` they let :func:`studies.services.dicom_encode.part10_bytes` copy unchanged elements.
+        with ``source`` they let :func:`studies.dicom.encode.part10_bytes` copy unchanged elements.
     facts : dict or None
         :func:`image_facts` of the dataset (accepted files only): small, plain values that can be sent to
         another process and stand in for the dataset in the series functions.
@@ -176,40 +170,6 @@ class InspectResult:
             "study_instance_uid": self.study_instance_uid,
             "transfer_syntax_uid": self.transfer_syntax_uid,
         }
-
-
-@dataclass(frozen=True)
-class SeriesInfo:
-    """What :func:`classify_series` found out about one series.
-
-    ``orientation`` is the patient axis the slice normal is closest to (``"sagittal"`` for x, ``"coronal"``
-    for y, ``"axial"`` for z) and ``obliquity_deg`` the angle between the normal and that axis. ``weighting``
-    is ``"T1"``, ``"T2"`` or ``"other"``; ``weighting_basis`` says whether it came from the descriptions
-    (``"description"``), from TR/TE (``"timing"``) or could not be told (``"unknown"``, weighting
-    ``"other"``).
-    """
-
-    series_instance_uid: str
-    study_instance_uid: str
-    n_instances: int
-    orientation: str
-    obliquity_deg: float
-    normal: tuple[float, float, float]
-    weighting: str
-    weighting_basis: str
-    description: str
-    repetition_time: float | None
-    echo_time: float | None
-    contrast_enhanced: bool
-    rows: int
-    columns: int
-    pixel_spacing: tuple[float, float]
-    slice_thickness: float | None
-
-    @property
-    def is_sagittal_t1(self) -> bool:
-        """True for the series VBQ is defined on: sagittal, T1-weighted, without contrast."""
-        return self.orientation == "sagittal" and self.weighting == "T1" and not self.contrast_enhanced
 
 
 def inspect_file(
@@ -400,7 +360,7 @@ def _accept(ds: Dataset, data: bytes, originals: dict, label: str, ids: dict[str
 
 
 #: What the import needs of an accepted file besides the file itself: for grouping it into a case and
-#: series, :func:`check_series_geometry`, :func:`classify_series` and the instance's database row.
+#: series, :mod:`studies.dicom.series` and the instance's database row.
 FACT_TAGS: Final[dict[str, int]] = {
     "PatientID": 0x00100020,
     "PatientName": 0x00100010,
@@ -429,8 +389,8 @@ _FACT_VECTORS: Final = frozenset({"PixelSpacing", "ImageOrientationPatient", "Im
 def image_facts(ds: Dataset) -> dict[str, object]:
     """The :data:`FACT_TAGS` values of ``ds`` as plain Python values (str, int, float, list of float or None).
 
-    The dict answers ``.get(keyword)`` like the dataset, so :func:`check_series_geometry`,
-    :func:`classify_series`, :func:`sort_instances` and :func:`slice_normal` accept it in its place.
+    The dict answers ``.get(keyword)`` like the dataset, so the functions of :mod:`studies.dicom.series`
+    accept it in its place.
     """
     codec = values.text_codec(ds)
     facts: dict[str, object] = {}
@@ -531,7 +491,7 @@ def _structure_problem(ds: Dataset, data: bytes, has_dicm: bool, originals: dict
     Checks that each top-level value pydicom read is as long as its header says and that nothing but zero
     padding follows the last element; where the last element's extent is not known from the parse
     (a sequence pydicom decoded while reading), walks the elements again with pydicom's element generator.
-    ``end`` is where the parse ended when the reader knows it (:func:`~.dicom_read.read_bytes_to_end`).
+    ``end`` is where the parse ended when the reader knows it (:func:`~.read.read_bytes_to_end`).
     """
     cut = "The DICOM file is cut short (it ends in the middle of its data); upload the original file again."
     size = len(data)
@@ -655,24 +615,6 @@ def _finite(numbers: list[float] | None) -> list[float] | None:
     return numbers if numbers and all(math.isfinite(v) for v in numbers) else None
 
 
-def _floats(value: object) -> list[float] | None:
-    if value is None or value == "":
-        return None
-    try:
-        items = list(value) if not isinstance(value, str | bytes) else [value]
-        out = [float(v) for v in items]
-    except (TypeError, ValueError):
-        return None
-    return out if all(math.isfinite(v) for v in out) else None
-
-
-def _int_or_none(value: object) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
 def _reject(code: str, reason: str, name: str, **ids: str) -> InspectResult:
     status: Status = "skipped" if code in SKIPPED_CODES else "rejected"
     return InspectResult(status=status, code=code, reason=reason, name=name, **ids)
@@ -716,164 +658,3 @@ def mark_duplicates(results: Sequence[InspectResult]) -> list[InspectResult]:
                 seen[uid] = result.name or uid
         out.append(result)
     return out
-
-
-def check_series_geometry(datasets: Iterable[Dataset]) -> list[str]:
-    """Return the reasons a series cannot be measured as one stack; an empty list means it is consistent.
-
-    Checks matrix size (Rows × Columns), Pixel Spacing (to 0.001 mm), Image Orientation (Patient) (to 0.001),
-    and that no two slices share a position along the slice normal.
-    """
-    items = list(datasets)
-    if not items:
-        return ["The series has no images."]
-    problems = []
-    sizes = sorted({(int(d.get("Columns") or 0), int(d.get("Rows") or 0)) for d in items})
-    if len(sizes) > 1:
-        shown = ", ".join(f"{c}×{r}" for c, r in sizes)
-        problems.append(f"The images of this series have different matrix sizes ({shown}).")
-    spacings = [_floats(d.get("PixelSpacing")) for d in items]
-    if any(s is None or len(s) != 2 for s in spacings):
-        problems.append("Some images of this series have no Pixel Spacing.")
-    elif _spread(spacings) > 1e-3:
-        shown = ", ".join(sorted({f"{s[0]:g}×{s[1]:g} mm" for s in spacings if s}))
-        problems.append(f"The images of this series have different pixel spacings ({shown}).")
-    orientations = [_floats(d.get("ImageOrientationPatient")) for d in items]
-    if any(o is None or len(o) != 6 for o in orientations):
-        problems.append("Some images of this series have no Image Orientation (Patient).")
-    elif _spread(orientations) > 1e-3:
-        problems.append("The images of this series have different orientations (it mixes imaging planes or stacks).")
-    elif all(_floats(d.get("ImagePositionPatient")) is not None for d in items) and len(items) > 1:
-        normal = slice_normal(items[0])
-        positions = np.round([_position(d, normal) for d in items], 3)
-        repeated = len(positions) - len(np.unique(positions))
-        if repeated:
-            problems.append(
-                f"{repeated + 1 if repeated == 1 else repeated} images of this series lie at the same slice "
-                "position (repeated acquisitions mixed in one series)."
-            )
-    return problems
-
-
-def _spread(vectors: list[list[float] | None]) -> float:
-    arr = np.asarray(vectors, dtype=float)
-    return float(np.max(np.abs(arr - arr[0]))) if arr.size else 0.0
-
-
-def slice_normal(ds: Dataset) -> np.ndarray:
-    """Unit normal of the image plane: row direction × column direction (patient LPS coordinates)."""
-    iop = _floats(ds.get("ImageOrientationPatient"))
-    if iop is None or len(iop) != 6:
-        raise ValueError("The image has no valid Image Orientation (Patient), so its plane is unknown.")
-    normal = np.cross(np.asarray(iop[:3]), np.asarray(iop[3:]))
-    length = float(np.linalg.norm(normal))
-    if length < 1e-6:
-        raise ValueError("Image Orientation (Patient) does not define a plane (parallel vectors).")
-    return normal / length
-
-
-def _position(ds: Dataset, normal: np.ndarray) -> float:
-    ipp = _floats(ds.get("ImagePositionPatient"))
-    if ipp is None or len(ipp) != 3:
-        raise ValueError("An image has no valid Image Position (Patient), so it cannot be ordered.")
-    return float(np.dot(ipp, normal))
-
-
-def sort_instances(datasets: Iterable[Dataset]) -> list[Dataset]:
-    """Order a series along the slice normal of its first image: by dot(ImagePositionPatient, normal).
-
-    Ties (which :func:`check_series_geometry` reports) keep Instance Number order.
-
-    Raises
-    ------
-    ValueError
-        If an image lacks Image Position or Orientation (Patient).
-    """
-    items = list(datasets)
-    if not items:
-        return []
-    normal = slice_normal(items[0])
-    return sorted(items, key=lambda d: (_position(d, normal), _int_or_none(d.get("InstanceNumber")) or 0))
-
-
-_T1 = re.compile(r"(?<![A-Z0-9])T1(?:W|WI|FS)?(?![0-9A-Z])")
-_T2 = re.compile(r"(?<![A-Z0-9])T2(?:W|WI|FS)?(?![0-9A-Z])")
-_OTHER = re.compile(r"(?<![A-Z0-9])(?:STIR|PD|PDW|DWI|DIFFUSION|ADC|TIRM|SWI|MRA|TOF|LOCALI[SZ]ER|SCOUT)(?![A-Z])")
-_CONTRAST = re.compile(r"\+C(?![A-Z])|(?<![A-Z])(?:C\+|GD|GAD|GADO|POST|POSTCONTRAST|CE|CONTRAST)(?![A-Z])")
-
-
-def classify_series(datasets: Iterable[Dataset]) -> SeriesInfo:
-    """Describe a series: plane, weighting (T1/T2/other), contrast, matrix and spacing.
-
-    Orientation comes from Image Orientation (Patient) of the first image (in slice order). Weighting comes
-    from Series Description, Protocol Name and Sequence Name when they name exactly one of T1 or T2 (or an
-    unrelated contrast such as STIR, PD or DWI); otherwise from timing: T1 when TR < 1000 ms and TE < 30 ms,
-    T2 when TR ≥ 2000 ms and TE ≥ 60 ms. Run it before de-identification, which removes the descriptions.
-
-    Raises
-    ------
-    ValueError
-        If the series is empty or its first image has no valid orientation.
-    """
-    items = list(datasets)
-    if not items:
-        raise ValueError("The series has no images.")
-    try:
-        items = sort_instances(items)
-    except ValueError:
-        pass
-    first = items[0]
-    normal = slice_normal(first)
-    axis = int(np.argmax(np.abs(normal)))
-    obliquity = math.degrees(math.acos(min(1.0, abs(float(normal[axis])))))
-
-    texts = [str(first.get(k, "") or "") for k in ("SeriesDescription", "ProtocolName", "SequenceName")]
-    description = texts[0] or texts[1]
-    upper = " ".join(texts).upper().replace("_", " ")
-    tr = _float_or_none(first.get("RepetitionTime"))
-    te = _float_or_none(first.get("EchoTime"))
-    has_t1, has_t2 = bool(_T1.search(upper)), bool(_T2.search(upper))
-    if has_t1 != has_t2:
-        weighting, basis = ("T1" if has_t1 else "T2"), "description"
-    elif not has_t1 and _OTHER.search(upper):
-        weighting, basis = "other", "description"
-    elif tr is not None and te is not None:
-        basis = "timing"
-        if tr < 1000 and te < 30:
-            weighting = "T1"
-        elif tr >= 2000 and te >= 60:
-            weighting = "T2"
-        else:
-            weighting = "other"
-    else:
-        weighting, basis = "other", "unknown"
-
-    agent = str(first.get("ContrastBolusAgent", "") or "").strip().upper()
-    contrast = bool(agent and agent not in ("NONE", "NO", "N/A", "-")) or bool(_CONTRAST.search(upper))
-    spacing = _floats(first.get("PixelSpacing")) or [float("nan"), float("nan")]
-    return SeriesInfo(
-        series_instance_uid=str(first.get("SeriesInstanceUID", "") or ""),
-        study_instance_uid=str(first.get("StudyInstanceUID", "") or ""),
-        n_instances=len(items),
-        orientation=_ORIENTATIONS[axis],
-        obliquity_deg=obliquity,
-        normal=(float(normal[0]), float(normal[1]), float(normal[2])),
-        weighting=weighting,
-        weighting_basis=basis,
-        description=description,
-        repetition_time=tr,
-        echo_time=te,
-        contrast_enhanced=contrast,
-        rows=int(first.get("Rows") or 0),
-        columns=int(first.get("Columns") or 0),
-        pixel_spacing=(float(spacing[0]), float(spacing[1])),
-        slice_thickness=_float_or_none(first.get("SliceThickness")),
-    )
-
-
-def _float_or_none(value: object) -> float | None:
-    try:
-        out = float(value) if value not in (None, "") else None  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return out if out is None or math.isfinite(out) else None

@@ -1,7 +1,7 @@
 """De-identification of DICOM datasets: DICOM PS3.15 Annex E, Basic Application Level Confidentiality Profile.
 
 Pure module (pydicom and the standard library, no Django). The import job calls :func:`deidentify` on each
-accepted file *after* :mod:`studies.services.dicom_validate` has classified it (the profile removes Series
+accepted file *after* :mod:`studies.dicom.validate` has classified it (the profile removes Series
 Description and Protocol Name, which the classification reads) and *before* anything reaches storage.
 
 The action codes of PS3.15 Table E.1-1a:
@@ -51,8 +51,8 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
-from . import dicom_values
-from .dicom_encode import element_header, padded
+from . import values as dicom_values
+from .encode import element_header, padded
 
 __all__ = [
     "ADDITIONAL_REMOVALS",
@@ -907,7 +907,7 @@ def deidentify(
         Off by default (the basic profile removes them).
     unchanged : set of int, optional
         If given, filled with the tags of the top-level attributes left exactly as they were read, so a
-        writer may copy their original bytes (:func:`studies.services.dicom_encode.part10_bytes`).
+        writer may copy their original bytes (:func:`studies.dicom.encode.part10_bytes`).
     memo : dict, optional
         A dict the caller keeps across the files it de-identifies with the same ``uid_map``: each text value
         rewritten (names, IDs, dates, UIDs, descriptors) is remembered with the subject, date offset and
@@ -1027,7 +1027,7 @@ class _Deidentifier:
     """Walks a dataset (recursing into sequences) and applies the actions; collects the report.
 
     Text attributes the actions change (names, IDs, dates, UIDs, descriptors) are read and written as bytes
-    (:mod:`studies.services.dicom_values`, a new ``RawDataElement``) when the dataset is little endian in a
+    (:mod:`studies.dicom.values`, a new ``RawDataElement``) when the dataset is little endian in a
     plain character set; otherwise, and for everything else, through pydicom's ``DataElement``.
     """
 

@@ -1,0 +1,11 @@
+"""DICOM engines, pure: pydicom, numpy and the standard library, never Django (a test checks every module).
+
+- :mod:`~studies.dicom.read`: bytes → pydicom dataset, with a fast path for Explicit VR Little Endian files.
+- :mod:`~studies.dicom.values`: top-level values read from the raw bytes without decoding elements.
+- :mod:`~studies.dicom.validate`: one file's verdict (accepted, or rejected with a stable code and reason).
+- :mod:`~studies.dicom.series`: a series' geometry checks, slice order and classification (plane, T1/T2).
+- :mod:`~studies.dicom.deid`: PS3.15 Basic Profile de-identification.
+- :mod:`~studies.dicom.encode`: a dataset back to Part 10 bytes, copying what was never decoded.
+
+The Django side (what an import stores, cases, jobs) is in :mod:`studies.services`.
+"""
