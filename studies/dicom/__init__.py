@@ -4,7 +4,8 @@
 - :mod:`~studies.dicom.values`: top-level values read from the raw bytes without decoding elements.
 - :mod:`~studies.dicom.validate`: one file's verdict (accepted, or rejected with a stable code and reason).
 - :mod:`~studies.dicom.series`: a series' geometry checks, slice order and classification (plane, T1/T2).
-- :mod:`~studies.dicom.deid`: PS3.15 Basic Profile de-identification.
+- :mod:`~studies.dicom.deid`: PS3.15 Basic Profile de-identification; its table is data
+  (``profiles/ps3_15_basic_profile.csv``, loaded by :mod:`~studies.dicom.deid_profile`).
 - :mod:`~studies.dicom.encode`: a dataset back to Part 10 bytes, copying what was never decoded.
 
 The Django side (what an import stores, cases, jobs) is in :mod:`studies.services`.
