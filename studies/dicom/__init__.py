@@ -6,6 +6,7 @@
 - :mod:`~studies.dicom.series`: a series' geometry checks, slice order and classification (plane, T1/T2).
 - :mod:`~studies.dicom.deid`: PS3.15 Basic Profile de-identification; its table is data
   (``profiles/ps3_15_basic_profile.csv``, loaded by :mod:`~studies.dicom.deid_profile`).
+  Its keyed UID remapping and date shifts are :mod:`~studies.dicom.deid_keyed`.
 - :mod:`~studies.dicom.encode`: a dataset back to Part 10 bytes, copying what was never decoded.
 
 The Django side (what an import stores, cases, jobs) is in :mod:`studies.services`.

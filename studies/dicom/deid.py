@@ -38,8 +38,6 @@ References
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import re
 import struct
 from collections.abc import Iterable
@@ -54,6 +52,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
 from . import values as dicom_values
+from .deid_keyed import UidMapper, subject_date_offset
 from .deid_profile import (
     ADDITIONAL_REMOVALS,
     BASIC_PROFILE,
@@ -123,76 +122,6 @@ _DUMMY_BY_VR: Final[dict[str, object]] = {
     "IS": "0",
     "DS": "0",
 }
-
-
-class UidMapper:
-    """Deterministic, study-consistent replacement of UIDs (action ``U``).
-
-    A UID is replaced by ``2.25.<n>`` where ``n`` is the integer value of a version-8 (custom) UUID made
-    from the first 128 bits of HMAC-SHA256(secret, original UID) (PS3.5 B.2: UIDs under the 2.25 root
-    derived from a UUID). The same secret maps the same UID to the same new UID in every run and on every
-    worker, so files of one series keep one Series Instance UID, references between instances stay valid
-    and a re-import is idempotent; without the secret the mapping can be neither reversed nor recomputed.
-    The pairs seen so far are kept in memory (:attr:`mapping`) so the caller can store them with the study.
-
-    Parameters
-    ----------
-    secret : bytes or str
-        Per-study secret (e.g. a random token stored on the study row). Must not be empty.
-    """
-
-    def __init__(self, secret: bytes | str) -> None:
-        key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
-        if not key:
-            raise ValueError("The UID mapping secret must not be empty.")
-        self._key = key
-        self._mapping: dict[str, str] = {}
-
-    def map(self, uid: str) -> str:
-        """Return the replacement of ``uid`` (an empty value stays empty)."""
-        original = str(uid).strip().rstrip("\x00")
-        if not original:
-            return original
-        new = self._mapping.get(original)
-        if new is None:
-            digest = hmac.new(self._key, original.encode("ascii", "replace"), hashlib.sha256).digest()
-            value = int.from_bytes(digest[:16], "big")
-            # UUID version 8 (RFC 9562 custom layout) and the RFC 4122 variant bits.
-            value = (value & ~(0xF << 76)) | (0x8 << 76)
-            value = (value & ~(0x3 << 62)) | (0x2 << 62)
-            new = f"2.25.{value}"
-            self._mapping[original] = new
-        return new
-
-    __call__ = map
-
-    @property
-    def mapping(self) -> dict[str, str]:
-        """A copy of the original UID -> new UID pairs mapped so far."""
-        return dict(self._mapping)
-
-    def __len__(self) -> int:
-        return len(self._mapping)
-
-    def __contains__(self, uid: object) -> bool:
-        return isinstance(uid, str) and uid.strip().rstrip("\x00") in self._mapping
-
-
-def subject_date_offset(subject_code: str, *, secret: bytes | str, min_days: int = 365, max_days: int = 3650) -> int:
-    """Return a reproducible date shift (a negative number of days) for one subject of a study.
-
-    The offset is drawn from HMAC-SHA256(secret, subject code), uniformly in ``[-max_days, -min_days]``:
-    every file of a subject gets the same shift, so intervals between that subject's examinations are
-    kept, while the true dates cannot be recovered without the secret.
-    """
-    if not 0 < min_days <= max_days:
-        raise ValueError("Date offsets need 0 < min_days <= max_days.")
-    key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
-    if not key:
-        raise ValueError("The date offset secret must not be empty.")
-    digest = hmac.new(key, b"date-offset:" + subject_code.encode("utf-8"), hashlib.sha256).digest()
-    span = max_days - min_days + 1
-    return -(min_days + int.from_bytes(digest[:8], "big") % span)
 
 
 @dataclass(frozen=True)
