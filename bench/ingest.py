@@ -112,17 +112,17 @@ def instrumented(phases: Phases):
     """
     from django.db import connection
 
-    from studies.services import dicom_import, import_workers
+    from studies.services import dicom_import, import_cases, import_workers
 
     patches = [
         (import_workers, "inspect_file", "inspect (read + parse + validate)"),
         (dicom_import, "check_series_geometry", "series checks"),
-        (dicom_import, "classify_series", "series checks"),
+        (import_cases, "classify_series", "series checks"),
         (import_workers.deid, "deidentify", "de-identify"),
         (import_workers, "_restore", "re-read file (pixel data)"),
         (import_workers, "part10_parts", "serialise (part10_parts)"),
         (dicom_import, "_write_file", "write file (storage)"),
-        (dicom_import, "_commit_batch", "database rows (ORM + SQL)"),
+        (import_cases, "_commit_batch", "database rows (ORM + SQL)"),
     ]
     saved = []
     for owner, attr, phase in patches:

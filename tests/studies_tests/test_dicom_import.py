@@ -267,13 +267,13 @@ def test_a_worker_killed_mid_import_fails_the_job_and_leaves_no_unrecorded_file(
 
 
 def test_files_are_written_whole_when_the_system_writes_less_than_asked(tmp_path, monkeypatch):
-    from studies.services import dicom_import
+    from studies.services import import_files
 
     real_writev = os.writev
-    monkeypatch.setattr(dicom_import.os, "writev", lambda fd, buffers: real_writev(fd, [bytes(buffers[0])[:1000]]))
+    monkeypatch.setattr(import_files.os, "writev", lambda fd, buffers: real_writev(fd, [bytes(buffers[0])[:1000]]))
     parts = [b"a" * 2500, memoryview(b"b" * 10), b"", bytearray(b"c" * 1999)]
     fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT)
-    dicom_import._write_all(fd, parts)
+    import_files._write_all(fd, parts)
     os.close(fd)
     assert (tmp_path / "f").read_bytes() == b"a" * 2500 + b"b" * 10 + b"c" * 1999
 
@@ -283,9 +283,9 @@ def test_a_database_failure_mid_import_fails_the_job_and_leaves_no_unrecorded_fi
 ):
     from django.db import OperationalError
 
-    from studies.services import dicom_import
+    from studies.services import import_cases
 
-    original = dicom_import._commit_batch
+    original = import_cases._commit_batch
     calls = {"n": 0}
 
     def commit_then_fail(*args, **kwargs):
@@ -294,8 +294,8 @@ def test_a_database_failure_mid_import_fails_the_job_and_leaves_no_unrecorded_fi
             raise OperationalError("server closed the connection unexpectedly")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(dicom_import, "COMMIT_EVERY_SECONDS", 0)  # a batch per series: the second one fails
-    monkeypatch.setattr(dicom_import, "_commit_batch", commit_then_fail)
+    monkeypatch.setattr(import_cases, "COMMIT_EVERY_SECONDS", 0)  # a batch per series: the second one fails
+    monkeypatch.setattr(import_cases, "_commit_batch", commit_then_fail)
     pi = f.make_user()
     study = f.make_study(pi)
     job = ImportJob.objects.create(study=study, created_by=pi, source=str(corpus["root"]))
@@ -311,12 +311,12 @@ def test_series_are_recorded_one_by_one_when_recording_them_together_fails(corpu
     """A failure of the batched statements costs no series: each is then recorded (or rejected) on its own."""
     from django.db import IntegrityError
 
-    from studies.services import dicom_import
+    from studies.services import import_cases
 
     def fail(*args, **kwargs):
         raise IntegrityError("UNIQUE constraint failed")
 
-    monkeypatch.setattr(dicom_import, "_record_together", fail)
+    monkeypatch.setattr(import_cases, "_record_together", fail)
     study = f.make_study()
     outcome = dicom_import_run(study=study, source=corpus["root"])
     assert outcome.accepted == Instance.objects.count() >= 26
