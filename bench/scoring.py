@@ -142,7 +142,7 @@ def roi_inputs(study_id: int) -> list[tuple[int, str, list, str]]:
 def predecode(study_id: int, sops: set[str]) -> dict:
     import pydicom
 
-    from scoring.pixels import decode_pixels, pixel_spacing
+    from studies.dicom.pixels import decode_pixels, pixel_spacing
     from studies.models import Instance
 
     out = {}
@@ -156,7 +156,7 @@ def bare_loop(rois, slices) -> dict[int, tuple]:
     """The floor: mask + statistics per ROI with numpy on in-memory arrays, nothing else."""
     import numpy as np
 
-    from scoring.pixels import roi_mask
+    from studies.roi_geometry import roi_mask
 
     out = {}
     for roi_id, shape, points, sop in rois:

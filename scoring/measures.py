@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from studies.protocol import DEFAULT as PROTOCOL
+
 __all__ = [
     "CSF_LEVELS",
     "LABELS",
@@ -47,12 +49,12 @@ __all__ = [
     "vbq",
 ]
 
-#: Vertebral levels that enter VBQ and SNR.
-LEVELS: tuple[str, ...] = ("L1", "L2", "L3", "L4")
+#: Vertebral levels that enter VBQ and SNR (the reading protocol's, :mod:`studies.protocol`).
+LEVELS: tuple[str, ...] = PROTOCOL.levels
 #: All ROI labels of a read.
-LABELS: tuple[str, ...] = (*LEVELS, "CSF", "NOISE")
+LABELS: tuple[str, ...] = PROTOCOL.labels
 #: Levels at which the CSF ROI may be drawn: L3 per the method [1]_, L2 then L1 when L3 has no usable CSF.
-CSF_LEVELS: tuple[str, ...] = ("L3", "L2", "L1")
+CSF_LEVELS: tuple[str, ...] = PROTOCOL.reference_levels
 #: Measured SD of magnitude-image background noise = 0.655 × σ (Rayleigh distribution) [3]_.
 RAYLEIGH_SD_FACTOR = 0.655
 
@@ -462,7 +464,7 @@ def score_read(
     csf_si: float | None = None
     csf_level: str | None = None
     csf_reason: str | None = None
-    csf = entries.get("CSF")
+    csf = entries.get(PROTOCOL.reference)
     if csf is None:
         csf_reason = "No CSF ROI: VBQ needs the CSF signal intensity."
     elif csf.kind == "excluded":
@@ -478,7 +480,7 @@ def score_read(
 
     noise_sd: float | None = None
     noise_reason: str | None = None
-    noise = entries.get("NOISE")
+    noise = entries.get(PROTOCOL.noise)
     if noise is None:
         noise_reason = "No background-noise ROI: SNR needs the noise SD."
     elif noise.kind == "excluded":

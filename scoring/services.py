@@ -16,30 +16,15 @@ from django.db import transaction
 
 from scoring import measures
 from scoring.models import ReadScore, RoiScore
-from scoring.pixels import PixelError, RoiGeometryError, SliceCache, load_pixels, roi_mask, roi_stats
+from scoring.pixels import roi_stats
+from studies.dicom.pixels import PixelError, SliceCache, load_pixels
 from studies.models import Instance, Read, Roi, Study
+from studies.roi_geometry import RoiGeometryError, roi_mask
 from vbqsite.queue import enqueue
 
 log = logging.getLogger(__name__)
 
 STAT_FIELDS = ("n", "area_mm2", "mean", "median", "sd", "min", "max")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Enqueueing (called on commit by the studies services)
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def roi_changed(roi: Roi) -> None:
-    from scoring import tasks
-
-    enqueue(tasks.roi_score, roi.pk)
-
-
-def read_changed(read: Read) -> None:
-    from scoring import tasks
-
-    enqueue(tasks.read_score, read.pk)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -72,6 +57,17 @@ def roi_score_compute(*, roi_id: int, cache: SliceCache | None = None) -> RoiSco
     except (PixelError, RoiGeometryError) as exc:
         error = str(exc)
     return _roi_score_upsert(roi_id=roi.pk, version=version, values=values, error=error)
+
+
+def roi_changed_score(*, roi_id: int) -> ReadScore | None:
+    """Measure an ROI at its current version, then score its read.
+
+    The read is scored whether or not the ROI could be measured: an excluded level has no statistics, and
+    excluding it must still take it out of the read's VBQ and SNR.
+    """
+    roi_score_compute(roi_id=roi_id)
+    read_id = Roi.objects.filter(pk=roi_id).values_list("read_id", flat=True).first()
+    return None if read_id is None else read_score_compute(read_id=read_id)
 
 
 def _instance_pixels(instance: Instance, cache: SliceCache | None):
@@ -132,7 +128,12 @@ def _read_inputs(read: Read, rows: list[tuple] | None = None) -> tuple[dict, str
     reasons = dict(Roi.ExclusionReason.choices)
     by_label: dict[str, measures.RoiValues | measures.Excluded] = {}
     complete = True
-    parts = [study.roi_statistic, study.noise_correction, str(study.min_levels_vbq)]
+    parts = [
+        study.roi_statistic,
+        study.noise_correction,
+        str(study.min_levels_vbq),
+        f"vbq={int(study.measure_vbq)},snr={int(study.measure_snr)}",
+    ]
     for _, label, version, excluded, reason, csf_level, scored_version, error, mean, median, sd, n in sorted(
         rows, key=lambda r: r[1]
     ):
@@ -378,7 +379,13 @@ def study_rescore_queue(*, study: Study, user, force: bool = False):
 
 
 def scoring_sweep() -> dict:
-    """Score every stale ROI and read in every study (the periodic safety net); a no-op when all is current."""
+    """Score every stale ROI and read in every study (the periodic safety net); a no-op when all is current.
+
+    Then the cheap form of the scoring audit (:mod:`scoring.audit`, stored ROI statistics taken as given):
+    a read or M-score that differs from a fresh computation — whatever event was missed — is fixed.
+    """
+    from scoring.audit import study_scores_audit
+
     study_ids = set(Roi.objects.filter(pk__in=stale_roi_ids()).values_list("read__study_id", flat=True))
     study_ids |= set(Read.objects.filter(pk__in=stale_read_ids()).values_list("study_id", flat=True))
     totals = {"rois": 0, "reads": 0}
@@ -386,4 +393,8 @@ def scoring_sweep() -> dict:
         result = study_rescore(study_id=study_id)
         totals["rois"] += result["rois"]
         totals["reads"] += result["reads"]
+    for study_id in Study.objects.filter(locked=False).values_list("pk", flat=True):
+        report = study_scores_audit(study_id=study_id, fix=True, pixels=False)
+        if report.differences:
+            log.warning("scoring sweep fixed %d stale values in study %s", len(report.differences), study_id)
     return totals

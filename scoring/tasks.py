@@ -17,14 +17,18 @@ RETRY = {"autoretry_for": (OSError, OperationalError), "max_retries": 5, "retry_
 
 @shared_task(name="scoring.tasks.roi_score", acks_late=True, reject_on_worker_lost=True, **RETRY)
 def roi_score(roi_id: int) -> None:
-    score = services.roi_score_compute(roi_id=roi_id)
-    if score is not None:
-        services.read_score_compute(read_id=score.roi.read_id)
+    services.roi_changed_score(roi_id=roi_id)
 
 
 @shared_task(name="scoring.tasks.read_score", acks_late=True, reject_on_worker_lost=True, **RETRY)
 def read_score(read_id: int) -> None:
     services.read_score_compute(read_id=read_id)
+
+
+@shared_task(name="scoring.tasks.study_mscores_refresh", acks_late=True, reject_on_worker_lost=True, **RETRY)
+def study_mscores_refresh(study_id: int) -> None:
+    """Recompute every M-score of the study (its control group changed)."""
+    services.study_mscores_refresh(study_id=study_id)
 
 
 @shared_task(name="scoring.tasks.study_rescore", acks_late=True, reject_on_worker_lost=True, **RETRY)

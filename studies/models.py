@@ -10,6 +10,8 @@ import secrets
 from django.conf import settings
 from django.db import models
 
+from studies.protocol import LABEL_CHOICES
+
 
 def _new_seed() -> int:
     return secrets.randbelow(2**31 - 1)
@@ -272,14 +274,6 @@ class Read(models.Model):
 class Roi(models.Model):
     """One ROI of a read (or the record that a level was excluded)."""
 
-    class Label(models.TextChoices):
-        L1 = "L1", "L1"
-        L2 = "L2", "L2"
-        L3 = "L3", "L3"
-        L4 = "L4", "L4"
-        CSF = "CSF", "CSF (at L3)"
-        NOISE = "NOISE", "Background noise"
-
     class Shape(models.TextChoices):
         RECTANGLE = "rectangle", "Rectangle"
         ELLIPSE = "ellipse", "Ellipse"
@@ -293,7 +287,7 @@ class Roi(models.Model):
         OTHER = "other", "Other"
 
     read = models.ForeignKey(Read, on_delete=models.CASCADE, related_name="rois")
-    label = models.CharField(max_length=8, choices=Label.choices)
+    label = models.CharField(max_length=8, choices=LABEL_CHOICES)  # the reading protocols' labels
     shape = models.CharField(max_length=10, choices=Shape.choices, blank=True)
     points_px = models.JSONField(default=list, help_text="[[col, row], …]; pixel centres at integers")
     sop_instance_uid = models.CharField(max_length=64, blank=True)

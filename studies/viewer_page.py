@@ -9,21 +9,13 @@ from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
-from scoring.checks import required_labels
 from studies.dicom_views import series_payload
 from studies.models import Read, Roi
 from studies.permissions import is_pi
+from studies.protocol import protocol_for
 from studies.selectors import reader_may_view
+from studies.services.read_checks import required_labels
 from studies.services.reading import reads_for_reader
-
-PROTOCOL_HELP = {
-    "L1": "Mid-sagittal slice: ellipse in the L1 body, avoiding the cortical rim and endplates.",
-    "L2": "Same slice: ellipse in the L2 body.",
-    "L3": "Same slice: ellipse in the L3 body.",
-    "L4": "Same slice: ellipse in the L4 body.",
-    "CSF": "CSF posterior to L3 in the spinal canal (fallback: L2, then L1 when obscured).",
-    "NOISE": "Background noise: a region in the air outside the body, free of artefact.",
-}
 
 
 @login_required
@@ -61,7 +53,7 @@ def read_viewer(request, read_id: int):
         "worklistUrl": reverse("study-detail", args=[read.study_id]),
         "nextUrl": reverse("read-viewer", args=[next_read.pk]) if next_read else None,
         "csrfToken": get_token(request),
-        "protocol": [{"label": lb, "help": PROTOCOL_HELP[lb]} for lb in labels],
+        "protocol": protocol_for(read.study).viewer_config(labels),
         "exclusionReasons": [{"value": v, "label": lab} for v, lab in Roi.ExclusionReason.choices],
         "sameSlice": read.study.same_slice_required,
         "series": series_payload(series) if series else None,

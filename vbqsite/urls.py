@@ -8,6 +8,7 @@ from studies import health
 urlpatterns = [
     path("", include("studies.urls")),
     path("api/analytics/", include("analytics.api.urls")),
+    path("api/", include("scoring.urls")),
     path("api/", include("studies.api.urls")),
     path("studies/<int:study_id>/analytics/", include("analytics.urls")),
     path("healthz", health.healthz, name="healthz"),

@@ -18,6 +18,7 @@ from studies.permissions import is_pi, require_pi
 from studies.selectors import reader_may_view, reads_visible_to, studies_visible_to
 from studies.services import membership as membership_services
 from studies.services import reading
+from studies.services.read_checks import read_checks
 
 from . import serializers as s
 from .import_views import CaseSeriesMixin
@@ -110,34 +111,6 @@ class StudyViewSet(
         created = reading.reading_plan_build(study=study, user=request.user)
         return Response({"reads_created": created, "reads_total": study.reads.count()})
 
-    @extend_schema(request=None, responses={202: dict, 200: dict})
-    @action(detail=True, methods=["get", "post"])
-    def rescore(self, request, pk=None):
-        """POST: queue a whole-study rescore (PI); GET: progress of the latest one."""
-        from scoring.models import RescoreJob
-        from scoring.services import study_rescore_queue
-
-        study = self.get_object()
-        require_pi(study, request.user)
-        if request.method == "POST":
-            job = study_rescore_queue(study=study, user=request.user, force=bool(request.data.get("force")))
-            job.refresh_from_db()
-            code = status.HTTP_202_ACCEPTED
-        else:
-            job = RescoreJob.objects.filter(study=study).first()
-            code = status.HTTP_200_OK
-        if job is None:
-            return Response({"status": "none"})
-        body = {
-            "id": job.pk,
-            "status": job.status,
-            "done": job.done,
-            "total": job.total,
-            "created_at": job.created_at,
-            "finished_at": job.finished_at,
-        }
-        return Response(body, status=code)
-
     @extend_schema(request=None, responses=s.StudySerializer)
     @action(detail=True, methods=["post"])
     def lock(self, request, pk=None):
@@ -196,10 +169,7 @@ class ReadViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"])
     def checks(self, request, pk=None):
         """Protocol problems (block submit) and anatomy/quality warnings for this read."""
-        from scoring.checks import quality_warnings
-
-        read = self.get_object()
-        return Response({"problems": reading.read_submit_problems(read), "warnings": quality_warnings(read)})
+        return Response(read_checks(self.get_object()))
 
     @extend_schema(request=None, responses=s.ReadSerializer)
     @action(detail=True, methods=["post"])

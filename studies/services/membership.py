@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from studies import events
 from studies.models import Membership, Study
 
 from .audit import audit_log
@@ -77,6 +78,7 @@ def study_update(*, study: Study, user, **fields) -> Study:
             study.full_clean()
             study.save()
             audit_log(study=study, user=user, action="study.update", obj=study, data={"changed": changed})
+            events.announce(events.study_settings_changed, study_id=study.pk, fields=sorted(changed))
     return study
 
 
@@ -87,17 +89,8 @@ def study_lock(*, study: Study, user) -> Study:
         study.locked_at = timezone.now()
         study.save(update_fields=["locked", "locked_at"])
         audit_log(study=study, user=user, action="study.lock", obj=study)
-        from analytics.tasks import study_snapshot_build  # freeze the analysis snapshot of the locked data
-
-        transaction.on_commit(lambda: _queue_snapshot(study_snapshot_build, study.pk))
+        events.announce(events.study_locked, study_id=study.pk)
     return study
-
-
-def _queue_snapshot(task, study_id: int) -> None:
-    try:
-        task.delay(study_id)
-    except Exception:  # broker down: the snapshot is built on the first request after locking instead
-        pass
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from studies import events
 from studies.models import Case, Membership, Read, Roi, Study
 
 from .audit import audit_log
+from .read_checks import read_checks
+from .roi_payload import validate_roi_payload
 
-LEVELS = ("L1", "L2", "L3", "L4")
 # Time between two autosaves that still counts as working on the case (longer gaps are breaks).
 ACTIVITY_GAP = timedelta(minutes=5)
 
@@ -113,6 +115,7 @@ def read_reopen(*, read: Read, user) -> Read:
     read.available_from = timezone.now()
     read.save(update_fields=["status", "submitted_at", "available_from"])
     audit_log(study=read.study, user=user, action="read.reopen", obj=read)
+    events.announce(events.read_reopened, read_id=read.pk)
     return read
 
 
@@ -174,16 +177,8 @@ def _roi_snapshot(roi: Roi) -> dict:
     return {f: getattr(roi, f) for f in ROI_FIELDS} | {"version": roi.version}
 
 
-def _enqueue_scoring(roi: Roi) -> None:
-    from scoring.services import roi_changed  # scoring depends on studies, not the reverse
-
-    roi_changed(roi)
-
-
 def roi_validate(*, read: Read, data: dict) -> dict:
     """Check an ROI payload; raise ValidationError with a reader-readable message."""
-    from scoring.geometry import validate_roi_payload
-
     return validate_roi_payload(read=read, data=data)
 
 
@@ -197,7 +192,7 @@ def roi_create(*, read: Read, user, data: dict) -> Roi:
     roi = Roi.objects.create(read=read, **clean)
     _touch(read)
     audit_log(study=read.study, user=user, action="roi.create", obj=roi, data=_roi_snapshot(roi))
-    transaction.on_commit(lambda: _enqueue_scoring(roi))
+    events.announce(events.roi_changed, read_id=read.pk, roi_id=roi.pk, action="create")
     return roi
 
 
@@ -226,7 +221,7 @@ def roi_update(*, roi: Roi, user, data: dict, version: int | None) -> Roi:
         obj=roi,
         data={"before": before, "after": _roi_snapshot(roi)},
     )
-    transaction.on_commit(lambda: _enqueue_scoring(roi))
+    events.announce(events.roi_changed, read_id=read.pk, roi_id=roi.pk, action="update")
     return roi
 
 
@@ -240,16 +235,12 @@ def roi_delete(*, roi: Roi, user, version: int | None) -> None:
     audit_log(study=read.study, user=user, action="roi.delete", obj=roi, data=_roi_snapshot(roi))
     roi.delete()
     _touch(read)
-    from scoring.services import read_changed
-
-    transaction.on_commit(lambda: read_changed(read))
+    events.announce(events.roi_changed, read_id=read.pk, roi_id=None, action="delete")
 
 
 def read_submit_problems(read: Read) -> list[str]:
     """What still prevents submitting the read (empty when complete)."""
-    from scoring.checks import protocol_problems
-
-    return protocol_problems(read)
+    return read_checks(read)["problems"]
 
 
 @transaction.atomic
@@ -270,6 +261,7 @@ def read_submit(*, read: Read, user) -> Read:
         obj=read,
         data={"time_on_task_seconds": read.time_on_task_seconds},
     )
+    events.announce(events.read_submitted, read_id=read.pk)
     return read
 
 

@@ -34,6 +34,7 @@ from typing import Any, Final
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from studies import events
 from studies.models import Case, ReferenceRecord, Study
 from studies.reference_format import REFERENCE_COLUMNS
 
@@ -458,7 +459,7 @@ def reference_import(
         ReferenceRecord.objects.bulk_create(
             ReferenceRecord(case=row.case, covariates=row.covariates, **row.fields) for row in parsed.rows
         )
-        controls = None
+        controls, controls_changed = None, False
         if parsed.has_control_column:
             wanted = {row.case.pk for row in parsed.rows if row.control}
             before = set(Case.objects.filter(study=study, is_control=True).values_list("pk", flat=True))
@@ -466,9 +467,7 @@ def reference_import(
                 Case.objects.filter(study=study).exclude(pk__in=wanted).update(is_control=False)
                 Case.objects.filter(study=study, pk__in=wanted).update(is_control=True)
                 # The M-score is referenced to the controls' SNR: a new control group changes every M-score.
-                from scoring.services import study_mscores_refresh
-
-                study_mscores_refresh(study_id=study.pk)
+                controls_changed = True
             controls = len(wanted)
         audit_log(
             study=study,
@@ -485,6 +484,7 @@ def reference_import(
                 "bytes": size,
             },
         )
+        events.announce(events.reference_changed, study_id=study.pk, controls_changed=controls_changed)
     return ReferenceImportResult(
         imported=len(parsed.rows),
         replaced=replaced,

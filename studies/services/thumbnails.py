@@ -7,7 +7,7 @@ import io
 import numpy as np
 from django.core.cache import cache
 
-from scoring.pixels import load_pixels
+from studies.dicom.pixels import load_pixels
 from studies.models import Series
 
 THUMB_SIZE = 160

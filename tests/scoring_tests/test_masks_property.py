@@ -1,11 +1,11 @@
 """Property tests: ROI masks equal independent point-in-shape references (hypothesis).
 
-The references do not share code or formulas with scoring.pixels:
+The references do not share code or formulas with studies.roi_geometry:
 
 * rectangle: matplotlib ``Path.contains_points`` on the corner polygon, in mm;
 * ellipse: the focal definition, ``|P - F1| + |P - F2| <= 2 A`` (A the semi-major axis), in mm;
 * simple polygon: matplotlib ``Path.contains_points``; self-intersecting polygon: even-odd parity of a ray
-  cast *vertically* (scoring.pixels casts horizontally).
+  cast *vertically* (studies.roi_geometry casts horizontally).
 
 Shapes are generated in mm (rotated, anisotropic pixel spacing) and handed over as Cornerstone handles in
 pixel coordinates, as the viewer sends them. The boundary is handled explicitly: pixel centres on the shape
@@ -23,9 +23,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from matplotlib.path import Path
 
-from scoring.pixels import SHAPE_BOUNDARY_EPSILON as EPS
-from scoring.pixels import RoiGeometryError
-from scoring.pixels import roi_mask as _roi_mask
+from studies.roi_geometry import SHAPE_BOUNDARY_EPSILON as EPS
+from studies.roi_geometry import RoiGeometryError
+from studies.roi_geometry import roi_mask as _roi_mask
 
 
 def roi_mask(shape, points, rows, cols, dy, dx, allow_empty=True):

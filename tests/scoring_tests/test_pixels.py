@@ -17,21 +17,10 @@ import pytest
 from pydicom import uid
 from pydicom.dataset import Dataset, FileMetaDataset
 
-import scoring.pixels as px
-from scoring.pixels import (
-    SHAPE_BOUNDARY_EPSILON,
-    PixelError,
-    PixelSlice,
-    RoiGeometryError,
-    RoiStats,
-    SliceCache,
-    decode_pixels,
-    load_pixels,
-    measure_roi,
-    pixel_spacing,
-    roi_mask,
-    roi_stats,
-)
+import studies.dicom.pixels as px
+from scoring.pixels import RoiStats, measure_roi, roi_stats
+from studies.dicom.pixels import PixelError, PixelSlice, SliceCache, decode_pixels, load_pixels, pixel_spacing
+from studies.roi_geometry import SHAPE_BOUNDARY_EPSILON, RoiGeometryError, roi_mask
 
 
 def make_ds(arr: np.ndarray, *, signed: bool = False, spacing=(0.8, 0.6), ts=uid.ExplicitVRLittleEndian) -> Dataset:

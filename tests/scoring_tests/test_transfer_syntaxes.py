@@ -26,7 +26,9 @@ from pydicom import uid
 from pydicom.dataset import Dataset, FileMetaDataset
 
 from scoring.measures import ScoringSettings, score_read
-from scoring.pixels import SliceCache, decode_pixels, load_pixels, measure_roi, roi_mask, roi_stats
+from scoring.pixels import measure_roi, roi_stats
+from studies.dicom.pixels import SliceCache, decode_pixels, load_pixels
+from studies.roi_geometry import roi_mask
 
 ROWS, COLS = 96, 80
 ROW_SPACING, COL_SPACING = 0.8, 0.6  # anisotropic, as on many sagittal T1 series

@@ -10,7 +10,7 @@ import { api, SaveQueue, setCsrfToken } from './api.js';
 import { pixelToWorld, worldToPixel } from './coords.js';
 import { makeOps } from './ops.js';
 import { bindKeys } from './keys.js';
-import { buildProtocolPanel, defaultTool, labelColor, labelName, LEVELS, toolGroupOf } from './protocol.js';
+import { buildProtocolPanel, defaultTool, isLevel, isReference, labelColor, labelName, setProtocol, toolGroupOf } from './protocol.js';
 import {
   applyPreset,
   cornerstoneStats,
@@ -31,6 +31,7 @@ const EDIT_DEBOUNCE_MS = 400; // a move/resize fires per mouse step; there is no
 const POLL_MS = 1000; // while a worker is still scoring an ROI
 
 const cfg = JSON.parse(document.getElementById('viewer-config').textContent);
+setProtocol(cfg.protocol);
 setCsrfToken(cfg.csrfToken);
 
 const state = {
@@ -42,7 +43,7 @@ const state = {
   uidOf: new Map(), // label -> annotationUID drawn here
   labelOf: new Map(), // annotationUID -> label
   toolFor: {}, // tool group ("levels", "CSF", "NOISE") -> tool the reader prefers
-  csfLevel: 'L3',
+  csfLevel: cfg.protocol.find((p) => p.role === 'reference')?.levels[0] || '',
   rowError: new Map(),
   pendingExclusion: new Map(), // label -> {reason, note} until the server confirms
   pendingLabels: new Set(),
@@ -154,7 +155,7 @@ const queue = new SaveQueue({
     if (req.body?.excluded || req.method === 'DELETE') state.pendingExclusion.delete(label);
     if (req.method === 'DELETE') state.rois.delete(label);
     else state.rois.set(label, result);
-    if (label === 'CSF' && result?.csf_level) state.csfLevel = result.csf_level;
+    if (isReference(label) && result?.csf_level) state.csfLevel = result.csf_level;
     schedulePoll();
     refresh();
   },
@@ -199,7 +200,7 @@ async function reloadFromServer(label, current, { keepError = false } = {}) {
   if (!keepError) state.rowError.delete(label);
   if (current) {
     state.rois.set(label, current);
-    if (label === 'CSF' && current.csf_level) state.csfLevel = current.csf_level;
+    if (isReference(label) && current.csf_level) state.csfLevel = current.csf_level;
     const imageId = state.imageIdOf.get(current.sop_instance_uid);
     if (!current.excluded && imageId && current.points_px?.length) bind(label, await hydrateRoi(viewport, current, imageId));
   } else {
@@ -278,7 +279,8 @@ const actions = {
   },
   csfLevel(level) {
     state.csfLevel = level;
-    if (state.uidOf.has('CSF')) save('CSF', upsertOp('CSF'));
+    const reference = state.labels.find(isReference);
+    if (state.uidOf.has(reference)) save(reference, upsertOp(reference));
     refresh();
   },
 };
@@ -412,7 +414,7 @@ async function main() {
   // Reopen: draw every saved ROI again, exactly where it was (pixel coordinates -> world).
   for (const r of rois) {
     state.rois.set(r.label, r);
-    if (r.label === 'CSF' && r.csf_level) state.csfLevel = r.csf_level;
+    if (isReference(r.label) && r.csf_level) state.csfLevel = r.csf_level;
     const imageId = state.imageIdOf.get(r.sop_instance_uid);
     if (!r.excluded && imageId && r.points_px?.length) bind(r.label, await hydrateRoi(viewport, r, imageId));
   }
@@ -465,7 +467,7 @@ async function main() {
     tool: (t) => setTool(t),
     reset,
     nextMissing: () => select(nextMissing(state.selected)),
-    exclude: () => LEVELS.includes(state.selected) && state.editable && panel.openExclude(state.selected),
+    exclude: () => isLevel(state.selected) && state.editable && panel.openExclude(state.selected),
     help: () => setHelpOpen(!isHelpOpen()),
     scroll: scrollBy,
     middle: () => csUtils.jumpToSlice(element, { imageIndex: Math.floor(state.imageIds.length / 2) }),

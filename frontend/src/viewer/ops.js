@@ -2,6 +2,7 @@
 // current server id and version), or null when there is nothing to send any more.
 import { annotation } from '@cornerstonejs/tools';
 
+import { isReference } from './protocol.js';
 import { annotationGeometry } from './tools.js';
 
 export function makeOps(state, cfg) {
@@ -11,7 +12,7 @@ export function makeOps(state, cfg) {
       const a = uid && annotation.state.getAnnotation(uid);
       if (!a) return null;
       const body = { label, ...annotationGeometry(a, state.sopOf) };
-      if (label === 'CSF') body.csf_level = state.csfLevel;
+      if (isReference(label)) body.csf_level = state.csfLevel;
       const cur = state.rois.get(label);
       if (!cur) return { method: 'POST', url: cfg.roiApi, body };
       // A click on a handle without a move still fires "modified": do not bump the version for nothing

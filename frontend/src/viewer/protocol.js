@@ -3,22 +3,32 @@
 // Rows are built once and then updated in place, so an open "exclude" form or a focused select survives
 // the frequent updates (saves, score polling).
 
-export const LEVELS = ['L1', 'L2', 'L3', 'L4'];
+//
+// The protocol itself (labels, names, colours, first tool, which ROI is a level, the CSF level fallback) is the
+// server's (studies/protocol), sent in the page config as cfg.protocol; setProtocol() installs it.
 
-const DISPLAY = {
-  L1: { name: 'L1', tool: 'EllipticalROI', color: '#ffd23f' },
-  L2: { name: 'L2', tool: 'EllipticalROI', color: '#4fd1ff' },
-  L3: { name: 'L3', tool: 'EllipticalROI', color: '#7dff6b' },
-  L4: { name: 'L4', tool: 'EllipticalROI', color: '#ff8ad8' },
-  CSF: { name: 'CSF', tool: 'RectangleROI', color: '#b79cff' },
-  NOISE: { name: 'Noise', tool: 'RectangleROI', color: '#ffa94d' },
-};
+import { TOOL_OF_SHAPE } from './tools.js';
 
+let DISPLAY = {};
+
+/** Install the server's protocol: [{label, name, help, role, tool (shape), color, excludable, levels?}]. */
+export function setProtocol(entries) {
+  DISPLAY = Object.fromEntries(entries.map((p) => [p.label, p]));
+}
+
+export const isLevel = (label) => DISPLAY[label]?.role === 'level';
+/** The reference ROI (CSF), placed at one of several levels (`levels`, first = default). */
+export const isReference = (label) => DISPLAY[label]?.role === 'reference';
 export const labelName = (label) => DISPLAY[label]?.name || label;
 export const labelColor = (label) => DISPLAY[label]?.color || '#ffff00';
-export const defaultTool = (label) => DISPLAY[label]?.tool || 'EllipticalROI';
+export const defaultTool = (label) => TOOL_OF_SHAPE[DISPLAY[label]?.tool] || TOOL_OF_SHAPE.ellipse;
 /** Labels that share a tool preference: picking the polygon for L2 also makes it the tool for L3, L4. */
-export const toolGroupOf = (label) => (LEVELS.includes(label) ? 'levels' : label);
+export const toolGroupOf = (label) => (isLevel(label) ? 'levels' : label);
+
+/** Options of the reference level select: the default level, then each fallback naming what it skips. */
+function referenceLevelOptions(levels) {
+  return levels.map((lv, i) => ({ value: lv, text: i === 0 ? lv : `${lv} (${levels.slice(0, i).reverse().join(', ')} obscured)` }));
+}
 
 const fmt = (v, digits = 1) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : '–');
 
@@ -43,7 +53,7 @@ export function buildProtocolPanel(root, cfg, actions) {
   const rows = new Map();
   root.replaceChildren();
   cfg.protocol.forEach(({ label, help }, index) => {
-    const isLevel = LEVELS.includes(label);
+    const level = isLevel(label);
     const select = el(
       'button',
       { type: 'button', class: 'vw-roi-select', 'data-select': label, title: `Draw ${labelName(label)} next (${index + 1})`, onclick: () => actions.select(label) },
@@ -56,21 +66,20 @@ export function buildProtocolPanel(root, cfg, actions) {
     const actionsBox = el('div', { class: 'vw-roi-actions' });
     let csfSelect = null;
     let csfBox = null;
-    if (label === 'CSF') {
+    if (isReference(label)) {
+      const [first, ...fallback] = DISPLAY[label].levels;
       csfSelect = el(
         'select',
-        { class: 'vw-csf-level', id: 'vw-csf-level', title: 'CSF is measured behind L3; use L2 or L1 only when L3 CSF is obscured', onchange: (e) => actions.csfLevel(e.target.value) },
-        el('option', { value: 'L3', text: 'L3' }),
-        el('option', { value: 'L2', text: 'L2 (L3 obscured)' }),
-        el('option', { value: 'L1', text: 'L1 (L2, L3 obscured)' }),
+        { class: 'vw-csf-level', id: 'vw-csf-level', title: `${labelName(label)} is measured behind ${first}; use ${fallback.join(' or ')} only when ${first} ${labelName(label)} is obscured`, onchange: (e) => actions.csfLevel(e.target.value) },
+        ...referenceLevelOptions(DISPLAY[label].levels).map((o) => el('option', o)),
       );
-      csfBox = el('div', { class: 'vw-roi-extra' }, el('label', { for: 'vw-csf-level', text: 'CSF level' }), csfSelect);
+      csfBox = el('div', { class: 'vw-roi-extra' }, el('label', { for: 'vw-csf-level', text: `${labelName(label)} level` }), csfSelect);
     }
     let excludeForm = null;
-    const excludeBtn = isLevel
+    const excludeBtn = level
       ? el('button', { type: 'button', class: 'vw-small', 'data-exclude': label, onclick: () => toggleExclude(label) }, 'Exclude…')
       : null;
-    const includeBtn = isLevel
+    const includeBtn = level
       ? el('button', { type: 'button', class: 'vw-small', 'data-include': label, title: `Undo the exclusion of ${label}`, onclick: () => actions.include(label) }, 'Undo')
       : null;
     const removeBtn = el(
@@ -79,7 +88,7 @@ export function buildProtocolPanel(root, cfg, actions) {
       'Delete',
     );
     actionsBox.append(...[excludeBtn, includeBtn, removeBtn].filter(Boolean));
-    if (isLevel) {
+    if (level) {
       const reason = el(
         'select',
         { name: 'reason', required: true, 'aria-label': `Reason for excluding ${label}` },
@@ -161,7 +170,7 @@ export function buildProtocolPanel(root, cfg, actions) {
         kind = 'drawn';
         const slice = state.sliceOfLabel(label);
         text = slice ? `slice ${slice}` : 'drawn';
-        if (label === 'CSF' && roi?.csf_level && roi.csf_level !== 'L3') text += ` · at ${roi.csf_level}`;
+        if (isReference(label) && roi?.csf_level && roi.csf_level !== DISPLAY[label].levels[0]) text += ` · at ${roi.csf_level}`;
       }
       if (saving) text += ' · saving…';
       if (state.failedLabels.has(label)) text += ' · not saved yet';

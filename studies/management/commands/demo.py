@@ -10,12 +10,14 @@ Re-running changes nothing.
 
 from __future__ import annotations
 
+import io
 import tempfile
 import time
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -134,7 +136,6 @@ class Command(BaseCommand):
                     if not read.rois.filter(label=payload["label"]).exists():
                         reading.roi_create(read=read, user=read.reader, data=payload | {"sop_instance_uid": sop})
             reading.read_submit(read=read, user=read.reader)
-        # Score now, whatever the task setup (no broker, or a broker without a worker yet).
-        from scoring.services import study_rescore
-
-        study_rescore(study_id=study.pk)
+        # Score now, whatever the task setup (no broker, or a broker without a worker yet): the scoring app's
+        # audit recomputes what is missing and stores it (studies does not import scoring).
+        call_command("scoring_audit", study=str(study.pk), fix=True, stdout=io.StringIO())

@@ -1,14 +1,12 @@
-"""Validation of ROI payloads from the viewer or scripts (Django side of the pure mask code)."""
+"""Validation of ROI payloads from the viewer or scripts, against the study's reading protocol."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
-from scoring.pixels import RoiGeometryError, roi_mask
 from studies.models import Instance, Read, Roi
-
-LEVEL_LABELS = ("L1", "L2", "L3", "L4")
-CSF_LEVELS = ("L3", "L2", "L1")
+from studies.protocol import protocol_for
+from studies.roi_geometry import RoiGeometryError, roi_mask
 
 
 def validate_roi_payload(*, read: Read, data: dict) -> dict:
@@ -18,13 +16,17 @@ def validate_roi_payload(*, read: Read, data: dict) -> dict:
     (col, row)) and the SOP Instance UID of a slice of this case. An exclusion needs a level label
     (L1–L4) and a reason, and carries no geometry.
     """
+    protocol = protocol_for(read.study)
     label = str(data.get("label") or "").strip().upper()
-    if label not in Roi.Label.values:
-        raise ValidationError(f"Unknown ROI label “{data.get('label')}”. Use one of: {', '.join(Roi.Label.values)}.")
+    if label not in protocol.labels:
+        raise ValidationError(f"Unknown ROI label “{data.get('label')}”. Use one of: {', '.join(protocol.labels)}.")
     excluded = bool(data.get("excluded"))
     if excluded:
-        if label not in LEVEL_LABELS:
-            raise ValidationError("Only vertebral levels (L1–L4) can be excluded; CSF and noise ROIs are required.")
+        if label not in protocol.levels:
+            raise ValidationError(
+                f"Only vertebral levels ({protocol.levels_text}) can be excluded; "
+                f"{protocol.reference} and noise ROIs are required."
+            )
         reason = str(data.get("exclusion_reason") or "").strip().lower()
         if reason not in Roi.ExclusionReason.values:
             raise ValidationError(
@@ -71,10 +73,13 @@ def validate_roi_payload(*, read: Read, data: dict) -> dict:
     except RoiGeometryError as exc:
         raise ValidationError(str(exc)) from None
     csf_level = ""
-    if label == "CSF":
-        csf_level = str(data.get("csf_level") or "L3").strip().upper()
-        if csf_level not in CSF_LEVELS:
-            raise ValidationError("The CSF ROI is placed at L3, or at L2/L1 when L3 CSF is obscured.")
+    if label == protocol.reference:
+        first, *fallback = protocol.reference_levels
+        csf_level = str(data.get("csf_level") or first).strip().upper()
+        if csf_level not in protocol.reference_levels:
+            raise ValidationError(
+                f"The {label} ROI is placed at {first}, or at {'/'.join(fallback)} when {first} {label} is obscured."
+            )
     return {
         "label": label,
         "shape": shape,

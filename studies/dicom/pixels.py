@@ -1,0 +1,253 @@
+"""Decoding a stored DICOM slice to values (pure: pydicom + numpy, no Django).
+
+Values are in stored-value units after the DICOM modality LUT (Rescale Slope / Intercept), see
+:func:`decode_pixels`; the pixel size comes from *Pixel Spacing* (:func:`pixel_spacing`). Decoded slices are
+memoised per file in a small LRU (:class:`SliceCache`), so a job measuring several ROIs on one slice decodes
+it once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_modality_lut, get_decoder
+
+__all__ = ["PixelError", "PixelSlice", "SliceCache", "decode_pixels", "load_pixels", "pixel_spacing"]
+
+
+class PixelError(ValueError):
+    """The pixel data of a DICOM file cannot be turned into a 2-D array of values (user-readable message)."""
+
+
+def decode_pixels(ds: Dataset) -> np.ndarray:
+    """Decode a single-frame greyscale DICOM image to float64 values after the modality LUT.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        A dataset with *Pixel Data* and a ``file_meta.TransferSyntaxUID``. Every transfer syntax pydicom can
+        decode with the installed plugins works: implicit / explicit VR little endian, explicit big endian,
+        deflate, RLE, JPEG baseline, JPEG lossless, JPEG-LS and JPEG 2000 (pylibjpeg, pyjpegls or GDCM).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(Rows, Columns)`` float64 array: stored values passed through
+        :func:`pydicom.pixels.apply_modality_lut` (``value * RescaleSlope + RescaleIntercept`` where present,
+        or the Modality LUT Sequence). Signedness follows *Pixel Representation*.
+
+    Raises
+    ------
+    PixelError
+        No pixel data, more than one frame, a colour image, an incomplete rescale, a transfer syntax
+        without an installed decoder (the message names it), or data the decoder rejects.
+    """
+    if "PixelData" not in ds:
+        kind = (
+            "floating-point pixel data, which is not a stored MR image"
+            if ("FloatPixelData" in ds or "DoubleFloatPixelData" in ds)
+            else "no pixel data"
+        )
+        raise PixelError(f"The DICOM file has {kind}; it cannot be measured.")
+
+    frames = _int_or_none(ds.get("NumberOfFrames"))
+    if frames is not None and frames > 1:
+        raise PixelError(
+            f"The DICOM file is a multi-frame image ({frames} frames); only single-slice images can be measured."
+        )
+    samples = _int_or_none(ds.get("SamplesPerPixel"))
+    if samples is not None and samples != 1:
+        raise PixelError(
+            f"The DICOM file is a colour image ({samples} samples per pixel, "
+            f"{ds.get('PhotometricInterpretation', 'unknown')}); only greyscale MR images can be measured."
+        )
+
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if ts is None:
+        raise PixelError("The DICOM file has no Transfer Syntax UID in its file meta information.")
+    ts = pydicom.uid.UID(ts)
+    ts_text = f"{ts.name} ({ts})" if ts.name != str(ts) else str(ts)
+    if not ts.is_transfer_syntax:
+        raise PixelError(f"The DICOM file's transfer syntax {ts_text} is not a known transfer syntax.")
+    if ts.is_compressed:
+        try:
+            decoder = get_decoder(ts)
+        except NotImplementedError as exc:
+            raise PixelError(f"No decoder exists for the transfer syntax {ts_text}.") from exc
+        if not decoder.is_available:
+            missing = "; ".join(decoder.missing_dependencies)
+            raise PixelError(
+                f"No decoder is installed for the transfer syntax {ts_text}"
+                + (f" (missing: {missing})" if missing else "")
+                + "."
+            )
+
+    _check_rescale(ds)
+    try:
+        stored = _decode_stored(ds, get_decoder(ts) if ts.is_compressed else None)
+    except Exception as exc:  # pydicom/plugins raise many types; the user needs one clear message
+        raise PixelError(f"The pixel data could not be decoded ({ts_text}): {exc}") from exc
+    if stored.ndim != 2:
+        raise PixelError(f"The decoded pixel data has shape {stored.shape}; a single 2-D greyscale slice is required.")
+    try:
+        values = apply_modality_lut(stored, ds)
+    except Exception as exc:
+        raise PixelError(f"The modality LUT / rescale could not be applied: {exc}") from exc
+    return np.asarray(values, dtype=np.float64)
+
+
+#: Decoding plugins in order of preference. python-gdcm only when nothing else decodes the syntax: on a
+#: corrupt JPEG 2000 stream it aborts the whole process (uncaught C++ exception), which would kill a worker.
+_PLUGIN_ORDER = ("pylibjpeg", "pydicom", "pillow", "pyjpegls")
+
+
+def _decode_stored(ds: Dataset, decoder) -> np.ndarray:
+    if decoder is None:
+        return ds.pixel_array
+    available = tuple(decoder.available_plugins)
+    plugins = [p for p in _PLUGIN_ORDER if p in available] or list(available)
+    last: Exception | None = None
+    for plugin in plugins:
+        try:
+            ds.pixel_array_options(decoding_plugin=plugin)
+            return ds.pixel_array
+        except Exception as exc:  # try the next plugin
+            last = exc
+    raise last or ValueError("no decoder")
+
+
+def _int_or_none(value: object) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_rescale(ds: Dataset) -> None:
+    """Rescale Slope and Intercept come as a pair (PS3.3 C.11.1); refuse a half or empty pair, not guess."""
+    if ds.get("ModalityLUTSequence"):
+        return
+    present = {k: ds.get(k) for k in ("RescaleSlope", "RescaleIntercept") if k in ds}
+    if not present:
+        return
+    if len(present) == 1 or any(v is None or v == "" for v in present.values()):
+        raise PixelError(
+            "The DICOM file has an incomplete rescale (Rescale Slope and Rescale Intercept must both be "
+            f"present and non-empty; found {', '.join(f'{k}={v!r}' for k, v in present.items())})."
+        )
+    for key, value in present.items():
+        if not math.isfinite(float(value)):
+            raise PixelError(f"The DICOM file's {key} is not a finite number ({value!r}).")
+
+
+def pixel_spacing(ds: Dataset) -> tuple[float, float]:
+    """``(row_spacing, col_spacing)`` in mm from *Pixel Spacing*.
+
+    DICOM *Pixel Spacing* is "adjacent row spacing \\ adjacent column spacing": the first value is the
+    distance between the centres of two adjacent rows (the vertical pixel size), the second between two
+    adjacent columns (the horizontal pixel size).
+    """
+    spacing = ds.get("PixelSpacing")
+    if spacing is None or len(spacing) != 2:
+        raise PixelError(
+            "The DICOM file has no valid Pixel Spacing (two values in mm), so ROI areas cannot be computed."
+        )
+    try:
+        row_spacing, col_spacing = (float(v) for v in spacing)
+    except (TypeError, ValueError) as exc:
+        raise PixelError(f"The DICOM file's Pixel Spacing {list(spacing)!r} is not numeric.") from exc
+    if not (math.isfinite(row_spacing) and math.isfinite(col_spacing) and row_spacing > 0 and col_spacing > 0):
+        raise PixelError(f"The DICOM file's Pixel Spacing {[row_spacing, col_spacing]!r} must be positive.")
+    return row_spacing, col_spacing
+
+
+@dataclass(frozen=True, eq=False)
+class PixelSlice:
+    """One decoded slice: read-only float64 ``values`` (rows × cols) and the pixel size in mm."""
+
+    values: np.ndarray
+    row_spacing: float
+    col_spacing: float
+    rows: int
+    cols: int
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset) -> PixelSlice:
+        values = decode_pixels(ds)
+        row_spacing, col_spacing = pixel_spacing(ds)
+        values.flags.writeable = False  # shared through the cache
+        return cls(values, row_spacing, col_spacing, int(values.shape[0]), int(values.shape[1]))
+
+
+class SliceCache:
+    """Small thread-safe LRU cache of decoded slices keyed by ``(path, mtime_ns, size)``.
+
+    A scoring job measures several ROIs on the same slice; each slice is decoded once. A file rewritten in
+    place gets a new key (its mtime/size change), so stale pixels are never served.
+    """
+
+    def __init__(self, maxsize: int = 16) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self.maxsize = maxsize
+        self.hits = 0
+        self.misses = 0
+        self._data: OrderedDict[tuple[str, int, int], PixelSlice] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: str | os.PathLike[str]) -> PixelSlice:
+        resolved = os.path.realpath(os.fspath(path))
+        try:
+            st = os.stat(resolved)
+        except OSError as exc:
+            raise PixelError(f"The DICOM file {os.fspath(path)!r} cannot be read: {exc.strerror}.") from exc
+        key = (resolved, st.st_mtime_ns, st.st_size)
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is not None:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return hit
+            self.misses += 1
+        slice_ = _read_slice(resolved)  # decode outside the lock: other threads keep going
+        with self._lock:
+            for old in [k for k in self._data if k[0] == resolved]:  # an older version of the same file
+                del self._data[old]
+            self._data[key] = slice_
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+        return slice_
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def _read_slice(path: str) -> PixelSlice:
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception as exc:  # InvalidDicomError, OSError, struct errors on truncated files ...
+        raise PixelError(f"The file {Path(path).name!r} is not a readable DICOM file: {exc}") from exc
+    return PixelSlice.from_dataset(ds)
+
+
+_DEFAULT_CACHE = SliceCache()
+
+
+def load_pixels(path: str | os.PathLike[str], *, cache: SliceCache | None = None) -> PixelSlice:
+    """Read and decode a DICOM slice, memoised in ``cache`` (default: a process-wide :class:`SliceCache`)."""
+    return (_DEFAULT_CACHE if cache is None else cache).get(path)
