@@ -91,7 +91,7 @@ def _encapsulated(ds: Dataset, transfer_syntax: str, fragment: bytes) -> Dataset
 def make_bad_files(out_dir: Path) -> dict[str, str]:
     """Write files an import must turn away (plus one good file and its duplicate); return name → code.
 
-    The codes are those of :mod:`studies.services.dicom_validate`; ``"accepted"`` marks the one good file.
+    The codes are those of :mod:`studies.dicom.validate`; ``"accepted"`` marks the one good file.
     ``good_mr_copy.dcm`` repeats ``good_mr.dcm``'s SOP Instance UID: it is a ``duplicate_sop_instance`` when
     files are processed in name order (the first copy wins).
     """
