@@ -8,6 +8,7 @@
   (``profiles/ps3_15_basic_profile.csv``, loaded by :mod:`~studies.dicom.deid_profile`).
   Its keyed UID remapping and date shifts are :mod:`~studies.dicom.deid_keyed`.
 - :mod:`~studies.dicom.encode`: a dataset back to Part 10 bytes, copying what was never decoded.
+- :mod:`~studies.dicom.pixels`: a stored slice decoded to values (modality LUT applied) and its pixel spacing.
 
 The Django side (what an import stores, cases, jobs) is in :mod:`studies.services`.
 """
