@@ -37,7 +37,6 @@ References
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import struct
 from collections.abc import Iterable
@@ -52,7 +51,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
 from . import values as dicom_values
-from .deid_keyed import UidMapper, subject_date_offset
+from .deid_keyed import UidMapper, shift_date_text, subject_date_offset
 from .deid_profile import (
     ADDITIONAL_REMOVALS,
     BASIC_PROFILE,
@@ -427,7 +426,7 @@ class _Deidentifier:
         elif action == "S":
             if vr == "TM" or not texts:
                 return "", None  # a whole-day shift leaves the time of day unchanged
-            new = [_shift_date_text(t, self.shift_days or 0, datetime=vr == "DT") for t in texts]
+            new = [shift_date_text(t, self.shift_days or 0, datetime=vr == "DT") for t in texts]
             if None in new:  # unparseable or partial: cannot be shifted, so it goes
                 return "removed", _REMOVE
             report = "shifted"
@@ -557,7 +556,7 @@ class _Deidentifier:
         values = elem.value if elem.VM > 1 else [elem.value]
         shifted = []
         for value in values:
-            new = _shift_date_text(str(value), self.shift_days or 0, datetime=elem.VR == "DT")
+            new = shift_date_text(str(value), self.shift_days or 0, datetime=elem.VR == "DT")
             if new is None:  # unparseable or partial: cannot be shifted, so it goes
                 del ds[elem.tag]
                 self.removed.add(elem.keyword)
@@ -636,27 +635,6 @@ def _identifier_patterns(identifiers: tuple[str, ...]) -> tuple[re.Pattern, ...]
 def _is_instance_uid(keyword: str) -> bool:
     """UIDs the table does not list but that identify instances, series, studies or frames of reference."""
     return keyword.endswith("InstanceUID") or keyword.endswith("FrameOfReferenceUID")
-
-
-_DA = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-
-
-def _shift_date_text(value: str, days: int, *, datetime: bool) -> str | None:
-    """Shift a DA value, or the date part of a DT value, by ``days``; None when it has no full date."""
-    text = value.strip()
-    if not datetime:
-        text = text.replace(".", "")  # ACR-NEMA style "YYYY.MM.DD"
-        head, tail = text, ""
-    else:
-        head, tail = text[:8], text[8:]
-    match = _DA.match(head)
-    if not match:
-        return None
-    try:
-        day = dt.date(int(match[1]), int(match[2]), int(match[3]))
-        return (day + dt.timedelta(days=days)).strftime("%Y%m%d") + tail
-    except (ValueError, OverflowError):
-        return None
 
 
 def _identifying_strings(ds: Dataset) -> tuple[str, ...]:

@@ -1,8 +1,9 @@
 """The keyed parts of de-identification: UIDs remapped, dates shifted, the same on every run (standard library).
 
-Both derive what they give from HMAC-SHA256 with a per-study secret, so the files of one study, imported on any
-worker and at any time, get the same new UIDs and each subject the same date shift, while without the secret
-neither can be reversed or recomputed. :func:`studies.dicom.deid.deidentify` applies them.
+:class:`UidMapper` and :func:`subject_date_offset` derive what they give from HMAC-SHA256 with a per-study
+secret, so the files of one study, imported on any worker and at any time, get the same new UIDs and each subject
+the same date shift, while without the secret neither can be reversed or recomputed; :func:`shift_date_text`
+applies a shift to a DA or DT value. :func:`studies.dicom.deid.deidentify` uses them.
 
 References
 ----------
@@ -12,10 +13,15 @@ References
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
+import re
+from typing import Final
 
-__all__ = ["UidMapper", "subject_date_offset"]
+__all__ = ["UidMapper", "shift_date_text", "subject_date_offset"]
+
+_DATE: Final = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 
 
 class UidMapper:
@@ -86,3 +92,21 @@ def subject_date_offset(subject_code: str, *, secret: bytes | str, min_days: int
     digest = hmac.new(key, b"date-offset:" + subject_code.encode("utf-8"), hashlib.sha256).digest()
     span = max_days - min_days + 1
     return -(min_days + int.from_bytes(digest[:8], "big") % span)
+
+
+def shift_date_text(value: str, days: int, *, datetime: bool) -> str | None:
+    """Shift a DA value, or the date part of a DT value, by ``days``; None when it has no full date."""
+    text = value.strip()
+    if not datetime:
+        text = text.replace(".", "")  # ACR-NEMA style "YYYY.MM.DD"
+        head, tail = text, ""
+    else:
+        head, tail = text[:8], text[8:]
+    match = _DATE.match(head)
+    if not match:
+        return None
+    try:
+        day = dt.date(int(match[1]), int(match[2]), int(match[3]))
+        return (day + dt.timedelta(days=days)).strftime("%Y%m%d") + tail
+    except (ValueError, OverflowError):
+        return None
