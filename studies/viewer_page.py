@@ -58,4 +58,29 @@ def read_viewer(request, read_id: int):
         "sameSlice": read.study.same_slice_required,
         "series": series_payload(series) if series else None,
     }
-    return render(request, "studies/viewer.html", {"read": read, "cfg": cfg, "study": read.study})
+    context = {"read": read, "cfg": cfg, "study": read.study}
+    if pi:
+        context["pi_summary"] = _pi_summary(read)
+    return render(request, "studies/viewer.html", context)
+
+
+def _pi_summary(read: Read) -> dict:
+    """What the PI sees of a read's scores beside the viewer: the values, and which levels they were computed from.
+
+    Readers never get this (blinding); it is the PI's check that an excluded level was left out.
+    """
+    protocol = protocol_for(read.study)
+    rois = {r.label: r for r in Roi.objects.filter(read=read)}
+    reasons = dict(Roi.ExclusionReason.choices)
+    excluded = [
+        {"label": lv, "reason": reasons.get(rois[lv].exclusion_reason, rois[lv].exclusion_reason)}
+        for lv in protocol.levels
+        if lv in rois and rois[lv].excluded
+    ]
+    score = getattr(read, "score", None)  # scoring's ReadScore, when scored (studies does not import scoring)
+    return {
+        "reader": read.reader.get_username(),
+        "levels_used": [lv for lv in protocol.levels if lv in rois and not rois[lv].excluded],
+        "excluded": excluded,
+        "score": score,
+    }

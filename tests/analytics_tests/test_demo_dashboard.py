@@ -38,6 +38,10 @@ def test_demo_vbq_study_has_the_seed_shape_and_every_number_equals_manage_py_sta
     study = Study.objects.get(name="VBQ vs QCT (demo)")
     assert not Study.objects.filter(name="SNR / M-score vs DEXA (demo)").exists()
     assert tasks.study_analytics_refresh(study.pk)["failed"] == []
+    # Every stored score equals a fresh computation from the pixels (issue #24: nothing missed).
+    audit = io.StringIO()
+    call_command("scoring_audit", study=str(study.pk), stdout=audit)
+    assert " 0 differences found" in audit.getvalue(), audit.getvalue()
 
     numbers = checks.check_all(study, checks.export_csvs(study, tmp_path))
 

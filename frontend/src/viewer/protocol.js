@@ -165,7 +165,7 @@ export function buildProtocolPanel(root, cfg, actions) {
       if (roi?.excluded) {
         kind = 'excluded';
         const reason = state.cfg.exclusionReasons.find((r) => r.value === roi.exclusion_reason)?.label || roi.exclusion_reason;
-        text = `excluded: ${reason}${roi.exclusion_note ? ` (${roi.exclusion_note})` : ''}`;
+        text = `excluded: ${reason}${roi.exclusion_note ? ` (${roi.exclusion_note})` : ''} · left out of the scores`;
       } else if (drawnLocally || roi) {
         kind = 'drawn';
         const slice = state.sliceOfLabel(label);
