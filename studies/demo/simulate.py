@@ -18,9 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from studies.protocol import LUMBAR_VBQ
+
 from .phantom import PhantomGeometry, Region
 
-LEVELS = ("L1", "L2", "L3", "L4")
+# The simulated readers read the lumbar protocol: its levels, reference (CSF) and noise labels.
+LEVELS = LUMBAR_VBQ.levels
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ def simulated_rois(geometry: PhantomGeometry, *, reader: str, read_number: int) 
         )
     out.append(
         {
-            "label": "CSF",
+            "label": LUMBAR_VBQ.reference,
             "shape": "rectangle",
             "csf_level": "L3",
             "points_px": _csf_rectangle(geometry, habit, rng),
@@ -151,7 +154,7 @@ def simulated_rois(geometry: PhantomGeometry, *, reader: str, read_number: int) 
     jitter = rng.normal(0.0, 1.5, size=2)
     out.append(
         {
-            "label": "NOISE",
+            "label": LUMBAR_VBQ.noise,
             "shape": "rectangle",
             "points_px": rectangle_in(geometry.noise, scale=0.8, dcol=jitter[0], drow=jitter[1]),
         }
