@@ -63,8 +63,13 @@ PURE_MODULES = [
     "studies.protocol",
     "studies.roi_geometry",
     "studies.demo.phantom",
+    "studies.dicom",
     *sorted(f"studies.dicom.{p.stem}" for p in (ROOT / "studies" / "dicom").glob("*.py") if p.stem != "__init__"),
 ]
+
+
+def test_the_pure_list_has_the_dicom_engines():
+    assert {"studies.dicom.deid", "studies.dicom.deid_profile", "studies.dicom.validate"} <= set(PURE_MODULES)
 
 
 @pytest.mark.parametrize("module", PURE_MODULES)
