@@ -9,6 +9,12 @@ ROIs with their pixel statistics, cases with their reference data) and turned in
 * :class:`SubjectRow` — one case: reference data (QCT/DEXA T-score, BMD, TBS, demographics), the WHO group
   from the T-score, and the consensus VBQ / SNR / M-score under the study's consensus rule.
 
+:class:`StudyData` holds them and hands the sections (:mod:`analytics.sections`) the arrays the statistics
+take: :meth:`~StudyData.wide` (reader × read columns), :meth:`~StudyData.case_matrix` (cases × columns, for
+the ICC), :meth:`~StudyData.paired` (Bland–Altman), :meth:`~StudyData.complete_cases` (subjects with every
+value: groups, correlation) and :meth:`~StudyData.outcome_cases` (scores and the 0/1 outcome: ROC).
+:func:`roi_rows` is the long ROI table of the export.
+
 A read is *analysed* (enters agreement, group, ROC and correlation statistics) when it is submitted and its
 read score exists. The consensus score of a case is, per ``Study.consensus_rule``:
 
@@ -24,6 +30,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from studies.models import Case, Instance, Read, Roi, Study
 
@@ -205,6 +213,41 @@ class StudyData:
 
     def reader_name(self, reader_id: int) -> str:
         return dict(self.readers).get(reader_id, str(reader_id))
+
+    def subject_codes(self) -> dict[int, str]:
+        """{case_id: subject code}."""
+        return {s.case_id: s.subject_code for s in self.subjects}
+
+    def case_matrix(self, columns: list[dict[int, float]]) -> tuple[np.ndarray | None, list[str]]:
+        """Cases (rows, by subject code) × columns (``{case_id: value}`` each, as in :meth:`wide`) and the
+        subject codes of the rows; NaN where a column has no value, cases without any value left out."""
+        codes = self.subject_codes()
+        cases = sorted({cid for col in columns for cid in col}, key=lambda c: codes.get(c, str(c)))
+        if not cases:
+            return None, []
+        matrix = np.array([[col.get(cid, np.nan) for col in columns] for cid in cases], dtype=float)
+        return matrix, [codes.get(c, str(c)) for c in cases]
+
+    def paired(self, a: dict[int, float], b: dict[int, float]) -> tuple[list[float], list[float]]:
+        """The values of the cases in both ``{case_id: value}`` columns, in subject-code order."""
+        codes = self.subject_codes()
+        cases = sorted(set(a) & set(b), key=lambda c: codes.get(c, str(c)))
+        return [a[c] for c in cases], [b[c] for c in cases]
+
+    def complete_cases(self, *names: str) -> list[list[Any]]:
+        """One list per subject attribute in ``names`` (``"vbq"``, ``"bmd"``, ``"group"`` …) over the subjects
+        that have all of them, in subject order."""
+        rows = [s for s in self.subjects if all(getattr(s, name) is not None for name in names)]
+        return [[getattr(s, name) for s in rows] for name in names]
+
+    def outcome_cases(self, outcome: str, *names: str) -> tuple[list[list[Any]], list[int]]:
+        """:meth:`complete_cases` of the subjects in a ROC outcome, and their outcome (1 positive, 0 negative)."""
+        rows = [
+            s
+            for s in self.subjects
+            if outcome_of(s.group, outcome) is not None and all(getattr(s, name) is not None for name in names)
+        ]
+        return [[getattr(s, name) for s in rows] for name in names], [outcome_of(s.group, outcome) for s in rows]
 
 
 def _as_float(value: Any) -> float | None:

@@ -38,9 +38,9 @@ from typing import Any
 from django.conf import settings
 from django.utils.text import slugify
 
-from analytics import analyses
 from analytics.datasets import LEVELS, OUTCOMES, StudyData, outcome_of, roi_rows, study_data
 from analytics.models import AnalysisCache
+from analytics.sections.common import CACHED_SECTIONS
 from studies.models import Study
 
 __all__ = [
@@ -447,9 +447,9 @@ def snapshot_zip(study: Study) -> tuple[bytes, dict[str, Any]]:
         "data/scores.csv": scores_csv(study, data),
         "data/subjects.csv": subjects_csv(study, data),
     }
-    rows = {row.section: row for row in AnalysisCache.objects.filter(study=study, section__in=analyses.CACHED_SECTIONS)}
+    rows = {row.section: row for row in AnalysisCache.objects.filter(study=study, section__in=CACHED_SECTIONS)}
     section_digests = {}
-    for section in analyses.CACHED_SECTIONS:
+    for section in CACHED_SECTIONS:
         row = rows.get(section)
         if row is None or not row.result:
             continue

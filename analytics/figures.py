@@ -1,6 +1,6 @@
 """Journal-style figures: Bland–Altman, box + strip, ROC, scatter with fit (matplotlib, object API, no pyplot).
 
-Each ``*_figure`` takes the plot dict an analysis stored (:mod:`analytics.analyses`, ``result["plots"]``) and
+Each ``*_figure`` takes the plot dict a section stored (:mod:`analytics.sections`, ``result["plots"]``) and
 returns a :class:`matplotlib.figure.Figure`; :func:`render` saves it as SVG, PNG (300 dpi) or PDF. Output is
 deterministic: a fixed SVG hash salt, no dates in the metadata, fixed jitter, one bundled font (DejaVu Sans,
 so the same bytes on any machine with the same matplotlib) — the analysis snapshot of unchanged data is

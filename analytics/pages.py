@@ -19,9 +19,10 @@ from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
-from analytics import analyses, export, figures, services
+from analytics import export, figures, services
 from analytics.datasets import OUTCOMES
 from analytics.models import AnalysisCache
+from analytics.sections.common import CACHED_SECTIONS, SECTIONS
 from studies.models import Study
 from studies.permissions import study_for_pi
 from vbqsite.queue import enqueue
@@ -177,7 +178,7 @@ def _section_page(request, study_id: int, page: str):
         "state": state,
         "computing": state.computing,
         "section": section,
-        "title": analyses.SECTIONS.get(page, page),
+        "title": SECTIONS.get(page, page),
         "result": state.result,
         "blocks": _blocks(study, page, state) if state.result else [],
         "outcomes": [{"key": k, "label": v[0], "selected": section == f"roc:{k}"} for k, v in OUTCOMES.items()],
@@ -224,8 +225,8 @@ def refresh(request, study_id: int):
 
     study = study_for_pi(request.user, study_id, message=PI_ONLY)
     section = request.POST.get("section")
-    sections = [section] if section in analyses.CACHED_SECTIONS else None
-    AnalysisCache.objects.filter(study=study, section__in=sections or analyses.CACHED_SECTIONS).update(
+    sections = [section] if section in CACHED_SECTIONS else None
+    AnalysisCache.objects.filter(study=study, section__in=sections or CACHED_SECTIONS).update(
         status=AnalysisCache.Status.PENDING, requested_at=timezone.now()
     )
     if not enqueue(tasks.study_analytics_refresh, study.pk, sections, True):
@@ -241,7 +242,7 @@ def refresh(request, study_id: int):
 @login_required
 def exports(request, study_id: int):
     study = study_for_pi(request.user, study_id, message=PI_ONLY)
-    states = services.sections_request(study, list(analyses.CACHED_SECTIONS))
+    states = services.sections_request(study, list(CACHED_SECTIONS))
     table_links = []
     for section, state in states.items():
         for tab in (state.result or {}).get("tables", []):
@@ -311,7 +312,7 @@ def export_csv(request, study_id: int, kind: str):
 
 def _section_from_slug(slug: str) -> str:
     section = slug.replace("-", ":", 1) if slug.startswith("roc-") else slug
-    if section not in analyses.CACHED_SECTIONS:
+    if section not in CACHED_SECTIONS:
         raise Http404("No such section.")
     return section
 

@@ -3,7 +3,7 @@
 Caching model. Every dashboard section is one :class:`~analytics.models.AnalysisCache` row per study, holding
 the result and the *inputs digest* it was computed from: a SHA-256 over exactly the database state the section
 reads (read scores, ROI statistics, reference records, the study's settings — see :data:`SECTION_INPUTS`) and
-:data:`~analytics.analyses.ANALYSIS_VERSION`. A page compares the row's digest with the current one; when they
+:data:`~analytics.sections.common.ANALYSIS_VERSION`. A page compares the row's digest with the current one; when they
 differ it enqueues :func:`analytics.tasks.study_analytics_refresh` (once: the row is marked pending) and shows
 the last result with a "computing…" banner that refreshes itself. Without a broker (the single-machine
 default) the task runs in-process, so the page gets the fresh result at once. The job recomputes only stale
@@ -31,9 +31,11 @@ from django.db import transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from analytics import analyses, figures
+from analytics import figures
 from analytics.datasets import OUTCOMES, ROI_COLUMNS, study_data
 from analytics.models import AnalysisCache
+from analytics.sections import compute_section
+from analytics.sections.common import ANALYSIS_VERSION, CACHED_SECTIONS
 from scoring.models import ReadScore
 from studies.models import Case, Membership, Read, ReferenceRecord, Roi, Study
 from vbqsite.queue import enqueue
@@ -88,7 +90,7 @@ def _settings_rows(study: Study) -> list[Any]:
         "randomisation_seed",
     )
     members = Membership.objects.filter(study=study).order_by("user_id").values_list("user_id", "user__username")
-    return [analyses.ANALYSIS_VERSION, *settings_row, *members]
+    return [ANALYSIS_VERSION, *settings_row, *members]
 
 
 class Digests:
@@ -340,7 +342,7 @@ def section_for_page(page: str, outcome: str | None = None) -> str:
     """The cached section behind a dashboard page (``roc`` → ``roc:<outcome>``)."""
     if page == "roc":
         return f"roc:{outcome if outcome in OUTCOMES else next(iter(OUTCOMES))}"
-    if page not in analyses.CACHED_SECTIONS:
+    if page not in CACHED_SECTIONS:
         raise KeyError(page)
     return page
 
@@ -355,7 +357,7 @@ def study_analytics_refresh(*, study_id: int, sections: list[str] | None = None,
     study = Study.objects.filter(pk=study_id).first()
     if study is None:
         return {"computed": [], "unchanged": [], "failed": []}
-    sections = [s for s in (sections or analyses.CACHED_SECTIONS) if s in analyses.CACHED_SECTIONS]
+    sections = [s for s in (sections or CACHED_SECTIONS) if s in CACHED_SECTIONS]
     # Fingerprints first, then digests, then the data: a change made meanwhile leaves the row stale (it is
     # noticed and recomputed next time), never wrongly fresh.
     fingerprints = Fingerprints(study)
@@ -381,7 +383,7 @@ def study_analytics_refresh(*, study_id: int, sections: list[str] | None = None,
     data = study_data(study)
     for section in stale:
         try:
-            result = analyses.compute_section(section, data)
+            result = compute_section(section, data)
         except Exception as exc:  # a bug in one section must not take the dashboard down
             log.exception("analytics section %s of study %s failed", section, study.pk)
             _store(

@@ -79,9 +79,11 @@ def _run(args, tmp: Path, database_url: str | None) -> int:
     from django.test import Client
     from django.urls import reverse
 
-    from analytics import analyses, export, services
+    from analytics import export, services
     from analytics.datasets import study_data
     from analytics.models import AnalysisCache
+    from analytics.sections import compute_section
+    from analytics.sections.common import CACHED_SECTIONS
     from analytics.synthetic import synthetic_study
 
     print(f"Database: {C.database_label()}; tasks in-process")
@@ -99,18 +101,18 @@ def _run(args, tmp: Path, database_url: str | None) -> int:
     load_s, data = C.timed(study_data, study)
     print(f"  load tidy data          {1000 * load_s:7.0f} ms")
     section_ms = {}
-    for section in analyses.CACHED_SECTIONS:
-        seconds, _ = C.timed(analyses.compute_section, section, data)
+    for section in CACHED_SECTIONS:
+        seconds, _ = C.timed(compute_section, section, data)
         section_ms[section] = 1000 * seconds
         print(f"  {section:<23} {section_ms[section]:7.0f} ms")
-    digest_s, _ = C.timed(lambda: [services.Digests(study).section(s) for s in analyses.CACHED_SECTIONS])
-    print_s, _ = C.timed(lambda: [services.Fingerprints(study).section(s) for s in analyses.CACHED_SECTIONS])
+    digest_s, _ = C.timed(lambda: [services.Digests(study).section(s) for s in CACHED_SECTIONS])
+    print_s, _ = C.timed(lambda: [services.Fingerprints(study).section(s) for s in CACHED_SECTIONS])
     print(f"  exact input digests, all sections (job)        {1000 * digest_s:6.0f} ms")
     print(f"  aggregate fingerprints, all sections (pages)   {1000 * print_s:6.0f} ms")
 
     # ---------------------------------------------------------------- (b) figures, snapshot, CSV
     figure_ms = {}
-    for section in analyses.CACHED_SECTIONS:
+    for section in CACHED_SECTIONS:
         for name in AnalysisCache.objects.get(study=study, section=section).result.get("figures", {}):
             seconds, _ = C.timed(services.figure_get, study, name, "svg", section=section)
             figure_ms[name] = 1000 * seconds

@@ -16,9 +16,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import analyses, export, services
+from analytics import export, services
 from analytics.datasets import OUTCOMES
 from analytics.models import AnalysisCache
+from analytics.sections.common import CACHED_SECTIONS, SECTIONS
 from studies.permissions import study_for_pi
 
 PI_ONLY = "Only the study's PI can see the analytics."
@@ -47,7 +48,7 @@ class SectionListView(APIView):
     @extend_schema(operation_id="analytics_sections", responses=OpenApiTypes.OBJECT)
     def get(self, request, study_id: int):
         study = study_for_pi(request.user, study_id, message=PI_ONLY)
-        states = services.sections_request(study, list(analyses.CACHED_SECTIONS))
+        states = services.sections_request(study, list(CACHED_SECTIONS))
         sections = []
         for name, state in states.items():
             page, _, outcome = name.partition(":")
@@ -87,7 +88,7 @@ class SectionView(APIView):
         try:
             name = services.section_for_page(section, outcome)
         except KeyError:
-            raise NotFound(f"Unknown section; choose from {', '.join(analyses.SECTIONS)}.") from None
+            raise NotFound(f"Unknown section; choose from {', '.join(SECTIONS)}.") from None
         state = services.sections_request(study, [name])[name]
         plots = request.query_params.get("plots") in ("1", "true", "yes")
         code = status.HTTP_200_OK if state.result is not None else status.HTTP_202_ACCEPTED

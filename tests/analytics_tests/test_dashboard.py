@@ -19,8 +19,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from analytics import export, services, tasks
-from analytics.analyses import CACHED_SECTIONS
 from analytics.models import AnalysisCache
+from analytics.sections.common import CACHED_SECTIONS
 from analytics.synthetic import synthetic_study
 from scoring.models import ReadScore
 from studies.models import ReferenceRecord

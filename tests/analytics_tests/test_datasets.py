@@ -7,10 +7,10 @@ import math
 import pytest
 from django.urls import reverse
 
-from analytics import analyses, services
-from analytics.analyses import CACHED_SECTIONS
+from analytics import sections, services
 from analytics.datasets import outcome_of, study_data, who_group
 from analytics.models import AnalysisCache
+from analytics.sections.common import CACHED_SECTIONS
 from analytics.synthetic import synthetic_study
 from scoring.models import ReadScore, RoiScore
 from studies.models import Study
@@ -103,12 +103,12 @@ def test_sections_with_too_little_data_say_why(world, client):
     """The permission-matrix world: one case, no reference data, nothing submitted."""
     data = study_data(world.study)
     for section in CACHED_SECTIONS:
-        result = analyses.compute_section(section, data)
+        result = sections.compute_section(section, data)
         assert result["tables"], section
-    assert "reference" in " ".join(analyses.table1(data)["messages"])
-    assert any("readers" in m for m in analyses.agreement(data)["messages"])
-    assert "No subjects" in " ".join(analyses.roc(data)["messages"])
-    groups = analyses.groups(data)
+    assert "reference" in " ".join(sections.table1.compute(data)["messages"])
+    assert any("readers" in m for m in sections.agreement.compute(data)["messages"])
+    assert "No subjects" in " ".join(sections.roc.compute(data)["messages"])
+    groups = sections.groups.compute(data)
     assert groups["tables"][0]["rows"] == [] and groups["tables"][0]["empty"]
     client.force_login(world.pi)
     for name in ("analytics-overview", "analytics-agreement", "analytics-table1", "analytics-roc"):
@@ -125,8 +125,8 @@ def test_tiny_groups():
     syn = synthetic_study(n_cases=4, n_readers=2, seed=11, pi=pi, oddities=False)
     data = study_data(syn.study)
     for section in CACHED_SECTIONS:
-        analyses.compute_section(section, data)
-    table = analyses.table1(data)
+        sections.compute_section(section, data)
+    table = sections.table1.compute(data)
     assert table["data"]["yates"] is False
 
 
@@ -135,7 +135,7 @@ def test_failed_section_is_reported_not_raised(world, monkeypatch, client):
     def boom(data):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(analyses, "table1", boom)
+    monkeypatch.setattr(sections.table1, "compute", boom)
     out = services.study_analytics_refresh(study_id=world.study.pk, sections=["table1"])
     assert out["failed"] == ["table1"]
     row = AnalysisCache.objects.get(study=world.study, section="table1")
