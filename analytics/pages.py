@@ -19,10 +19,12 @@ from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
-from analytics import export, figures, services
+from analytics import figure_cache, figures, services
 from analytics.datasets import OUTCOMES
 from analytics.models import AnalysisCache
+from analytics.sections import exports as csv_exports
 from analytics.sections.common import CACHED_SECTIONS, SECTIONS
+from analytics.snapshot import snapshot_filename, snapshot_get, snapshot_row
 from studies.models import Study
 from studies.permissions import study_for_pi
 from vbqsite.queue import enqueue
@@ -257,7 +259,7 @@ def exports(request, study_id: int):
                     ),
                 }
             )
-    snapshot = AnalysisCache.objects.filter(study=study, section=services.SNAPSHOT).first()
+    snapshot = snapshot_row(study)
     ctx = _base_context(request, study, "exports")
     computing = any(s.computing for s in states.values())
     ctx |= {
@@ -272,11 +274,11 @@ def exports(request, study_id: int):
                 "columns": list(columns.items()),
             }
             for name, columns in (
-                ("roi_measurements", export.ROI_COLUMNS),
-                ("scores", export.SCORE_COLUMNS),
+                ("roi_measurements", csv_exports.ROI_COLUMNS),
+                ("scores", csv_exports.SCORE_COLUMNS),
                 (
                     "subjects",
-                    export.SUBJECT_COLUMNS
+                    csv_exports.SUBJECT_COLUMNS
                     | {
                         "vbq_<reader>_r<n>": "VBQ of that reader's read n (analysed reads)",
                         "snr_<reader>_r<n>": "SNR L1–L4 of that read",
@@ -305,9 +307,9 @@ def _prefix(study: Study) -> str:
 @login_required
 def export_csv(request, study_id: int, kind: str):
     study = study_for_pi(request.user, study_id, message=PI_ONLY)
-    if kind not in export.EXPORTS:
+    if kind not in csv_exports.EXPORTS:
         raise Http404("No such export.")
-    return _attachment(export.EXPORTS[kind](study), "text/csv; charset=utf-8", f"{_prefix(study)}-{kind}.csv")
+    return _attachment(csv_exports.EXPORTS[kind](study), "text/csv; charset=utf-8", f"{_prefix(study)}-{kind}.csv")
 
 
 def _section_from_slug(slug: str) -> str:
@@ -325,7 +327,7 @@ def table_csv(request, study_id: int, section: str, table: str):
     for tab in (state.result or {}).get("tables", []):
         if tab["id"] == table:
             return _attachment(
-                export.table_csv(tab), "text/csv; charset=utf-8", f"{_prefix(study)}-{section}-{table}.csv"
+                csv_exports.table_csv(tab), "text/csv; charset=utf-8", f"{_prefix(study)}-{section}-{table}.csv"
             )
     if state.result is None:
         return HttpResponse(
@@ -338,12 +340,12 @@ def table_csv(request, study_id: int, section: str, table: str):
 def figure(request, study_id: int, name: str, fmt: str):
     study = study_for_pi(request.user, study_id, message=PI_ONLY)
     try:
-        section = services.figure_section(name)
+        section = figure_cache.figure_section(name)
     except KeyError:
         raise Http404("No such figure.") from None
     # No freshness check here: the page that links the figure did it (and the URL carries the digest).
     try:
-        content = services.figure_get(study, name, fmt, section=section)
+        content = figure_cache.figure_get(study, name, fmt, section=section)
     except KeyError:
         raise Http404("No such figure.") from None
     return _attachment(content, figures.FORMATS[fmt], f"{_prefix(study)}-{name}.{fmt}", inline=fmt == "svg")
@@ -352,11 +354,11 @@ def figure(request, study_id: int, name: str, fmt: str):
 @login_required
 def snapshot(request, study_id: int):
     study = study_for_pi(request.user, study_id, message=PI_ONLY)
-    content, record = services.snapshot_get(study)
+    content, record = snapshot_get(study)
     if content is None:
         if record.get("status") == AnalysisCache.Status.FAILED:
             messages.error(request, f"The snapshot could not be built: {record.get('error') or 'unknown error'}")
         else:
             messages.info(request, "The analysis snapshot is being built; this page refreshes until it is ready.")
         return redirect("analytics-exports", study_id=study.pk)
-    return _attachment(content, "application/zip", record.get("filename") or export.snapshot_filename(study))
+    return _attachment(content, "application/zip", record.get("filename") or snapshot_filename(study))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from analytics import services
+from analytics import services, snapshot
 
 
 @shared_task(name="analytics.tasks.study_analytics_refresh", acks_late=True, reject_on_worker_lost=True)
@@ -23,4 +23,4 @@ def study_analytics_refresh(study_id: int, sections: list[str] | None = None, fo
 @shared_task(name="analytics.tasks.study_snapshot_build", acks_late=True, reject_on_worker_lost=True)
 def study_snapshot_build(study_id: int) -> dict:
     """Build the analysis snapshot zip of a study (kept frozen once the study is locked)."""
-    return services.study_snapshot_build(study_id=study_id)
+    return snapshot.study_snapshot_build(study_id=study_id)

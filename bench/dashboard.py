@@ -79,11 +79,13 @@ def _run(args, tmp: Path, database_url: str | None) -> int:
     from django.test import Client
     from django.urls import reverse
 
-    from analytics import export, services
+    from analytics import digests, figure_cache, services
     from analytics.datasets import study_data
     from analytics.models import AnalysisCache
     from analytics.sections import compute_section
+    from analytics.sections import exports as export
     from analytics.sections.common import CACHED_SECTIONS
+    from analytics.snapshot import study_snapshot_build
     from analytics.synthetic import synthetic_study
 
     print(f"Database: {C.database_label()}; tasks in-process")
@@ -105,8 +107,8 @@ def _run(args, tmp: Path, database_url: str | None) -> int:
         seconds, _ = C.timed(compute_section, section, data)
         section_ms[section] = 1000 * seconds
         print(f"  {section:<23} {section_ms[section]:7.0f} ms")
-    digest_s, _ = C.timed(lambda: [services.Digests(study).section(s) for s in CACHED_SECTIONS])
-    print_s, _ = C.timed(lambda: [services.Fingerprints(study).section(s) for s in CACHED_SECTIONS])
+    digest_s, _ = C.timed(lambda: [digests.Digests(study).section(s) for s in CACHED_SECTIONS])
+    print_s, _ = C.timed(lambda: [digests.Fingerprints(study).section(s) for s in CACHED_SECTIONS])
     print(f"  exact input digests, all sections (job)        {1000 * digest_s:6.0f} ms")
     print(f"  aggregate fingerprints, all sections (pages)   {1000 * print_s:6.0f} ms")
 
@@ -114,10 +116,10 @@ def _run(args, tmp: Path, database_url: str | None) -> int:
     figure_ms = {}
     for section in CACHED_SECTIONS:
         for name in AnalysisCache.objects.get(study=study, section=section).result.get("figures", {}):
-            seconds, _ = C.timed(services.figure_get, study, name, "svg", section=section)
+            seconds, _ = C.timed(figure_cache.figure_get, study, name, "svg", section=section)
             figure_ms[name] = 1000 * seconds
     print(f"First drawing of {len(figure_ms)} figures (SVG): {sum(figure_ms.values()) / 1000:.2f} s")
-    snapshot_s, snapshot = C.timed(services.study_snapshot_build, study_id=study.pk)
+    snapshot_s, snapshot = C.timed(study_snapshot_build, study_id=study.pk)
     print(f"Analysis snapshot ({snapshot['size'] / 1e6:.1f} MB zip; PNG + PDF drawn here): {snapshot_s:.2f} s")
     exports = {}
     for kind, builder in export.EXPORTS.items():

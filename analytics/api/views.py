@@ -16,9 +16,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import export, services
+from analytics import services
 from analytics.datasets import OUTCOMES
 from analytics.models import AnalysisCache
+from analytics.sections import exports
 from analytics.sections.common import CACHED_SECTIONS, SECTIONS
 from studies.permissions import study_for_pi
 
@@ -62,7 +63,7 @@ class SectionListView(APIView):
                 "sections": sections,
                 "exports": {
                     kind: reverse("api-analytics-export", kwargs={"study_id": study.pk, "kind": kind})
-                    for kind in export.EXPORTS
+                    for kind in exports.EXPORTS
                 },
             }
         )
@@ -101,8 +102,8 @@ class ExportView(APIView):
     @extend_schema(operation_id="analytics_export_csv", responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request, study_id: int, kind: str):
         study = study_for_pi(request.user, study_id, message=PI_ONLY)
-        if kind not in export.EXPORTS:
-            raise NotFound(f"Unknown export; choose from {', '.join(export.EXPORTS)}.")
-        response = HttpResponse(export.EXPORTS[kind](study), content_type="text/csv; charset=utf-8")
+        if kind not in exports.EXPORTS:
+            raise NotFound(f"Unknown export; choose from {', '.join(exports.EXPORTS)}.")
+        response = HttpResponse(exports.EXPORTS[kind](study), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-{kind}.csv"'
         return response

@@ -1,11 +1,11 @@
-"""The dashboard sections, one module per tab: tidy study data → statistics (:mod:`analytics.stats`) → JSON-ready
-dicts.
+"""The dashboard, one module per tab: tidy study data → statistics (:mod:`analytics.stats`) → JSON-ready dicts.
 
-:mod:`~analytics.sections.progress`, :mod:`~.agreement`, :mod:`~.table1`, :mod:`~.groups`, :mod:`~.roc`,
-:mod:`~.correlation` — each a ``compute(data)`` taking a :class:`~analytics.datasets.StudyData` and returning
-the section's result (its shape, the names of the sections and what is cached: :mod:`~analytics.sections.common`).
-They never touch the database: :mod:`analytics.services` loads the data, caches the results and runs
-:func:`compute_section` in a Celery job.
+* :mod:`~analytics.sections.progress`, :mod:`~.agreement`, :mod:`~.table1`, :mod:`~.groups`, :mod:`~.roc`,
+  :mod:`~.correlation` — each a ``compute(data)`` taking a :class:`~analytics.datasets.StudyData` and
+  returning the section's result (its shape, the names of the sections and what is cached:
+  :mod:`~analytics.sections.common`). They never touch the database: :mod:`analytics.services` loads the data,
+  caches the results and runs :func:`compute_section` in a Celery job.
+* :mod:`~analytics.sections.exports` — the exports tab's CSV files (the snapshot zip: :mod:`analytics.snapshot`).
 """
 
 from __future__ import annotations

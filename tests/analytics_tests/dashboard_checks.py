@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from analytics import export, stats_cli
+from analytics import stats_cli
 from analytics.models import AnalysisCache
+from analytics.sections import exports as export
 
 GROUPS = ("normal", "osteopenia", "osteoporosis")
 

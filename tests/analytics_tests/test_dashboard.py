@@ -3,7 +3,7 @@
 The study (``analytics.synthetic``): 61 subjects 21/21/19 normal/osteopenia/osteoporosis by QCT T-score,
 3 readers × 2 reads with reader habits and placement jitter, ROI statistics and read scores stored as the
 scoring service stores them. The sections are computed by the Celery task (in-process), the CSVs exported
-with ``analytics.export``, filtered the way a statistician would (rows of one reader, first reads) and fed to
+with ``analytics.sections.exports``, filtered the way a statistician would (rows of one reader, first reads) and fed to
 ``analytics.stats_cli`` — the engine of ``python manage.py stats`` — and once through ``call_command``.
 """
 
@@ -18,8 +18,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from analytics import export, services, tasks
+from analytics import services, tasks
 from analytics.models import AnalysisCache
+from analytics.sections import exports as export
 from analytics.sections.common import CACHED_SECTIONS
 from analytics.synthetic import synthetic_study
 from scoring.models import ReadScore

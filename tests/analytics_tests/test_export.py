@@ -10,8 +10,9 @@ import zipfile
 import pytest
 from django.urls import reverse
 
-from analytics import export, services, tasks
+from analytics import digests, tasks
 from analytics.models import AnalysisCache
+from analytics.sections import exports as export
 from analytics.synthetic import synthetic_study
 from scoring.models import ReadScore
 from studies.services.membership import study_lock
@@ -107,7 +108,7 @@ def test_snapshot_zip_contents_and_reproducibility(small, client):
     assert all(info.date_time == (1980, 1, 1, 0, 0, 0) for info in archive.infolist())
     assert archive.read("data/subjects.csv") == export.subjects_csv(study)
     manifest = json.loads(archive.read("manifest.json"))
-    assert manifest["inputs_hash"] == services.Digests(study).section(services.SNAPSHOT)
+    assert manifest["inputs_hash"] == digests.Digests(study).section(digests.SNAPSHOT)
     assert manifest["settings"]["consensus_rule"] == "first_reads"
     assert set(manifest["software"]) == {"vbq_reader", "python", "numpy", "scipy", "django", "matplotlib"}
     assert manifest["files"]["data/scores.csv"]
@@ -136,7 +137,7 @@ def test_snapshot_follows_data_until_locked_then_frozen(small, client):
 
     study_lock(study=study, user=small.pi)
     frozen = client.get(url).content
-    row = AnalysisCache.objects.get(study=study, section=services.SNAPSHOT)
+    row = AnalysisCache.objects.get(study=study, section=digests.SNAPSHOT)
     assert row.result["frozen"] is True
     assert json.loads(zipfile.ZipFile(io.BytesIO(frozen)).read("manifest.json"))["study"]["locked"] is True
     # Whatever happens to the database afterwards, the locked study's snapshot is the stored file.

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
+from analytics.digests import SNAPSHOT
 from analytics.models import AnalysisCache
-from analytics.services import SNAPSHOT
 
 pytestmark = pytest.mark.django_db
 
