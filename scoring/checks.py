@@ -32,13 +32,20 @@ def noise_problems(read: Read) -> list[str]:
     return []
 
 
-def read_checks(*, read: Read, **_) -> ReadChecks:
+def read_checks(*, read: Read, stats_shown: str = "full", **_) -> ReadChecks:
     """Receiver of :data:`studies.events.read_checks`."""
-    return ReadChecks(problems=noise_problems(read), warnings=quality_warnings(read))
+    return ReadChecks(problems=noise_problems(read), warnings=quality_warnings(read, stats_shown=stats_shown))
 
 
-def quality_warnings(read: Read) -> list[str]:
-    """Anatomy and quality hints; they do not block submission."""
+def quality_warnings(read: Read, *, stats_shown: str = "full") -> list[str]:
+    """Anatomy and quality hints; they do not block submission.
+
+    Every check runs whatever ``stats_shown`` is (the study's ``reader_roi_stats`` for a reader, "full" for the
+    PI); the sentences quote SI values (mean, SD) only under "full" and areas from "quality" on, so that a
+    blinded reader gets the warning without the numbers.
+    """
+    quote_si = stats_shown == "full"
+    quote_area = stats_shown in ("full", "quality")
     study = read.study
     protocol = protocol_for(study)
     levels_of = protocol.levels
@@ -74,7 +81,8 @@ def quality_warnings(read: Read) -> list[str]:
         warnings.append("The CSF ROI is brighter than the vertebrae: on T1 CSF should be darker. Check its position.")
     for lv, s in zip(levels_of, levels, strict=True):
         if s is not None and s.mean and s.sd is not None and s.sd / s.mean > HIGH_CV:
-            warnings.append(f"{lv}: high SD ({s.sd:.0f} vs mean {s.mean:.0f}) — the ROI may touch the cortical rim.")
+            values = f" ({s.sd:.0f} vs mean {s.mean:.0f})" if quote_si else " for its mean"
+            warnings.append(f"{lv}: high SD{values} — the ROI may touch the cortical rim.")
     noise = stats(protocol.noise)
     if noise is not None and measured and noise.mean > 0.25 * min(s.mean for s in measured):
         warnings.append("The noise ROI is bright for background: it may overlap tissue or artefact.")
@@ -83,8 +91,9 @@ def quality_warnings(read: Read) -> list[str]:
         if s is None or label == protocol.noise:
             continue
         if s.area_mm2 < study.roi_area_min_mm2 or s.area_mm2 > study.roi_area_max_mm2:
+            area = f"area {s.area_mm2:.0f} mm²" if quote_area else "the area"
             warnings.append(
-                f"{label}: area {s.area_mm2:.0f} mm² is outside the study's expected range "
+                f"{label}: {area} is outside the study's expected range "
                 f"({study.roi_area_min_mm2:.0f}–{study.roi_area_max_mm2:.0f} mm²)."
             )
     return warnings

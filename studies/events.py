@@ -36,7 +36,8 @@ study_settings_changed = Signal()
 reference_changed = Signal()
 #: The study was locked. kwargs: ``study_id``.
 study_locked = Signal()
-#: Question asked before submit: receivers return a :class:`ReadChecks`. kwargs: ``read`` (a ``Read``).
+#: Question asked before submit: receivers return a :class:`ReadChecks`. kwargs: ``read`` (a ``Read``),
+#: ``stats_shown`` ("none" | "quality" | "full": which ROI statistics the sentences may quote — blinding).
 read_checks = Signal()
 
 
@@ -63,11 +64,11 @@ def announce(signal: Signal, **kwargs) -> None:
     transaction.on_commit(send)
 
 
-def ask_read_checks(read) -> ReadChecks:
+def ask_read_checks(read, *, stats_shown: str = "full") -> ReadChecks:
     """Problems and warnings that the other apps contribute for ``read`` (see :data:`read_checks`)."""
     problems: list[str] = []
     warnings: list[str] = []
-    for _, answer in read_checks.send(sender=None, read=read):
+    for _, answer in read_checks.send(sender=None, read=read, stats_shown=stats_shown):
         if answer is not None:
             problems += answer.problems
             warnings += answer.warnings

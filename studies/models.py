@@ -30,6 +30,11 @@ class Study(models.Model):
         SHIFT = "shift", "Shift dates consistently per subject"
         REMOVE = "remove", "Remove dates"
 
+    class ReaderRoiStats(models.TextChoices):
+        NONE = "none", "None: readers see no ROI statistics"
+        QUALITY = "quality", "Quality: n, area and the QC warnings (no SI values)"
+        FULL = "full", "Full: n, area, mean, median and SD of each ROI"
+
     class ConsensusRule(models.TextChoices):
         FIRST_READS = "first_reads", "Mean over readers of their first reads"
         ALL_READS = "all_reads", "Mean over all reads"
@@ -60,6 +65,15 @@ class Study(models.Model):
     reads_per_reader = models.PositiveSmallIntegerField(default=2)
     washout_days = models.PositiveSmallIntegerField(default=14)
     randomisation_seed = models.BigIntegerField(default=_new_seed)
+
+    # Blinding: what readers see of their ROIs' statistics (the PI always sees them all). With L1–L4 and CSF
+    # means on screen a reader could compute the VBQ, and anchor a second read to the first.
+    reader_roi_stats = models.CharField(
+        max_length=10,
+        choices=ReaderRoiStats.choices,
+        default=ReaderRoiStats.QUALITY,
+        help_text="ROI statistics shown to readers (the PI always sees all of them)",
+    )
 
     # Privacy
     date_handling = models.CharField(max_length=10, choices=DateHandling.choices, default=DateHandling.SHIFT)

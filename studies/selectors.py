@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from studies.models import Membership, Read, Study
+from studies.permissions import is_pi
 from studies.services.reading import read_is_open
 
 
@@ -34,3 +35,11 @@ def reader_may_view(read: Read) -> bool:
         case_id=read.case_id, reader_id=read.reader_id, read_number__gt=read.read_number
     ).select_related("study")
     return not any(read_is_open(r) for r in later)
+
+
+def roi_stats_shown(read: Read, user) -> str:
+    """How much of the read's ROI statistics ``user`` may see: the PI all of them ("full"), a reader what the
+    study's ``reader_roi_stats`` setting allows ("none", "quality" or "full")."""
+    if is_pi(read.study_id, user):
+        return Study.ReaderRoiStats.FULL
+    return read.study.reader_roi_stats

@@ -142,6 +142,15 @@ class PiReadSerializer(ReadSerializer):
         }
 
 
+#: The ROI statistics sent at each level of :attr:`Study.reader_roi_stats` (the PI always gets "full"). Mean and
+#: median SI are left out below "full": from L1–L4 and CSF a reader could compute the VBQ.
+ROI_STATS_SHOWN: dict[str, tuple[str, ...]] = {
+    Study.ReaderRoiStats.NONE: (),
+    Study.ReaderRoiStats.QUALITY: ("n", "area_mm2"),
+    Study.ReaderRoiStats.FULL: ("n", "area_mm2", "mean", "median", "sd", "min", "max"),
+}
+
+
 class RoiStatsSerializer(serializers.Serializer):
     n = serializers.IntegerField()
     area_mm2 = serializers.FloatField()
@@ -200,7 +209,10 @@ class RoiSerializer(serializers.ModelSerializer):
         return score.error if score is not None and score.roi_version == roi.version else ""
 
     def get_stats(self, roi: Roi) -> dict | None:
+        """The ROI's statistics, as many as the viewer may see (context ``stats_shown``; the PI's "full" when
+        not given): what a reader may not see is never sent. None while not measured; {} when none are shown."""
         score = self._score(roi)
         if roi.excluded or score is None or score.roi_version != roi.version or score.error:
             return None
-        return {k: getattr(score, k) for k in ("n", "area_mm2", "mean", "median", "sd", "min", "max")}
+        keys = ROI_STATS_SHOWN[self.context.get("stats_shown", Study.ReaderRoiStats.FULL)]
+        return {k: getattr(score, k) for k in keys}

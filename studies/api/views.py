@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from studies.models import Case, Membership, Read, Roi, Study
 from studies.permissions import is_pi, require_pi
-from studies.selectors import reader_may_view, reads_visible_to, studies_visible_to
+from studies.selectors import reader_may_view, reads_visible_to, roi_stats_shown, studies_visible_to
 from studies.services import membership as membership_services
 from studies.services import reading
 from studies.services.read_checks import read_checks
@@ -168,8 +168,10 @@ class ReadViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=None, responses={200: dict})
     @action(detail=True, methods=["get"])
     def checks(self, request, pk=None):
-        """Protocol problems (block submit) and anatomy/quality warnings for this read."""
-        return Response(read_checks(self.get_object()))
+        """Protocol problems (block submit) and anatomy/quality warnings for this read (a reader's warnings
+        quote no more of the ROI statistics than the study lets readers see)."""
+        read = self.get_object()
+        return Response(read_checks(read, stats_shown=roi_stats_shown(read, request.user)))
 
     @extend_schema(request=None, responses=s.ReadSerializer)
     @action(detail=True, methods=["post"])
@@ -201,17 +203,23 @@ class RoiViewSet(viewsets.ModelViewSet):
             return Roi.objects.none()
         return Roi.objects.filter(read=self.get_read()).select_related("score")
 
+    def get_serializer_context(self):
+        ctx = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False) and "read_pk" in self.kwargs:
+            ctx["stats_shown"] = roi_stats_shown(self.get_read(), self.request.user)  # blinding: see the setting
+        return ctx
+
     def create(self, request, *args, **kwargs):
         roi = reading.roi_create(read=self.get_read(), user=request.user, data=dict(request.data))
         roi.refresh_from_db()
-        return Response(s.RoiSerializer(roi).data, status=status.HTTP_201_CREATED)
+        return Response(self.get_serializer(roi).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
         roi = self.get_object()
         data = {k: v for k, v in request.data.items() if k != "version"}
         roi = reading.roi_update(roi=roi, user=request.user, data=data, version=request.data.get("version"))
         roi.refresh_from_db()
-        return Response(s.RoiSerializer(roi).data)
+        return Response(self.get_serializer(roi).data)
 
     def destroy(self, request, *args, **kwargs):
         roi = self.get_object()

@@ -35,6 +35,7 @@ STUDY_SETTING_FIELDS = (
     "roi_area_min_mm2",
     "roi_area_max_mm2",
     "consensus_rule",
+    "reader_roi_stats",
     "reads_per_reader",
     "washout_days",
     "randomisation_seed",

@@ -40,7 +40,11 @@ def protocol_problems(read: Read, rois: dict[str, Roi] | None = None) -> list[st
     return problems
 
 
-def read_checks(read: Read) -> dict[str, list[str]]:
-    """``problems`` (block submission) and ``warnings`` (shown, do not block) for the read."""
-    contributed = ask_read_checks(read)
+def read_checks(read: Read, *, stats_shown: str = "full") -> dict[str, list[str]]:
+    """``problems`` (block submission) and ``warnings`` (shown, do not block) for the read.
+
+    ``stats_shown`` is how much of the ROI statistics the asker may see (:attr:`Study.reader_roi_stats`; the
+    PI: "full"): the contributed sentences quote no value beyond it.
+    """
+    contributed = ask_read_checks(read, stats_shown=stats_shown)
     return {"problems": protocol_problems(read) + contributed.problems, "warnings": contributed.warnings}

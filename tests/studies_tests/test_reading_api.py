@@ -31,6 +31,8 @@ def setup(world, django_capture_on_commit_callbacks):
 
 
 def test_roi_create_returns_server_statistics(setup, client, django_capture_on_commit_callbacks):
+    setup.study.reader_roi_stats = "full"  # readers see SI values only when the PI chose it (blinding)
+    setup.study.save(update_fields=["reader_roi_stats"])
     client.force_login(setup.reader)
     url = reverse("api-read-roi-list", args=[setup.read.pk])
     with django_capture_on_commit_callbacks(execute=True):

@@ -206,14 +206,17 @@ function renderStats(box, roi, kind) {
     box.replaceChildren(el('span', { class: 'vw-stats-msg', text: msg }));
     return;
   }
+  // Only what the server sent: a blinded reader gets n and area, or nothing (the study's setting).
   const s = roi.stats;
   const cells = [
-    ['n', 'n', String(s.n), s.n],
-    ['area', 'mm²', fmt(s.area_mm2, 0), s.area_mm2],
-    ['mean', 'mean', fmt(s.mean), s.mean],
-    ['median', 'median', fmt(s.median), s.median],
-    ['sd', 'SD', fmt(s.sd), s.sd],
-  ];
+    ['n', 'n', 'n', (v) => String(v)],
+    ['area', 'area_mm2', 'mm²', (v) => fmt(v, 0)],
+    ['mean', 'mean', 'mean', (v) => fmt(v)],
+    ['median', 'median', 'median', (v) => fmt(v)],
+    ['sd', 'sd', 'SD', (v) => fmt(v)],
+  ]
+    .filter(([, field]) => field in s)
+    .map(([key, field, name, format]) => [key, name, format(s[field]), s[field]]);
   box.replaceChildren(
     ...cells.map(([key, name, text, value]) =>
       el('span', { class: 'vw-stat' }, el('span', { class: 'vw-stat-name', text: name }), el('span', { class: 'vw-stat-value', 'data-stat': key, 'data-value': String(value), text })),

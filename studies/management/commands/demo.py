@@ -31,8 +31,8 @@ from studies.services.membership import study_create
 User = get_user_model()
 DEMO_PASSWORD = "vbq-demo-2026"
 STUDIES = {
-    "VBQ": ("VBQ vs QCT (demo)", {"measure_vbq": True, "measure_snr": True}),
-    "SNR": ("SNR / M-score vs DEXA (demo)", {"measure_vbq": True, "measure_snr": True}),
+    "VBQ": ("VBQ vs QCT (demo)", {"measure_vbq": True, "measure_snr": True, "reader_roi_stats": "quality"}),
+    "SNR": ("SNR / M-score vs DEXA (demo)", {"measure_vbq": True, "measure_snr": True, "reader_roi_stats": "quality"}),
 }
 SIMULATED_READERS = ("reader2", "reader3")
 
