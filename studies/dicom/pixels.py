@@ -20,6 +20,8 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, get_decoder
 
+from .guard import DecodeFailed, decode_with_plugins, describe, is_fatal
+
 __all__ = ["PixelError", "PixelSlice", "SliceCache", "decode_pixels", "load_pixels", "pixel_spacing"]
 
 
@@ -92,9 +94,13 @@ def decode_pixels(ds: Dataset) -> np.ndarray:
 
     _check_rescale(ds)
     try:
-        stored = _decode_stored(ds, get_decoder(ts) if ts.is_compressed else None)
-    except Exception as exc:  # pydicom/plugins raise many types; the user needs one clear message
-        raise PixelError(f"The pixel data could not be decoded ({ts_text}): {exc}") from exc
+        stored = _decode_stored(ds, get_decoder(ts) if ts.is_compressed else None, ts)
+    except DecodeFailed as exc:
+        raise PixelError(f"The compressed pixel data are corrupt ({exc}); the file cannot be measured.") from exc
+    except BaseException as exc:  # pydicom/plugins raise many types (native panics too); one clear message
+        if is_fatal(exc):
+            raise
+        raise PixelError(f"The pixel data could not be decoded ({ts_text}): {describe(exc)}") from exc
     if stored.ndim != 2:
         raise PixelError(f"The decoded pixel data has shape {stored.shape}; a single 2-D greyscale slice is required.")
     try:
@@ -104,24 +110,10 @@ def decode_pixels(ds: Dataset) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-#: Decoding plugins in order of preference. python-gdcm only when nothing else decodes the syntax: on a
-#: corrupt JPEG 2000 stream it aborts the whole process (uncaught C++ exception), which would kill a worker.
-_PLUGIN_ORDER = ("pylibjpeg", "pydicom", "pillow", "pyjpegls")
-
-
-def _decode_stored(ds: Dataset, decoder) -> np.ndarray:
+def _decode_stored(ds: Dataset, decoder, ts: str) -> np.ndarray:
     if decoder is None:
         return ds.pixel_array
-    available = tuple(decoder.available_plugins)
-    plugins = [p for p in _PLUGIN_ORDER if p in available] or list(available)
-    last: Exception | None = None
-    for plugin in plugins:
-        try:
-            ds.pixel_array_options(decoding_plugin=plugin)
-            return ds.pixel_array
-        except Exception as exc:  # try the next plugin
-            last = exc
-    raise last or ValueError("no decoder")
+    return decode_with_plugins(ds, decoder, ts)
 
 
 def _int_or_none(value: object) -> int | None:
@@ -240,7 +232,9 @@ class SliceCache:
 def _read_slice(path: str) -> PixelSlice:
     try:
         ds = pydicom.dcmread(path)
-    except Exception as exc:  # InvalidDicomError, OSError, struct errors on truncated files ...
+    except BaseException as exc:  # InvalidDicomError, OSError, struct errors on truncated files ...
+        if is_fatal(exc):
+            raise
         raise PixelError(f"The file {Path(path).name!r} is not a readable DICOM file: {exc}") from exc
     return PixelSlice.from_dataset(ds)
 

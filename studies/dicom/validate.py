@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO, Final, Literal
 
-import numpy as np
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
@@ -39,6 +38,7 @@ from pydicom.uid import (
 )
 
 from . import values
+from .guard import DecodeFailed, decode_with_plugins, is_fatal
 from .read import read_bytes_to_end
 
 __all__ = [
@@ -70,6 +70,7 @@ REJECTION_CODES: Final[dict[str, str]] = {
     "unknown_transfer_syntax": "Unknown transfer syntax",
     "codec_missing": "No decoder for the compression",
     "corrupt_pixel_data": "Image data could not be decoded",
+    "decoder_crashed": "Image data crashed the decoder",
     "missing_uids": "Missing identifiers",
     "missing_geometry": "Missing image geometry",
     "duplicate_sop_instance": "Duplicate image",
@@ -200,7 +201,9 @@ def inspect_file(
         warnings.simplefilter("ignore")
         try:
             return _inspect(data, label)
-        except Exception as exc:  # last resort: a malformed file must never crash an import
+        except BaseException as exc:  # last resort: a malformed file must never crash an import
+            if is_fatal(exc):  # (panics of native decoders included; not a request to stop)
+                raise
             return _reject(
                 "truncated" if _has_dicm(data) else "not_dicom",
                 f"The file could not be parsed as DICOM ({type(exc).__name__}); it may be damaged.",
@@ -448,13 +451,10 @@ def _decode_problem(ds: Dataset, ts: UID) -> tuple[str, str] | None:
             "(codec) for it installed. Export the images uncompressed, or ask the administrator to add "
             "the codec.",
         )
-    pixels, errors = _decode(ds, decoder)
-    if pixels is None:
-        return (
-            "corrupt_pixel_data",
-            f"The compressed image ({ts.name}) could not be decoded ({errors}); the file may be damaged. "
-            "Upload the original file again.",
-        )
+    try:
+        pixels = decode_with_plugins(ds, decoder, ts)
+    except DecodeFailed as exc:
+        return "corrupt_pixel_data", exc.reason
     if pixels.shape[:2] != (int(ds.Rows), int(ds.Columns)):
         return (
             "corrupt_pixel_data",
@@ -462,27 +462,6 @@ def _decode_problem(ds: Dataset, ts: UID) -> tuple[str, str] | None:
             f"{ds.Columns}×{ds.Rows}; the file may be damaged.",
         )
     return None
-
-
-#: Decoding plugins tried in this order. python-gdcm comes last and only when nothing else can decode the
-#: transfer syntax: on a corrupt JPEG 2000 stream it aborts the whole process (an uncaught C++ exception)
-#: instead of raising, which would kill an import worker.
-_PLUGIN_ORDER: Final = ("pylibjpeg", "pydicom", "pillow", "pyjpegls")
-
-
-def _decode(ds: Dataset, decoder) -> tuple[np.ndarray | None, str]:
-    """Decode with the first plugin that succeeds; set that plugin as the dataset's pixel_array option."""
-    available = tuple(decoder.available_plugins)
-    safe = [p for p in _PLUGIN_ORDER if p in available] or list(available)
-    errors = []
-    for plugin in safe:
-        try:
-            ds.pixel_array_options(decoding_plugin=plugin)
-            return ds.pixel_array, ""
-        except Exception as exc:
-            errors.append(f"{plugin}: {type(exc).__name__}")
-    ds.pixel_array_options(decoding_plugin="")
-    return None, "; ".join(errors) or "no decoder"
 
 
 def _structure_problem(ds: Dataset, data: bytes, has_dicm: bool, originals: dict, end: int | None) -> str | None:

@@ -98,6 +98,8 @@ def dicom_import_run(
                 written = workers.store(_plans(planner, workers, series, outcome, report, planned))
                 while _record_some(study, written, outcome, cases, report):
                     pass
+            if workers.abandoned:  # a worker died storing them: their series were not recorded
+                _remove_unrecorded([(p, [r for r in rs if r.index in workers.abandoned]) for p, rs in planned])
         except Exception:
             # a worker died or the database failed: the other workers have finished what they were given and
             # stopped; files whose rows were not committed go (the job fails; running it again completes it)

@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import mmap
 import multiprocessing
 import os
+import signal
+import struct
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -35,6 +38,7 @@ from pydicom.dataset import Dataset
 
 from studies.dicom import deid
 from studies.dicom.encode import part10_parts
+from studies.dicom.guard import describe, is_fatal
 from studies.dicom.validate import InspectResult, inspect_file
 
 __all__ = ["FileWork", "FileWorkers", "StoreRequest", "StoredFile"]
@@ -47,6 +51,9 @@ IN_FLIGHT: Final = 3
 #: Files a worker may have waiting to be stored: about a tenth of a second of work, which keeps it busy while
 #: the importing process records what was written (requests and replies stay far below a pipe's buffer size).
 STORE_AHEAD: Final = 96
+#: Worker processes an import may replace (each death costs at most the file being worked on) before it gives
+#: up: more deaths than this mean something else is wrong (e.g. the server is out of memory).
+MAX_RESTARTS: Final = 32
 
 
 @dataclass(frozen=True)
@@ -77,39 +84,63 @@ class FileWork:
     ``write(name, parts)`` stores the concatenated bytes (a list of buffers) and returns the name they got.
     """
 
-    def __init__(self, uid_secret: bytes, write: Callable[[str, list], str]) -> None:
+    def __init__(self, uid_secret: bytes, write: Callable[[str, list], str], current: mmap.mmap | None = None) -> None:
         self.uid_map = deid.UidMapper(uid_secret)
         self.write = write
         self.kept: dict[int, _Kept] = {}
         self.deid_memo: dict = {}  # see deid.deidentify: values rewritten for earlier files of this import
+        self.current = current  # shared with the importing process: the index of the file being worked on
+
+    def mark(self, index: int) -> None:
+        """Say which file is being worked on (-1: none), so that if this process dies the import knows."""
+        if self.current is not None:
+            struct.pack_into("q", self.current, 0, index)
 
     def inspect(self, files: Iterable[tuple[int, str, str]]) -> list[tuple[int, InspectResult]]:
         """(index, path, name) → (index, verdict without the dataset, with the facts of accepted files)."""
         out = []
         for index, path, name in files:
-            try:
-                before = os.stat(path)
-            except OSError:
-                before = None
-            result = inspect_file(path, name=name)
-            if result.accepted:
-                self.kept[index] = _keep(result, path, before)
-                result = replace(result, dataset=None, source=None, originals=None)
-            out.append((index, result))
+            self.mark(index)
+            out.append((index, self._inspect(index, path, name)))
         return out
 
-    def store(self, requests: Iterable[StoreRequest]) -> list[StoredFile]:
-        """De-identify, encode and write each requested file; a failure is reported, never raised."""
+    def _inspect(self, index: int, path: str, name: str) -> InspectResult:
+        try:
+            before = os.stat(path)
+        except OSError:
+            before = None
+        result = inspect_file(path, name=name)
+        if result.accepted:
+            self.kept[index] = _keep(result, path, before)
+            result = replace(result, dataset=None, source=None, originals=None)
+        return result
+
+    def store(
+        self, requests: Iterable[StoreRequest], reread: dict[int, tuple[str, str]] | None = None
+    ) -> list[StoredFile]:
+        """De-identify, encode and write each requested file; a failure is reported, never raised.
+
+        ``reread`` maps files another (dead) worker inspected to their (path, name): they are inspected again.
+        """
         out = []
         for request in requests:
+            self.mark(request.index)
+            if request.index not in self.kept and reread and request.index in reread:
+                path, name = reread[request.index]
+                result = self._inspect(request.index, path, name)
+                if not result.accepted:
+                    out.append(StoredFile(request.index, error=f"the file changed during the import ({result.code})"))
+                    continue
             kept = self.kept.pop(request.index, None)
             if kept is None:
                 out.append(StoredFile(request.index, error="the file was not inspected by this worker"))
                 continue
             try:
                 out.append(self._store(request, kept))
-            except Exception as exc:
-                out.append(StoredFile(request.index, error=f"{type(exc).__name__}: {exc}"))
+            except BaseException as exc:  # native code may raise BaseException subclasses (e.g. a Rust panic)
+                if is_fatal(exc):
+                    raise
+                out.append(StoredFile(request.index, error=describe(exc)))
         return out
 
     def _store(self, request: StoreRequest, kept: _Kept) -> StoredFile:
@@ -142,7 +173,8 @@ class FileWork:
         if command == "inspect":
             return self.inspect(payload)  # type: ignore[arg-type]
         if command == "store":
-            return self.store(payload)  # type: ignore[arg-type]
+            requests, reread = payload  # type: ignore[misc]
+            return self.store(requests, reread)
         if command == "drop":
             self.drop(payload)  # type: ignore[arg-type]
             return None
@@ -211,6 +243,7 @@ def _serve(conn: Connection, work: FileWork) -> None:
             return
         command, payload = message
         reply = work.handle(command, payload)
+        work.mark(-1)
         if command != "drop":  # nothing to wait for: the import goes on at once
             conn.send(reply)
 
@@ -229,7 +262,30 @@ def _fork_context():
 
 
 class WorkerStopped(RuntimeError):
-    """A worker process ended before the import did (killed, or out of memory)."""
+    """Worker processes kept dying (more than :data:`MAX_RESTARTS`): killed again and again, or out of memory."""
+
+
+#: Code and reason of a file whose inspection ended the worker process reading it.
+CRASHED_CODE: Final = "decoder_crashed"
+
+
+@dataclass(frozen=True)
+class _Dead:
+    """A worker process that ended: how, and the file it was working on (-1: none)."""
+
+    how: str
+    current: int
+
+
+def _how(code: int | None) -> str:
+    if code is None:
+        return "it stopped responding"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 class FileWorkers:
@@ -237,6 +293,12 @@ class FileWorkers:
 
     Use as a context manager; :meth:`inspect`, then :meth:`store` for the files to keep and :meth:`drop` for the
     rest. The import keeps its database connection: children are forked with it open but never touch it.
+
+    A worker that dies (a native decoder aborting the process, a kill) costs the file it was working on, never
+    the import: during :meth:`inspect` that file is rejected (:data:`CRASHED_CODE`) and the rest of the worker's
+    files are inspected again by a new worker in its place; during :meth:`store` the files it had been sent come
+    back with an error (their series are not stored) and the files it had kept are read again by the new worker
+    when they are stored. Only after :data:`MAX_RESTARTS` deaths does the import stop (:class:`WorkerStopped`).
     """
 
     def __init__(self, processes: int, uid_secret: bytes, write: Callable[[str, list], str]) -> None:
@@ -245,25 +307,41 @@ class FileWorkers:
         self.local: FileWork | None = None
         self.conns: list[Connection] = []
         self.procs: list[multiprocessing.process.BaseProcess] = []
+        self.marks: list[mmap.mmap] = []  # per worker: the index of the file it is working on
         self.owner: dict[int, int] = {}  # file index -> worker
+        self.paths: dict[int, tuple[str, str]] = {}  # file index -> (path, name)
+        self.kept_by: dict[int, set[int]] = {}  # worker -> accepted files it keeps (not yet sent to store/drop)
+        self.lost: set[int] = set()  # kept files of dead workers: their new worker inspects them again
+        self.restarts = 0
+        self.abandoned: set[int] = set()  # files a worker died storing (what it wrote of them is not recorded)
+        self.context = None
 
     def __enter__(self) -> FileWorkers:
         if self.processes == 0:
             self.local = FileWork(self.secret, self.write)
             return self
-        context = _fork_context()
+        self.context = _fork_context()
         try:
-            for _ in range(self.processes):
-                parent, child = context.Pipe()
-                proc = context.Process(target=_serve, args=(child, FileWork(self.secret, self.write)), daemon=True)
-                proc.start()
-                child.close()
-                self.conns.append(parent)
-                self.procs.append(proc)
+            for worker in range(self.processes):
+                self.conns.append(None)  # type: ignore[arg-type]
+                self.procs.append(None)  # type: ignore[arg-type]
+                self.marks.append(None)  # type: ignore[arg-type]
+                self.kept_by[worker] = set()
+                self._start(worker)
         except (OSError, AssertionError, ValueError):  # cannot fork here (e.g. inside a daemonic process)
             self._stop()
             self.local = FileWork(self.secret, self.write)
         return self
+
+    def _start(self, worker: int) -> None:
+        mark = mmap.mmap(-1, 8)  # anonymous and shared: the forked child writes, this process reads
+        struct.pack_into("q", mark, 0, -1)
+        parent, child = self.context.Pipe()
+        work = FileWork(self.secret, self.write, mark)
+        proc = self.context.Process(target=_serve, args=(child, work), daemon=True)
+        proc.start()
+        child.close()
+        self.conns[worker], self.procs[worker], self.marks[worker] = parent, proc, mark
 
     def __exit__(self, *exc: object) -> None:
         self._stop()
@@ -271,17 +349,21 @@ class FileWorkers:
     def _stop(self) -> None:
         for conn in self.conns:
             try:
-                conn.send(None)
+                if conn is not None:
+                    conn.send(None)
             except OSError:
                 pass
         for proc in self.procs:
+            if proc is None:
+                continue
             proc.join(timeout=10)
             if proc.is_alive():
                 proc.kill()
                 proc.join()
         for conn in self.conns:
-            conn.close()
-        self.conns, self.procs = [], []
+            if conn is not None:
+                conn.close()
+        self.conns, self.procs, self.marks = [], [], []
 
     @property
     def parallel(self) -> bool:
@@ -300,12 +382,15 @@ class FileWorkers:
                 yield from self.local.inspect(batches.popleft())
             return
         pending: dict[int, int] = dict.fromkeys(range(len(self.conns)), 0)
+        sent: dict[int, deque[list[tuple[int, str, str]]]] = {w: deque() for w in pending}
 
         def top_up(worker: int) -> None:
             while batches and pending[worker] < IN_FLIGHT:
                 batch = batches.popleft()
-                for index, _, _ in batch:
+                for index, path, name in batch:
                     self.owner[index] = worker
+                    self.paths[index] = (path, name)
+                sent[worker].append(batch)
                 self._send(worker, ("inspect", batch))
                 pending[worker] += 1
 
@@ -313,9 +398,26 @@ class FileWorkers:
             top_up(worker)
         while any(pending.values()):
             for worker, reply in self._replies(pending):
-                pending[worker] -= 1
+                if isinstance(reply, _Dead):
+                    unanswered = [item for batch in sent[worker] for item in batch]
+                    sent[worker].clear()
+                    pending[worker] = 0
+                    rest = [item for item in unanswered if item[0] != reply.current]
+                    if rest:
+                        batches.appendleft(rest)  # inspected again, by the new worker or another one
+                    for index, _, name in unanswered:
+                        if index == reply.current:
+                            yield index, _crashed(name, reply.how)
+                else:
+                    sent[worker].popleft()
+                    pending[worker] -= 1
+                    for index, result in reply:  # type: ignore[attr-defined]
+                        if result.accepted:
+                            self.kept_by[worker].add(index)
+                    yield from reply  # type: ignore[misc]
                 top_up(worker)
-                yield from reply
+                for other in pending:  # a dead worker's files may have been given back to the queue
+                    top_up(other)
 
     def store(self, groups: Iterable[tuple[object, list[StoreRequest]]]) -> Iterator[tuple[object, list[StoredFile]]]:
         """Store each group's files (a group = one series); yields (key, stored files) per finished group.
@@ -330,6 +432,7 @@ class FileWorkers:
         queued: deque[tuple[object, list[StoreRequest]]] = deque()  # at most one group taken and not yet sent
         pending: dict[int, int] = dict.fromkeys(range(len(self.conns)), 0)  # messages
         ahead: dict[int, int] = dict.fromkeys(range(len(self.conns)), 0)  # files
+        sent: dict[int, deque[list[StoreRequest]]] = {w: deque() for w in pending}
         waiting: deque[tuple[object, dict[int, list[StoredFile] | None]]] = deque()
 
         def send_next() -> bool:
@@ -347,11 +450,23 @@ class FileWorkers:
                 return False
             queued.popleft()
             for worker, part in by_worker.items():
-                self._send(worker, ("store", part))
+                reread = {r.index: self.paths[r.index] for r in part if r.index in self.lost}
+                self.lost.difference_update(reread)
+                self.kept_by[worker].difference_update(r.index for r in part)
+                sent[worker].append(part)
+                self._send(worker, ("store", (part, reread)))
                 pending[worker] += 1
                 ahead[worker] += len(part)
             waiting.append((key, dict.fromkeys(by_worker)))
             return True
+
+        def settle(worker: int, reply: list[StoredFile]) -> None:
+            pending[worker] -= 1
+            ahead[worker] -= len(reply)
+            for _, parts in waiting:  # replies come back in the order each worker was sent its parts
+                if worker in parts and parts[worker] is None:
+                    parts[worker] = reply
+                    break
 
         while True:
             while send_next():
@@ -363,12 +478,15 @@ class FileWorkers:
                 yield key, [stored for part in parts.values() for stored in part]  # type: ignore[union-attr]
                 continue
             for worker, reply in self._replies(pending):
-                pending[worker] -= 1
-                ahead[worker] -= len(reply)  # type: ignore[arg-type]
-                for _, parts in waiting:  # replies come back in the order each worker was sent its parts
-                    if worker in parts and parts[worker] is None:
-                        parts[worker] = reply
-                        break
+                if isinstance(reply, _Dead):
+                    error = f"the import worker process storing it stopped ({reply.how})"
+                    while sent[worker]:
+                        part = sent[worker].popleft()
+                        self.abandoned.update(r.index for r in part)
+                        settle(worker, [StoredFile(r.index, error=error) for r in part])
+                else:
+                    sent[worker].popleft()
+                    settle(worker, reply)  # type: ignore[arg-type]
 
     def drop(self, indexes: Iterable[int]) -> None:
         """Forget inspected files that will not be stored (rejected, duplicate or already imported)."""
@@ -378,12 +496,17 @@ class FileWorkers:
             return
         by_worker: dict[int, list[int]] = {}
         for index in indexes:
+            if index in self.lost:  # its worker died: nothing to forget
+                self.lost.discard(index)
+                continue
             by_worker.setdefault(self.owner[index], []).append(index)
         for worker, part in by_worker.items():
+            self.kept_by[worker].difference_update(part)
             self._send(worker, ("drop", part))
 
     def _replies(self, pending: dict[int, int]) -> list[tuple[int, object]]:
-        """Wait for at least one reply from the workers with messages pending."""
+        """Wait for at least one reply from the workers with messages pending; a dead worker answers
+        :class:`_Dead` (and is replaced)."""
         busy = {self.conns[w]: w for w, n in pending.items() if n}
         ready = wait(list(busy))
         return [(busy[conn], self._reply(busy[conn])) for conn in ready]  # type: ignore[index]
@@ -391,19 +514,45 @@ class FileWorkers:
     def _send(self, worker: int, message: tuple) -> None:
         try:
             self.conns[worker].send(message)
-        except OSError as exc:  # a broken pipe: the worker is gone
-            raise self._stopped(worker) from exc
+        except OSError:  # a broken pipe: the worker is gone, which waiting for its reply finds out
+            pass
 
     def _reply(self, worker: int) -> object:
         try:
             return self.conns[worker].recv()
-        except (EOFError, OSError) as exc:
-            raise self._stopped(worker) from exc
+        except (EOFError, OSError):
+            return self._replace(worker)
 
-    def _stopped(self, worker: int) -> WorkerStopped:
-        self.procs[worker].join(timeout=1)
-        code = self.procs[worker].exitcode
-        return WorkerStopped(f"an import worker process stopped unexpectedly (exit code {code})")
+    def _replace(self, worker: int) -> _Dead:
+        """Start a new worker in place of a dead one; say how it died and what it was working on."""
+        proc = self.procs[worker]
+        proc.join(timeout=1)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        dead = _Dead(_how(proc.exitcode), struct.unpack_from("q", self.marks[worker], 0)[0])
+        self.conns[worker].close()
+        self.restarts += 1
+        if self.restarts > MAX_RESTARTS:
+            raise WorkerStopped(
+                f"import worker processes stopped unexpectedly {self.restarts} times (the last: {dead.how})"
+            )
+        self.lost.update(self.kept_by[worker])
+        self.kept_by[worker] = set()
+        self._start(worker)
+        return dead
+
+
+def _crashed(name: str, how: str) -> InspectResult:
+    return InspectResult(
+        status="rejected",
+        code=CRASHED_CODE,
+        reason=(
+            f"Reading this file stopped the process decoding it ({how}): its data are probably corrupt and "
+            "crashed the decoder. Upload the original file again, or export it uncompressed."
+        ),
+        name=name,
+    )
 
 
 def default_processes() -> int:

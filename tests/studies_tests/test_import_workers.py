@@ -138,7 +138,35 @@ def _inspect_in_pool(files) -> tuple[bool, int]:
         return workers.parallel, sum(r.accepted for _, r in workers.inspect(files))
 
 
-def test_a_worker_that_dies_stops_the_import_with_a_clear_error(source, tmp_path):
+def test_a_worker_that_dies_costs_only_the_files_it_was_storing(source, tmp_path):
+    """Its files being stored come back with an error; a new worker takes its place and reads its other files
+    again when they are stored."""
+    files = [f for f in source if f[0].startswith("series/")]
+    with FileWorkers(2, SECRET, _writer(tmp_path)) as workers:
+        verdicts = dict(workers.inspect(files))
+        dead = workers.procs[0]
+        os.kill(dead.pid, signal.SIGKILL)
+        dead.join()
+        on_dead = {i for i in verdicts if workers.owner[i] == 0}
+        first = [StoreRequest(i, "S001", None, f"{i}.dcm") for i in sorted(verdicts)[:6]]
+        later = [StoreRequest(i, "S001", None, f"{i}.dcm") for i in sorted(verdicts)[6:]]
+        stored = {f.index: f for _, part in workers.store([("a", first)]) for f in part}
+        for request in first:
+            if request.index in on_dead:
+                assert "worker process storing it stopped (killed by SIGKILL)" in stored[request.index].error
+            else:
+                assert stored[request.index].name and not stored[request.index].error
+        assert workers.procs[0] is not dead and workers.procs[0].is_alive() and workers.restarts == 1
+        assert workers.abandoned == {r.index for r in first} & on_dead
+        stored = {f.index: f for _, part in workers.store([("b", later)]) for f in part}
+        assert all(f.name and not f.error for f in stored.values()), stored
+        assert on_dead & set(stored)  # read again by the new worker
+
+
+def test_workers_that_keep_dying_stop_the_import_with_a_clear_error(source, tmp_path, monkeypatch):
+    from studies.services import import_workers
+
+    monkeypatch.setattr(import_workers, "MAX_RESTARTS", 0)
     files = [f for f in source if f[0].startswith("series/")]
     with FileWorkers(2, SECRET, _writer(tmp_path)) as workers:
         verdicts = dict(workers.inspect(files))

@@ -1,0 +1,96 @@
+"""Running third-party pixel decoders so that nothing they raise escapes (pure: pydicom, no Django).
+
+The decoding plugins are native code (Rust, C, C++). Besides ordinary exceptions they can raise
+``BaseException`` subclasses an ``except Exception`` does not catch: pylibjpeg-rle, for one, turns a Rust panic
+on corrupt RLE data into ``pyo3_runtime.PanicException``. :func:`decode_with_plugins` catches everything but
+:data:`FATAL` (the exceptions that ask the process to stop) and answers with a :class:`DecodeFailed` that names
+the codec. A decoder that aborts the whole process (python-gdcm on a corrupt JPEG 2000 stream) cannot be caught
+here: it is tried last, and the import runs decoding in worker processes that it replaces when one dies
+(:mod:`studies.services.import_workers`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+from pydicom import uid
+from pydicom.dataset import Dataset
+
+__all__ = ["FATAL", "PLUGIN_ORDER", "DecodeFailed", "codec_name", "decode_with_plugins", "describe", "is_fatal"]
+
+#: Exceptions that are never swallowed: they stop the process, not a file.
+FATAL: Final = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+#: Decoding plugins tried in this order. python-gdcm comes last and only when nothing else can decode the
+#: transfer syntax: on a corrupt JPEG 2000 stream it aborts the whole process (an uncaught C++ exception)
+#: instead of raising.
+PLUGIN_ORDER: Final = ("pylibjpeg", "pydicom", "pillow", "pyjpegls")
+
+_CODECS: Final = {
+    uid.RLELossless: "RLE",
+    uid.JPEGBaseline8Bit: "JPEG baseline",
+    uid.JPEGExtended12Bit: "JPEG extended",
+    uid.JPEGLossless: "JPEG lossless",
+    uid.JPEGLosslessSV1: "JPEG lossless",
+    uid.JPEGLSLossless: "JPEG-LS",
+    uid.JPEGLSNearLossless: "JPEG-LS",
+    uid.JPEG2000Lossless: "JPEG 2000",
+    uid.JPEG2000: "JPEG 2000",
+    uid.DeflatedExplicitVRLittleEndian: "deflate",
+}
+
+
+def is_fatal(exc: BaseException) -> bool:
+    return isinstance(exc, FATAL)
+
+
+def describe(exc: BaseException) -> str:
+    """``TypeName: first line of the message`` (at most 120 characters), for a reason shown to a user."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__
+
+
+def codec_name(ts: str) -> str:
+    """A short name for the compression of transfer syntax ``ts`` (e.g. "RLE", "JPEG 2000")."""
+    name = _CODECS.get(uid.UID(ts))
+    return name or uid.UID(ts).name
+
+
+class DecodeFailed(ValueError):
+    """No plugin could decode the pixel data; ``errors`` holds what each one said."""
+
+    def __init__(self, ts: str, errors: list[str]) -> None:
+        self.ts, self.errors = str(ts), errors
+        super().__init__(f"{codec_name(ts)} decoder failed: {'; '.join(errors) or 'no decoder'}")
+
+    @property
+    def reason(self) -> str:
+        """A sentence for the person who uploaded the file."""
+        return (
+            f"The compressed pixel data are corrupt ({self}); the file may be damaged. Upload the original file again."
+        )
+
+
+def decode_with_plugins(ds: Dataset, decoder, ts: str) -> np.ndarray:
+    """Decode ``ds`` with the first plugin of ``decoder`` that succeeds (in :data:`PLUGIN_ORDER`) and leave that
+    plugin as the dataset's ``pixel_array`` option.
+
+    Raises :class:`DecodeFailed` when none does; a plugin that panics (a ``BaseException`` that is not an
+    ``Exception``) ends the search: its data broke the decoder's own checks, the others are not tried on it.
+    """
+    available = tuple(decoder.available_plugins)
+    plugins = [p for p in PLUGIN_ORDER if p in available] or list(available)
+    errors = []
+    for plugin in plugins:
+        try:
+            ds.pixel_array_options(decoding_plugin=plugin)
+            return ds.pixel_array
+        except BaseException as exc:
+            if is_fatal(exc):
+                raise
+            errors.append(f"{plugin}: {describe(exc)}")
+            if not isinstance(exc, Exception):
+                break
+    ds.pixel_array_options(decoding_plugin="")
+    raise DecodeFailed(ts, errors)
