@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from studies.models import Case, Instance, Read, Roi, Study
+from studies.protocol import DEFAULT as PROTOCOL
 
 __all__ = [
     "GROUPS",
@@ -51,7 +52,10 @@ __all__ = [
 ]
 
 #: Vertebral levels measured for VBQ and SNR.
-LEVELS: tuple[str, ...] = ("L1", "L2", "L3", "L4")
+#: The reading protocol's vertebral levels (:mod:`studies.protocol`), and its reference (CSF) and noise labels.
+LEVELS: tuple[str, ...] = PROTOCOL.levels
+REFERENCE: str = PROTOCOL.reference
+NOISE: str = PROTOCOL.noise
 #: WHO groups in R's factor order (alphabetical, which is also the clinical order).
 GROUPS: tuple[str, ...] = ("normal", "osteopenia", "osteoporosis")
 GROUP_LABELS: dict[str, str] = {"normal": "Normal", "osteopenia": "Osteopenia", "osteoporosis": "Osteoporosis"}
@@ -336,7 +340,7 @@ def _read_rows(study: Study) -> list[ReadRow]:
             row.roi_errors[label] = error
             continue
         value = _as_float(median if statistic == Study.RoiStatistic.MEDIAN else mean)
-        if label == "NOISE":
+        if label == NOISE:
             row.noise_sd = _as_float(sd)
         elif value is not None:
             row.si[label] = value

@@ -27,6 +27,7 @@ from django.utils import timezone
 from scoring import measures
 from scoring.models import ReadScore, RoiScore
 from studies.models import Case, Instance, Membership, Read, ReferenceRecord, Roi, Series, Study
+from studies.protocol import LUMBAR_VBQ
 
 __all__ = ["SyntheticStudy", "synthetic_study"]
 
@@ -36,7 +37,7 @@ GROUP_SPEC = (
     ("osteopenia", 21, (-2.4, -1.1), 2.45, 0.55, 65, 7, 0.65),
     ("osteoporosis", 19, (-4.0, -2.6), 2.7, 0.6, 71, 9, 0.8),
 )
-LEVELS = ("L1", "L2", "L3", "L4")
+LEVELS = LUMBAR_VBQ.levels
 
 
 @dataclass
@@ -251,7 +252,7 @@ def synthetic_study(
         rois.append(
             Roi(
                 read=read,
-                label="CSF",
+                label=LUMBAR_VBQ.reference,
                 shape="" if csf_excluded else "rectangle",
                 points_px=[] if csf_excluded else _rectangle(205, 215, 3, 8),
                 sop_instance_uid="" if csf_excluded else sop,
@@ -266,7 +267,7 @@ def synthetic_study(
         rois.append(
             Roi(
                 read=read,
-                label="NOISE",
+                label=LUMBAR_VBQ.noise,
                 shape="rectangle",
                 points_px=_rectangle(15 + rng.normal(0, 1.5), 160, 10, 30),
                 sop_instance_uid=sop,
@@ -282,7 +283,7 @@ def synthetic_study(
         rois_of_read.setdefault(roi.read_id, []).append(roi)
         if v is None:
             by_read.setdefault(roi.read_id, {})[roi.label] = measures.Excluded(
-                reason="Fracture" if roi.label != "CSF" else "Other"
+                reason="Fracture" if roi.label != LUMBAR_VBQ.reference else "Other"
             )
             continue
         mean = float(v["mean"])

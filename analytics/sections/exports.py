@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from analytics.datasets import LEVELS, OUTCOMES, StudyData, outcome_of, roi_rows, study_data
+from analytics.datasets import LEVELS, OUTCOMES, REFERENCE, StudyData, outcome_of, roi_rows, study_data
 from studies.models import Study
 
 __all__ = [
@@ -204,7 +204,7 @@ def scores_csv(study: Study, data: StudyData | None = None) -> bytes:
                 r.vbq,
                 r.vbq_reason or None,
                 *(r.si.get(lv) for lv in LEVELS),
-                r.si.get("CSF"),
+                r.si.get(REFERENCE),
                 r.noise_sd,
                 *(r.snr_levels.get(lv) for lv in LEVELS),
                 r.snr,
