@@ -28,9 +28,8 @@ class CaseAdmin(admin.ModelAdmin):
     search_fields = ("subject_code",)
 
 
-@admin.register(models.SubjectKey)
-class SubjectKeyAdmin(admin.ModelAdmin):
-    list_display = ("case", "original_patient_id")
+# The subject-key mapping is not in the admin: its PI views it on the study's own page, where every look is
+# audited (studies.subject_key_pages).
 
 
 @admin.register(models.Series)

@@ -135,11 +135,11 @@ class SubjectKey(models.Model):
     """Original patient identity ↔ subject code. PI-only; absent when the study keeps no mapping."""
 
     case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="subject_key")
-    original_patient_id = models.CharField(max_length=128)
-    original_patient_name = models.CharField(max_length=256, blank=True)
+    # The original Patient ID, Fernet-encrypted with VBQ_MAPPING_KEY (studies.services.subject_keys); never the name.
+    patient_id_encrypted = models.TextField()
 
     def __str__(self) -> str:
-        return f"{self.case} ← {self.original_patient_id}"
+        return f"{self.case} (subject key)"
 
 
 class Series(models.Model):

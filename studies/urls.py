@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import dicom_views, import_pages, pages, reference_pages, viewer_page
+from . import dicom_views, import_pages, pages, reference_pages, subject_key_pages, viewer_page
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -37,6 +37,17 @@ urlpatterns = [
     path("studies/<int:study_id>/imports/<int:job_id>/", import_pages.import_detail, name="study-import-detail"),
     path("studies/<int:study_id>/cases/", import_pages.case_list, name="study-cases"),
     path("studies/<int:study_id>/reference/", reference_pages.reference_page, name="study-reference"),
+    path("studies/<int:study_id>/subject-keys/", subject_key_pages.subject_key_list, name="study-subject-keys"),
+    path(
+        "studies/<int:study_id>/subject-keys.csv",
+        subject_key_pages.subject_key_export,
+        name="study-subject-keys-export",
+    ),
+    path(
+        "studies/<int:study_id>/subject-keys/delete/",
+        subject_key_pages.subject_key_delete,
+        name="study-subject-keys-delete",
+    ),
     path(
         "studies/<int:study_id>/cases/<int:case_id>/primary-series/",
         import_pages.case_primary_series,

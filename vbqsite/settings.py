@@ -7,6 +7,7 @@ in-process, media under ``var/media``. Real deployments set ``DATABASE_URL`` (Po
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -230,6 +231,12 @@ LOGGING = {
 # Study-level secrets (UID remapping) are derived from this; set it in deployments to keep UID
 # remapping stable across SECRET_KEY rotation.
 DEID_SECRET = os.environ.get("DEID_SECRET", SECRET_KEY)
+
+# Key (a Fernet key) that encrypts the original Patient IDs a study keeps for its PI (keep_subject_mapping).
+# Required in production when a study keeps the mapping; with DEBUG (the local demo) or under the tests a key
+# derived from SECRET_KEY is used instead (VBQ_MAPPING_KEY_FROM_SECRET=true asks for that elsewhere too).
+VBQ_MAPPING_KEY = os.environ.get("VBQ_MAPPING_KEY", "")
+VBQ_MAPPING_KEY_FROM_SECRET = DEBUG or env_bool("VBQ_MAPPING_KEY_FROM_SECRET", False) or "pytest" in sys.modules
 
 # DICOM import: worker processes that inspect, de-identify and write files (unset: one per CPU, at most 8;
 # 0: everything in the importing process). Imports of fewer files than IMPORT_PARALLEL_MIN_FILES run in-process.

@@ -28,6 +28,7 @@ from studies.models import Case, Instance, Series, Study, SubjectKey, instance_f
 
 from .bulk_rows import insert_rows
 from .import_workers import StoredFile, StoreRequest
+from .subject_keys import subject_key_values
 
 if TYPE_CHECKING:
     from .dicom_import import _Progress
@@ -62,10 +63,10 @@ class ImportOutcome:
 
 @dataclass(frozen=True)
 class _Subject:
-    """The case a patient's series go to, decided before any file is written: code and date shift."""
+    """The case a patient's series go to, decided before any file is written: code and date shift (the Patient
+    Name is never kept; the Patient ID only in memory, and encrypted in the PI's mapping when the study keeps it)."""
 
     patient_id: str
-    patient_name: str
     code: str
     date_offset_days: int | None
     known: bool  # the study had a case for this patient or code when the import was planned
@@ -103,7 +104,7 @@ class _Planner:
         self.count = len(rows)
         self.subjects: dict[str, _Subject] = {}
 
-    def subject(self, patient_id: str, patient_name: str) -> _Subject:
+    def subject(self, patient_id: str) -> _Subject:
         if patient_id in self.subjects:
             return self.subjects[patient_id]
         found = self.by_digest.get(patient_digest(self.study, patient_id))
@@ -119,7 +120,7 @@ class _Planner:
             offset = None
         elif offset is None:
             offset = deid.subject_date_offset(code, secret=study_secret(self.study))
-        subject = self.subjects[patient_id] = _Subject(patient_id, patient_name, code, offset, known)
+        subject = self.subjects[patient_id] = _Subject(patient_id, code, offset, known)
         return subject
 
     def _next_code(self) -> str:
@@ -142,7 +143,7 @@ class _Planner:
         if not files:
             return None
         patient_id = str(first.get("PatientID") or "").strip() or f"unknown:{first.get('StudyInstanceUID') or ''}"
-        subject = self.subject(patient_id, str(first.get("PatientName") or ""))
+        subject = self.subject(patient_id)
         series_uid = self.uid_map.map(info.series_instance_uid)
         return _SeriesPlan(subject, info, series_uid, files, new_series=series_uid not in self.stored_series)
 
@@ -187,14 +188,11 @@ def _case_for(study: Study, subject: _Subject, outcome: ImportOutcome) -> tuple[
         case.date_offset_days = subject.date_offset_days
         case.save(update_fields=["date_offset_days"])
     if study.keep_subject_mapping:
-        key = {
-            "original_patient_id": subject.patient_id[:128],
-            "original_patient_name": subject.patient_name[:256],
-        }
+        key = subject_key_values(case.pk, subject.patient_id)
         if created:
-            SubjectKey.objects.create(case=case, **key)  # a new case has none
+            SubjectKey.objects.create(**key)  # a new case has none
         else:
-            SubjectKey.objects.update_or_create(case=case, defaults=key)
+            SubjectKey.objects.update_or_create(case_id=case.pk, defaults=key)
     return case, created
 
 
@@ -303,12 +301,7 @@ def _record_together(
     Case.objects.bulk_create(created.values())
     if study.keep_subject_mapping and created:
         SubjectKey.objects.bulk_create(
-            SubjectKey(
-                case=case,
-                original_patient_id=subjects[code].patient_id[:128],
-                original_patient_name=subjects[code].patient_name[:256],
-            )
-            for code, case in created.items()
+            SubjectKey(**subject_key_values(case.pk, subjects[code].patient_id)) for code, case in created.items()
         )
     rows = []
     for plan, stored in batch:

@@ -15,6 +15,7 @@ from django.urls import reverse
 from studies.demo import phantom
 from studies.models import Case, ImportJob, Instance, Series, SubjectKey
 from studies.services.dicom_import import dicom_import_run, import_job_run
+from studies.services.subject_keys import decrypt_patient_id
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -125,7 +126,8 @@ def test_stored_files_are_deidentified_and_pixels_identical(corpus, processes):
         series_uids.add(ds.SeriesInstanceUID)
     assert len(series_uids) == 1
     key = SubjectKey.objects.get(case=case)
-    assert key.original_patient_id == subject.patient_id  # kept for the PI (study setting)
+    assert decrypt_patient_id(key.patient_id_encrypted) == subject.patient_id  # kept for the PI (study setting)
+    assert subject.patient_id not in key.patient_id_encrypted  # encrypted at rest
 
 
 def test_no_identity_mapping_when_the_study_keeps_none(corpus):

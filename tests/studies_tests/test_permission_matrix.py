@@ -58,6 +58,9 @@ MATRIX = {
     ),
     "study-cases": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
     "study-reference": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
+    "study-subject-keys": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
+    "study-subject-keys-export": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
+    "study-subject-keys-delete": ("post", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 302, 404)),
     "study-case-primary-series": (
         "post",
         lambda i: {"study_id": i["study"], "case_id": i["case"]},
