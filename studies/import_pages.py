@@ -9,7 +9,7 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from studies.api.import_views import case_primary_series_set, save_upload
+from studies.api.import_views import case_primary_series_set, save_upload, upload_refused
 from studies.models import Case, ImportJob, Series
 from studies.permissions import study_for_pi
 from studies.services.dicom_import import import_job_create
@@ -18,9 +18,13 @@ from studies.services.dicom_import import import_job_create
 @login_required
 def import_list(request, study_id: int):
     study = study_for_pi(request.user, study_id)
+    refused = None
     if request.method == "POST":
-        upload = request.FILES.get("file")
-        if upload is None:
+        refused = upload_refused(request)  # before the body is read
+        upload = None if refused is not None else request.FILES.get("file")
+        if refused is not None:
+            messages.error(request, refused.data["detail"])
+        elif upload is None:
             messages.error(request, "Choose a .zip file of DICOM images to upload.")
         else:
             try:
@@ -30,7 +34,9 @@ def import_list(request, study_id: int):
             else:
                 return redirect("study-import-detail", study_id=study.pk, job_id=job.pk)
     jobs = ImportJob.objects.filter(study=study).order_by("-created_at")[:50]
-    return render(request, "studies/imports.html", {"study": study, "jobs": jobs})
+    return render(
+        request, "studies/imports.html", {"study": study, "jobs": jobs}, status=413 if refused is not None else 200
+    )
 
 
 @login_required

@@ -24,3 +24,11 @@ def dicom_import(job_id: int) -> None:
     from studies.services.dicom_import import import_job_run
 
     import_job_run(job_id=job_id)
+
+
+@shared_task(name="studies.tasks.import_sweep")
+def import_sweep() -> int:
+    """Remove import leftovers (temporary folders, stored uploads) older than IMPORT_ORPHAN_MAX_AGE_SECONDS."""
+    from studies.services.dicom_import import import_orphans_sweep
+
+    return len(import_orphans_sweep())

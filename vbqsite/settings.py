@@ -138,7 +138,18 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "/media/"  # never served publicly: DICOM files go through the authenticated instance view
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# The largest import upload (a zip) the web accepts: a bigger one is refused (413) before it is stored.
 UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", str(4 * 1024**3)))
+# Extracting an import zip stops (the import fails with a clear message) as soon as the archive expands to more
+# than IMPORT_ZIP_MAX_BYTES (default 32 GiB), holds more than IMPORT_ZIP_MAX_FILES files (default 200 000), or a
+# member of more than 1 MiB expands more than IMPORT_ZIP_MAX_RATIO times its compressed size (default 200:1;
+# DICOM images compress 2-10:1, a zip bomb ~1000:1). Counted on the bytes actually written, not the zip's header.
+IMPORT_ZIP_MAX_BYTES = int(os.environ.get("VBQ_IMPORT_ZIP_MAX_BYTES", str(32 * 1024**3)))
+IMPORT_ZIP_MAX_FILES = int(os.environ.get("VBQ_IMPORT_ZIP_MAX_FILES", "200000"))
+IMPORT_ZIP_MAX_RATIO = int(os.environ.get("VBQ_IMPORT_ZIP_MAX_RATIO", "200"))
+# Import temporary folders (/tmp/vbq-import-*) and stored uploads older than this are removed by the
+# import-sweep beat task (a running import refreshes its own); default 6 hours.
+IMPORT_ORPHAN_MAX_AGE_SECONDS = int(os.environ.get("VBQ_IMPORT_ORPHAN_MAX_AGE_SECONDS", str(6 * 3600)))
 
 # E-mail: set-password links go to the console unless SMTP is configured.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -214,6 +225,7 @@ SCORING_RESCORE_CHUNK = int(os.environ.get("SCORING_RESCORE_CHUNK", "200"))
 CELERY_BEAT_SCHEDULE = {
     "scoring-sweep": {"task": "scoring.tasks.scoring_sweep", "schedule": 60.0},
     "worker-heartbeat": {"task": "studies.tasks.worker_heartbeat", "schedule": 30.0},
+    "import-sweep": {"task": "studies.tasks.import_sweep", "schedule": 900.0},
 }
 
 LOGGING = {

@@ -16,6 +16,10 @@ from studies.permissions import is_pi
 from studies.selectors import studies_visible_to
 from studies.services.audit import audit_log
 from studies.services.dicom_import import import_job_create, uploads_dir
+from studies.services.import_files import upload_too_large
+
+#: Bytes a multipart form adds around the file (boundaries, headers, the study field).
+FORM_OVERHEAD = 64 * 1024
 
 
 class ImportJobSerializer(serializers.ModelSerializer):
@@ -51,11 +55,37 @@ def save_upload(upload) -> str:
         raise ValidationError(
             "Upload a .zip file holding the DICOM images (or use manage.py import_dicom on a folder)."
         )
+    from django.core.exceptions import ValidationError
+
+    refused = upload_too_large(upload.size)
+    if refused:
+        raise ValidationError(refused)
     path = uploads_dir() / f"{uuid.uuid4().hex}.zip"
-    with open(path, "wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
+    size = 0
+    try:
+        with open(path, "wb") as out:
+            for chunk in upload.chunks():
+                size += len(chunk)
+                refused = upload_too_large(size)
+                if refused:
+                    raise ValidationError(refused)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)  # nothing identified stays behind
+        raise
     return str(path)
+
+
+def upload_refused(request) -> Response | None:
+    """413 before the body is read when the request announces more than UPLOAD_MAX_BYTES (plus form overhead)."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    refused = upload_too_large(length - FORM_OVERHEAD)
+    if refused:
+        return Response({"detail": refused}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    return None
 
 
 class ImportJobViewSet(viewsets.ReadOnlyModelViewSet):
@@ -72,6 +102,9 @@ class ImportJobViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={202: ImportJobSerializer})
     def create(self, request, *args, **kwargs):
+        too_large = upload_refused(request)
+        if too_large is not None:
+            return too_large
         study_id = request.query_params.get("study") or request.data.get("study")
         study = studies_visible_to(request.user).filter(pk=int(study_id)).first() if str(study_id).isdigit() else None
         if study is None:

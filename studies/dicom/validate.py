@@ -36,6 +36,7 @@ from pydicom.uid import (
     MRImageStorage,
     UID_dictionary,
 )
+from pydicom.valuerep import VR
 
 from . import values
 from .guard import DecodeFailed, decode_with_plugins, is_fatal
@@ -234,6 +235,9 @@ def _inspect(data: bytes, label: str) -> InspectResult:
     ids = _identifiers(ds)
     if structure:
         return _reject("truncated", structure, label, **ids)
+    unknown = _unknown_meta_vr(ds)
+    if unknown:
+        return _reject("truncated", unknown, label, **ids)
 
     meta = getattr(ds, "file_meta", None)
     sop_class = values.text(ds, _SOP_CLASS_UID).strip()
@@ -512,6 +516,23 @@ def _structure_problem(ds: Dataset, data: bytes, has_dicm: bool, originals: dict
     if end < size and data[end:].strip(b"\x00"):  # unparsed bytes that are not zero padding
         return cut
     return None
+
+
+def _unknown_meta_vr(ds: Dataset) -> str | None:
+    """The reason to refuse a file whose file meta information has an element of an unknown VR (a damaged
+    header: writing the file again would fail), or None."""
+    meta = getattr(ds, "file_meta", None)
+    for tag, elem in meta._dict.items() if meta is not None else ():
+        vr = getattr(elem, "VR", None)
+        if isinstance(elem, RawDataElement) and vr is not None and vr not in _KNOWN_VRS:
+            return (
+                f"The file header is corrupt: unknown value representation {vr!r} in element "
+                f"({tag >> 16:04X},{tag & 0xFFFF:04X}) of the file meta information. Upload the original file again."
+            )
+    return None
+
+
+_KNOWN_VRS: Final = frozenset(vr.value for vr in VR if len(vr.value) == 2)
 
 
 def _parsed_end(originals: dict) -> int | None:

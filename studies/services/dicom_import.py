@@ -82,11 +82,12 @@ def dicom_import_run(
     def write(name: str, data: list[bytes | memoryview]) -> str:
         return _write_file(storage, name, data)
 
-    with _Source(source) as files, _collector_frozen():
+    extracted = _Source(source)
+    with extracted as files, _collector_frozen():
         if only is not None:
             files = [(name, path) for name, path in files if only(name)]
         outcome.total = total = len(files)
-        report = _Progress(progress, total)
+        report = _Progress(progress, total, extracted.touch)
         cases: dict[str, Case] = {}
         planned: list[tuple[_SeriesPlan, list[StoreRequest]]] = []
         try:
@@ -159,8 +160,10 @@ class _Progress:
     Inspecting counts for the first half, storing (or passing over) each file for the second.
     """
 
-    def __init__(self, progress: Callable[[int, int], None] | None, total: int) -> None:
-        self.progress, self.total = progress, total
+    def __init__(
+        self, progress: Callable[[int, int], None] | None, total: int, touch: Callable[[], None] | None = None
+    ) -> None:
+        self.progress, self.total, self.touch = progress, total, touch
         self.inspected = self.settled = 0
         self.last = 0.0
 
@@ -174,9 +177,12 @@ class _Progress:
 
     def _report(self, force: bool = False) -> None:
         now = time.monotonic()
-        if self.progress is not None and (force or now - self.last >= 0.5):
+        if force or now - self.last >= 0.5:
             self.last = now
-            self.progress(self.inspected // 2 + self.settled // 2, self.total)
+            if self.touch is not None:
+                self.touch()  # the import's temporary folder is in use: the import sweep leaves it
+            if self.progress is not None:
+                self.progress(self.inspected // 2 + self.settled // 2, self.total)
 
     def done(self) -> None:
         self.inspected = self.settled = self.total
@@ -240,10 +246,26 @@ def import_job_create(*, study: Study, user, source: Path | str) -> ImportJob:
 
 
 def import_job_run(*, job_id: int) -> ImportJob | None:
-    """Run a queued import job (idempotent: a finished job is not run again)."""
+    """Run a queued import job (idempotent: a finished job is not run again).
+
+    Whatever happens, the job ends "done" or "failed" and its stored upload (the identified zip) is removed.
+    """
     job = ImportJob.objects.select_related("study").filter(pk=job_id).first()
     if job is None or job.status == ImportJob.Status.DONE:
         return job
+    try:
+        _run_job(job)
+    finally:
+        if _is_upload(job.source):
+            Path(job.source).unlink(missing_ok=True)  # the raw (identified) upload is not kept
+    return job
+
+
+def _is_upload(source: str) -> bool:
+    return Path(source).parent.resolve() == uploads_dir().resolve()
+
+
+def _run_job(job: ImportJob) -> None:
     job.status = ImportJob.Status.RUNNING
     job.save(update_fields=["status"])
 
@@ -261,7 +283,14 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
             f"The import stopped: {exc} (the server may be short of memory). The series stored so far are "
             "kept; run the import again to add the rest."
         )
-    except Exception as exc:
+    except BaseException as exc:  # native code may raise BaseException subclasses: the job must still end
+        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+            ImportJob.objects.filter(pk=job.pk).update(
+                status=ImportJob.Status.FAILED,
+                error="The import was interrupted (the worker stopped); run it again.",
+                finished_at=timezone.now(),
+            )
+            raise
         log.exception("import job %s failed", job.pk)
         job.status, job.error = ImportJob.Status.FAILED, f"The import failed ({exc.__class__.__name__})."
     else:
@@ -285,6 +314,38 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
         )
     job.finished_at = timezone.now()
     job.save()
-    if str(job.source).startswith(str(uploads_dir())):
-        Path(job.source).unlink(missing_ok=True)  # the raw (identified) upload is not kept
-    return job
+
+
+def import_orphans_sweep(*, max_age_seconds: float | None = None, now: float | None = None) -> list[str]:
+    """Remove import temporary folders (``/tmp/vbq-import-*``) and stored uploads older than ``max_age_seconds``
+    (default ``settings.IMPORT_ORPHAN_MAX_AGE_SECONDS``) whose job is not queued or running: what a killed
+    process left behind (identified data). Returns the paths removed."""
+    import shutil
+    import tempfile
+
+    from .import_files import TEMP_PREFIX
+
+    age = settings.IMPORT_ORPHAN_MAX_AGE_SECONDS if max_age_seconds is None else max_age_seconds
+    cutoff = (time.time() if now is None else now) - age
+    active = set(
+        ImportJob.objects.filter(status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]).values_list(
+            "source", flat=True
+        )
+    )
+    candidates = list(Path(tempfile.gettempdir()).glob(TEMP_PREFIX + "*")) + list(uploads_dir().iterdir())
+    removed = []
+    for path in candidates:
+        try:
+            if path.lstat().st_mtime >= cutoff or str(path) in active:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            log.warning("could not remove the import leftover %s", path, exc_info=True)
+            continue
+        removed.append(str(path))
+    if removed:
+        log.info("import sweep removed %d leftovers", len(removed))
+    return removed

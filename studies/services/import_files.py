@@ -10,35 +10,116 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage
 
-MAX_ZIP_MEMBERS = 200_000
+#: Members of at most this many bytes are not held to the compression ratio limit (headers, tiny files).
+RATIO_FREE_BYTES = 1024 * 1024
+_CHUNK = 1024 * 1024
+
+
+def _limit(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+def human_size(n: int) -> str:
+    """``n`` bytes for a message: "4 GB", "1.5 MB", "512 bytes" (powers of 1024, at most one decimal)."""
+    for unit, size in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
+
+
+def upload_too_large(size: int | None) -> str | None:
+    """The message refusing an import upload of ``size`` bytes, or None when it is within UPLOAD_MAX_BYTES."""
+    limit = _limit("UPLOAD_MAX_BYTES", 4 * 1024**3)
+    if size is None or size <= limit:
+        return None
+    return (
+        f"The upload is {human_size(size)}; the largest upload accepted is {human_size(limit)}. Split the images "
+        "into several zip files, or ask the administrator to import the folder with manage.py import_dicom."
+    )
+
+
+def _is_link(member: zipfile.ZipInfo) -> bool:
+    return member.create_system == 3 and stat.S_ISLNK(member.external_attr >> 16)  # made on Unix
 
 
 def _safe_extract(zip_path: Path, target: Path) -> None:
-    """Extract a zip, refusing absolute paths and '..' (zip-slip) and absurd member counts."""
+    """Extract a zip, refusing absolute paths, '..' (zip-slip), links, and archives that expand too much.
+
+    The limits (IMPORT_ZIP_MAX_FILES, IMPORT_ZIP_MAX_BYTES, IMPORT_ZIP_MAX_RATIO) are checked on the bytes as
+    they are written, never on the sizes the archive claims: a refused archive stops at once, having written
+    no more than the limit.
+    """
+    max_files = _limit("IMPORT_ZIP_MAX_FILES", 200_000)
+    max_bytes = _limit("IMPORT_ZIP_MAX_BYTES", 32 * 1024**3)
+    max_ratio = _limit("IMPORT_ZIP_MAX_RATIO", 200)
     try:
         archive = zipfile.ZipFile(zip_path)
-    except zipfile.BadZipFile as exc:
-        raise ValidationError("The upload is not a valid zip file.") from exc
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ValidationError("The upload is not a valid zip file (it may be cut short or damaged).") from exc
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
-        if len(members) > MAX_ZIP_MEMBERS:
-            raise ValidationError(f"The zip holds {len(members)} files; the limit is {MAX_ZIP_MEMBERS}.")
+        if not members:
+            raise ValidationError("No files found in the archive.")
+        if len(members) > max_files:
+            raise ValidationError(
+                f"The archive holds more than {max_files} files ({len(members)}); import it in several parts."
+            )
         root = target.resolve()
         for member in members:
+            if _is_link(member):
+                raise ValidationError(
+                    f"The zip contains a link ({member.filename!r}): links are not accepted in an archive."
+                )
             dest = (target / member.filename).resolve()
             if root not in dest.parents:
                 raise ValidationError(f"The zip contains an unsafe path: {member.filename!r}.")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(member) as src, open(dest, "wb") as out:
-                shutil.copyfileobj(src, out)
+        written = 0
+        for member in members:
+            dest = (target / member.filename).resolve()
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(member) as src, open(dest, "wb") as out:
+                    size = 0
+                    while chunk := src.read(_CHUNK):
+                        size += len(chunk)
+                        if written + size > max_bytes:
+                            raise ValidationError(
+                                f"The archive expands to more than {human_size(max_bytes)}; import it in several "
+                                "parts (the limit is IMPORT_ZIP_MAX_BYTES)."
+                            )
+                        if size > RATIO_FREE_BYTES and size > max_ratio * max(member.compress_size, 1):
+                            raise ValidationError(
+                                f"A member of the archive ({member.filename!r}) is compressed more than "
+                                f"{max_ratio}:1, which is how zip bombs look; it was not extracted."
+                            )
+                        out.write(chunk)
+                    written += size
+            except ValidationError:
+                raise
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise ValidationError(
+                    f"The zip is damaged: {member.filename!r} cannot be extracted ({exc}). Create the zip again."
+                ) from exc
+            except (NotImplementedError, RuntimeError) as exc:  # an unknown compression method, encryption
+                raise ValidationError(
+                    f"{member.filename!r} cannot be extracted ({exc}); use a plain, unencrypted zip."
+                ) from exc
+            except OSError as exc:  # e.g. a file and a folder of the same name
+                raise ValidationError(
+                    f"{member.filename!r} cannot be extracted ({exc.strerror or exc}); the zip holds two entries "
+                    "at the same place or a name the server cannot use."
+                ) from exc
 
 
 def _files_under(folder: Path) -> list[tuple[str, str]]:
@@ -55,6 +136,10 @@ def _files_under(folder: Path) -> list[tuple[str, str]]:
     return files
 
 
+#: Prefix of the temporary folders zips are extracted to (the import sweep removes old ones).
+TEMP_PREFIX = "vbq-import-"
+
+
 class _Source:
     """Context manager yielding (display name, path) for every file of a folder or zip."""
 
@@ -66,16 +151,30 @@ class _Source:
         if not self.source.exists():
             raise ValidationError(f"Nothing to import at {self.source}.")
         if self.source.is_dir():
-            root = self.source
-        else:
-            self.tmp = tempfile.mkdtemp(prefix="vbq-import-")
+            return _files_under(self.source)
+        self.tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX)
+        try:  # the context is not entered if this raises: nothing extracted (identified) may stay behind
             _safe_extract(self.source, Path(self.tmp))
-            root = Path(self.tmp)
-        return _files_under(root)
+            files = _files_under(Path(self.tmp))
+            if not files:
+                raise ValidationError("No files found in the archive.")
+        except BaseException:
+            self.__exit__()
+            raise
+        return files
 
     def __exit__(self, *exc) -> None:
         if self.tmp:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+
+    def touch(self) -> None:
+        """Mark the temporary folder as in use (its modification time), for the import sweep."""
+        if self.tmp:
+            try:
+                os.utime(self.tmp)
+            except OSError:
+                pass
 
 
 def _write_file(storage: Storage, name: str, data: bytes | list[bytes | memoryview]) -> str:
