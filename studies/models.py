@@ -5,16 +5,33 @@ Business rules live in ``studies.services``; models only hold data and constrain
 
 from __future__ import annotations
 
+import math
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from studies.protocol import LABEL_CHOICES
+from studies.protocol import LABEL_CHOICES, PROTOCOLS, protocol_for
 
 
 def _new_seed() -> int:
     return secrets.randbelow(2**31 - 1)
+
+
+def validate_finite(value) -> None:
+    """A number, not NaN or ±infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError("Enter a finite number.", code="not_finite")
+
+
+#: Bounds of the study settings the API and the settings page enforce (``Study.clean`` adds the cross-field rules:
+#: max ROI area > min ROI area, min_levels_vbq ≤ the protocol's number of levels).
+MAX_ROI_AREA_MM2 = 100_000.0  # 1,000 cm²: more than a whole sagittal field of view
+MAX_READS_PER_READER = 10  # repeated reads per reader and case (intra-rater ICC needs 2; 10 is already a lot)
+MAX_WASHOUT_DAYS = 365
+MAX_LEVELS = max(len(p.levels) for p in PROTOCOLS.values())
 
 
 class Study(models.Model):
@@ -49,22 +66,34 @@ class Study(models.Model):
     measure_vbq = models.BooleanField(default=True, help_text="VBQ = median SI(L1–L4) / SI(CSF at L3)")
     measure_snr = models.BooleanField(default=True, help_text="SNR and M-score (needs a background ROI)")
     roi_statistic = models.CharField(max_length=10, choices=RoiStatistic.choices, default=RoiStatistic.MEAN)
-    min_levels_vbq = models.PositiveSmallIntegerField(default=2)
+    min_levels_vbq = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_LEVELS)],
+        help_text="Fewest measured (not excluded) levels a VBQ is computed from",
+    )
     noise_correction = models.CharField(max_length=10, choices=NoiseCorrection.choices, default=NoiseCorrection.RAW)
     same_slice_required = models.BooleanField(
         default=True, help_text="All vertebral and CSF ROIs on one (mid-sagittal) slice"
     )
-    roi_area_min_mm2 = models.FloatField(default=20.0)
-    roi_area_max_mm2 = models.FloatField(default=1500.0)
+    roi_area_min_mm2 = models.FloatField(
+        default=20.0, validators=[validate_finite, MinValueValidator(0.0), MaxValueValidator(MAX_ROI_AREA_MM2)]
+    )
+    roi_area_max_mm2 = models.FloatField(
+        default=1500.0,
+        validators=[validate_finite, MinValueValidator(0.0), MaxValueValidator(MAX_ROI_AREA_MM2)],
+        help_text="Must be larger than the minimum ROI area",
+    )
     consensus_rule = models.CharField(max_length=20, choices=ConsensusRule.choices, default=ConsensusRule.FIRST_READS)
     consensus_reader = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     # Reading plan
-    reads_per_reader = models.PositiveSmallIntegerField(default=2)
-    washout_days = models.PositiveSmallIntegerField(default=14)
-    randomisation_seed = models.BigIntegerField(default=_new_seed)
+    reads_per_reader = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1), MaxValueValidator(MAX_READS_PER_READER)]
+    )
+    washout_days = models.PositiveSmallIntegerField(default=14, validators=[MaxValueValidator(MAX_WASHOUT_DAYS)])
+    randomisation_seed = models.BigIntegerField(default=_new_seed, validators=[MinValueValidator(0)])
 
     # Blinding: what readers see of their ROIs' statistics (the PI always sees them all). With L1–L4 and CSF
     # means on screen a reader could compute the VBQ, and anchor a second read to the first.
@@ -90,6 +119,26 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Rules across settings (single-field bounds are the fields' validators)."""
+        super().clean()
+        errors = {}
+        protocol = protocol_for(self)
+        n_levels = len(protocol.levels)
+        if isinstance(self.min_levels_vbq, int) and not 1 <= self.min_levels_vbq <= n_levels:
+            errors["min_levels_vbq"] = (
+                f"The VBQ is computed from 1 to {n_levels} measured levels ({protocol.levels_text}), "
+                f"not {self.min_levels_vbq}."
+            )
+        lo, hi = self.roi_area_min_mm2, self.roi_area_max_mm2
+        numbers = all(isinstance(v, int | float) and math.isfinite(v) for v in (lo, hi))
+        if numbers and hi <= lo:
+            errors["roi_area_max_mm2"] = (
+                f"The largest accepted ROI area ({hi:g} mm²) must be larger than the smallest ({lo:g} mm²)."
+            )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Membership(models.Model):

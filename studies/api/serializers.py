@@ -9,6 +9,8 @@ from studies.models import Case, Membership, Read, ReferenceRecord, Roi, Study
 from studies.services.membership import STUDY_SETTING_FIELDS
 from studies.services.reading import read_opens_at
 
+from .schema import PointsField
+
 User = get_user_model()
 
 
@@ -165,7 +167,10 @@ class RoiSerializer(serializers.ModelSerializer):
     stats = serializers.SerializerMethodField()
     score_status = serializers.SerializerMethodField()
     score_error = serializers.SerializerMethodField()
-    version = serializers.IntegerField(required=False, help_text="Send the version you edited (409 when stale)")
+    version = serializers.IntegerField(
+        required=False, min_value=1, help_text="Send the version you edited (409 when stale, 400 when not a number)"
+    )
+    points_px = PointsField(required=False)
 
     class Meta:
         model = Roi

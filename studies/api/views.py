@@ -6,8 +6,10 @@ user may not see answer 404 (no existence leak); visible objects the user may no
 
 from __future__ import annotations
 
+import re
+
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -22,8 +24,16 @@ from studies.services.read_checks import read_checks
 
 from . import serializers as s
 from .import_views import CaseSeriesMixin
+from .parsers import ObjectJSONParser
+from .schema import READ_ERRORS, STALE, VERSION_QUERY, WRITE_ERRORS
 
 
+@extend_schema_view(
+    retrieve=extend_schema(responses={200: s.StudySerializer, 404: READ_ERRORS[404]}),
+    create=extend_schema(responses={201: s.StudySerializer, 400: WRITE_ERRORS[400]}),
+    update=extend_schema(responses={200: s.StudySerializer, **WRITE_ERRORS}),
+    partial_update=extend_schema(responses={200: s.StudySerializer, **WRITE_ERRORS}),
+)
 class StudyViewSet(
     CaseSeriesMixin,
     mixins.ListModelMixin,
@@ -121,6 +131,12 @@ class StudyViewSet(
         return Response(s.StudySerializer(study, context=self.get_serializer_context()).data)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[OpenApiParameter("study", int, required=False, description="Only the reads of this study")]
+    ),
+    retrieve=extend_schema(responses={200: s.PiReadSerializer, **READ_ERRORS}),
+)
 class ReadViewSet(viewsets.ReadOnlyModelViewSet):
     """Reads: a reader sees their own (blinded); a PI sees every read of their studies."""
 
@@ -129,7 +145,7 @@ class ReadViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         qs = reads_visible_to(self.request.user).select_related("case", "reader", "study")
         study = self.request.query_params.get("study")
-        if study and study.isdigit():
+        if study and re.fullmatch(r"[0-9]{1,18}", study):  # str.isdigit() also takes "²", which int() refuses
             qs = qs.filter(study_id=int(study))
         return qs
 
@@ -182,10 +198,19 @@ class ReadViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(s.ReadSerializer(reading.read_reopen(read=read, user=request.user)).data)
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: s.RoiSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(responses={200: s.RoiSerializer, **READ_ERRORS}),
+    create=extend_schema(responses={201: s.RoiSerializer, **WRITE_ERRORS, 409: STALE}),
+    update=extend_schema(responses={200: s.RoiSerializer, **WRITE_ERRORS, 409: STALE}),
+    partial_update=extend_schema(responses={200: s.RoiSerializer, **WRITE_ERRORS, 409: STALE}),
+    destroy=extend_schema(parameters=[VERSION_QUERY], responses={204: None, **WRITE_ERRORS, 409: STALE}),
+)
 class RoiViewSet(viewsets.ModelViewSet):
     """ROIs of one read. Writes need the read's reader and, for PUT/PATCH/DELETE, the current version."""
 
     serializer_class = s.RoiSerializer
+    parser_classes = [ObjectJSONParser]  # the viewer and scripts send JSON objects
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_read(self) -> Read:
@@ -224,5 +249,7 @@ class RoiViewSet(viewsets.ModelViewSet):
     def destroy(self, request, *args, **kwargs):
         roi = self.get_object()
         version = request.query_params.get("version") or (request.data or {}).get("version")
+        if isinstance(version, str) and re.fullmatch(r"[0-9]{1,18}", version):
+            version = int(version)  # a query parameter is text; anything but digits is refused by the service
         reading.roi_delete(roi=roi, user=request.user, version=version)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -177,6 +177,16 @@ def _roi_snapshot(roi: Roi) -> dict:
     return {f: getattr(roi, f) for f in ROI_FIELDS} | {"version": roi.version}
 
 
+def roi_version(value) -> int:
+    """The ROI version a write carries: a whole number ≥ 1 (a JSON integer; not 1.5, "1", true or a list)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise ValidationError(
+            f"version must be the ROI's version as a whole number of 1 or more (the one you last loaded), not {shown}."
+        )
+    return value
+
+
 def roi_validate(*, read: Read, data: dict) -> dict:
     """Check an ROI payload; raise ValidationError with a reader-readable message."""
     return validate_roi_payload(read=read, data=data)
@@ -203,7 +213,7 @@ def roi_update(*, roi: Roi, user, data: dict, version: int | None) -> Roi:
     _assert_writable(read, user)
     if version is None:
         raise ValidationError("Send the ROI's version with every change (optimistic concurrency).")
-    if int(version) != roi.version:
+    if roi_version(version) != roi.version:
         raise StaleEdit(roi)
     clean = roi_validate(read=read, data={**_roi_snapshot(roi), **data})
     if clean["label"] != roi.label and Roi.objects.filter(read=read, label=clean["label"]).exists():
@@ -230,7 +240,7 @@ def roi_delete(*, roi: Roi, user, version: int | None) -> None:
     roi = Roi.objects.select_for_update().select_related("read__study").get(pk=roi.pk)
     read = roi.read
     _assert_writable(read, user)
-    if version is not None and int(version) != roi.version:
+    if version is not None and roi_version(version) != roi.version:
         raise StaleEdit(roi)
     audit_log(study=read.study, user=user, action="roi.delete", obj=roi, data=_roi_snapshot(roi))
     roi.delete()

@@ -2,11 +2,53 @@
 
 from __future__ import annotations
 
+import math
+
 from django.core.exceptions import ValidationError
 
 from studies.models import Instance, Read, Roi
 from studies.protocol import protocol_for
 from studies.roi_geometry import RoiGeometryError, roi_mask
+
+#: Most vertices a polygon ROI may have. A Cornerstone freehand contour of a vertebral body is a few hundred
+#: points; 2,000 leaves room for slow, careful tracing and keeps one ROI's payload and mask test small.
+MAX_POLYGON_VERTICES = 2000
+#: How far (in pixels) a point may lie outside the image: pixel centres run from 0 to columns − 1 (rows − 1), so a
+#: handle on the image's outer edge is at −0.5 or columns − 0.5; one more pixel allows for a slightly loose drag.
+EDGE_MARGIN_PX = 1.0
+
+
+def _number(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError
+    number = float(value)  # OverflowError for an int too large for a float
+    if not math.isfinite(number):
+        raise ValueError
+    return number
+
+
+def _points(raw, shape: str) -> list[list[float]]:
+    """``points_px`` as [column, row] float pairs, or a ValidationError a reader understands."""
+    if not isinstance(raw, list | tuple):
+        raise ValidationError("points_px must be a list of [column, row] pairs.")
+    if shape == "polygon" and len(raw) > MAX_POLYGON_VERTICES:
+        raise ValidationError(
+            f"The polygon has {len(raw):,} points; at most {MAX_POLYGON_VERTICES:,} are accepted. "
+            "Trace the outline again, or use a rectangle or an ellipse."
+        )
+    if len(raw) > MAX_POLYGON_VERTICES:
+        raise ValidationError(f"A {shape} is drawn with 4 points, not {len(raw):,}.")
+    try:
+        points = []
+        for p in raw:
+            if not isinstance(p, list | tuple) or len(p) != 2:
+                raise TypeError
+            points.append([_number(p[0]), _number(p[1])])
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(
+            "points_px must be a list of [column, row] pairs of finite numbers (pixel coordinates)."
+        ) from None
+    return points
 
 
 def validate_roi_payload(*, read: Read, data: dict) -> dict:
@@ -57,16 +99,20 @@ def validate_roi_payload(*, read: Read, data: dict) -> dict:
     )
     if instance is None:
         raise ValidationError("The ROI must be drawn on a slice of this case's images (unknown SOP Instance UID).")
-    points = data.get("points_px")
-    if not isinstance(points, list | tuple):
-        raise ValidationError("points_px must be a list of [column, row] pairs.")
-    try:
-        points = [[float(p[0]), float(p[1])] for p in points]
-        if any(len(p) != 2 for p in data.get("points_px")):
-            raise TypeError
-    except (TypeError, ValueError, IndexError, KeyError):
-        raise ValidationError("points_px must be a list of [column, row] number pairs.") from None
+    points = _points(data.get("points_px"), shape)
     series = instance.series
+    outside = [
+        (c, r)
+        for c, r in points
+        if not (-EDGE_MARGIN_PX <= c <= series.columns - 1 + EDGE_MARGIN_PX)
+        or not (-EDGE_MARGIN_PX <= r <= series.rows - 1 + EDGE_MARGIN_PX)
+    ]
+    if outside:
+        c, r = outside[0]
+        raise ValidationError(
+            f"The {shape} has {len(outside)} point(s) off the image (the first at column {c:.1f}, row {r:.1f}; "
+            f"the image is {series.columns} × {series.rows} pixels). Keep the ROI on the image."
+        )
     row_spacing, col_spacing = (float(v) for v in series.pixel_spacing)
     try:
         roi_mask(shape, points, series.rows, series.columns, row_spacing, col_spacing)
