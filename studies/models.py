@@ -170,6 +170,10 @@ class Case(models.Model):
     patient_digest = models.CharField(
         max_length=64, blank=True, db_index=True, help_text="Keyed digest of the original Patient ID (re-imports)"
     )
+    series_to_confirm = models.BooleanField(
+        default=False, help_text="Two candidate reading series were close in slice count: the PI should confirm"
+    )
+    series_chosen_by_pi = models.BooleanField(default=False, help_text="The PI chose the reading series")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

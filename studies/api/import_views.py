@@ -129,7 +129,9 @@ def case_primary_series_set(*, case: Case, series: Series, user) -> Case:
 
         raise ValidationError("That series belongs to another case.")
     case.primary_series = series
-    case.save(update_fields=["primary_series"])
+    case.series_to_confirm = False  # confirmed; later imports leave the PI's choice alone
+    case.series_chosen_by_pi = True
+    case.save(update_fields=["primary_series", "series_to_confirm", "series_chosen_by_pi"])
     audit_log(study=case.study, user=user, action="case.primary_series", obj=case, data={"series": series.pk})
     return case
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Final
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 
 from studies.dicom import deid
 from studies.dicom.series import SeriesInfo, classify_series
@@ -278,6 +279,7 @@ def _commit_batch(
                 cases[code] = case
     for plan, stored in alone:
         _commit_series(study, plan, stored, outcome, cases)
+    reading_series_choose([c.pk for code in {plan.subject.code for plan, _ in batch} if (c := cases.get(code))])
 
 
 def _record_together(
@@ -312,19 +314,7 @@ def _record_together(
         Instance,
         [inst for (plan, stored), series in zip(batch, rows, strict=True) for inst in _instances(series, plan, stored)],
     )
-    before = {id(row.case): (row.case, row.case.primary_series) for row in rows}
-    try:
-        for (plan, _), series in zip(batch, rows, strict=True):
-            if _better_primary(series.case.primary_series, plan.info.is_sagittal_t1):
-                series.case.primary_series = series
-        Case.objects.bulk_update(
-            [case for case, primary in before.values() if case.primary_series is not primary], ["primary_series"]
-        )
-    except Exception:  # the transaction is rolled back: so are the cases' reading series
-        for case, primary in before.values():
-            case.primary_series = primary
-        raise
-    return created
+    return created  # the cases' reading series are chosen once the batch is recorded (reading_series_choose)
 
 
 def _commit_series(
@@ -360,9 +350,6 @@ def _commit_series(
                 series.burned_in_annotation = series.burned_in_annotation or burned
                 series.save(update_fields=["description", "burned_in_annotation"])
             insert_rows(Instance, _instances(series, plan, stored))
-            if _better_primary(case.primary_series, info.is_sagittal_t1):
-                case.primary_series = series
-                case.save(update_fields=["primary_series"])
     except Exception as exc:  # a storage failure rejects the series, never the import
         log.exception("storing series failed")
         for path in written:  # nothing partial: remove the files of a series that failed to store
@@ -418,10 +405,44 @@ def _series_row(case: Case, plan: _SeriesPlan, stored: list[StoredFile]) -> Seri
     )
 
 
-def _better_primary(current: Series | None, is_sagittal_t1: bool) -> bool:
-    """Whether a new series should become its case's reading series instead of ``current``: the case has none
-    yet, or this is its first sagittal T1 series (the PI can pick another)."""
-    return current is None or (is_sagittal_t1 and not (current.orientation == "sagittal" and current.weighting == "T1"))
+#: Two candidate reading series whose slice counts are this close (the smaller at least this fraction of the
+#: larger) are flagged "series to confirm" for the PI: slice count alone does not tell them apart reliably.
+CLOSE_SLICE_COUNT: Final = 0.8
+
+
+def reading_series_choose(case_ids: list[int]) -> None:
+    """Choose the reading series of these cases (inside the caller's transaction), unless the PI chose it.
+
+    Among a case's sagittal T1 series the one with the most images (slices through the lumbar spine) wins,
+    the earlier one on a tie; when the runner-up has at least :data:`CLOSE_SLICE_COUNT` of its slices the case
+    is flagged ``series_to_confirm``. A case without a sagittal T1 series keeps its reading series, or gets
+    its first series.
+    """
+    cases = list(Case.objects.filter(pk__in=case_ids, series_chosen_by_pi=False))
+    if not cases:
+        return
+    counts: dict[int, list[tuple[int, int, bool]]] = {}  # case -> (images, series id, sagittal T1)
+    rows = (
+        Series.objects.filter(case__in=cases)
+        .annotate(images=Count("instances"))
+        .values_list("case_id", "pk", "images", "orientation", "weighting")
+    )
+    for case_id, pk, images, orientation, weighting in rows:
+        counts.setdefault(case_id, []).append((images, pk, orientation == "sagittal" and weighting == "T1"))
+    changed = []
+    for case in cases:
+        candidates = sorted(((n, pk) for n, pk, t1 in counts.get(case.pk, []) if t1), key=lambda c: (-c[0], c[1]))
+        if candidates:
+            primary = candidates[0][1]
+            close = len(candidates) > 1 and candidates[1][0] >= CLOSE_SLICE_COUNT * candidates[0][0]
+        else:
+            others = sorted(pk for _, pk, _ in counts.get(case.pk, []))
+            primary = case.primary_series_id or (others[0] if others else None)
+            close = False
+        if (primary, close) != (case.primary_series_id, case.series_to_confirm):
+            case.primary_series_id, case.series_to_confirm = primary, close
+            changed.append(case)
+    Case.objects.bulk_update(changed, ["primary_series", "series_to_confirm"])
 
 
 _BURNED_IN_REASON: Final = "Burned-in annotation flagged: check the image for visible identifiers."
