@@ -86,7 +86,10 @@ def reading_study(transactional_db, tmp_path) -> ReadingStudy:
     from studies.services.reading import reading_plan_build
 
     pi = f.make_user("pi")
-    study = f.make_study(pi, name="E2E lumbar VBQ", measure_vbq=True, measure_snr=True, randomisation_seed=7)
+    # "full": the viewer test compares the panel's mean with Cornerstone's (readers see it only with this setting)
+    study = f.make_study(
+        pi, name="E2E lumbar VBQ", measure_vbq=True, measure_snr=True, randomisation_seed=7, reader_roi_stats="full"
+    )
     reader = f.make_user("reader")
     f.add_member(study, reader)
     subjects = [s for s in phantom.demo_cohort() if s.cohort == "VBQ"][:2]
