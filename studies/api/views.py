@@ -75,6 +75,8 @@ class StudyViewSet(
         data = dict(serializer.validated_data)
         study = membership_services.study_create(created_by=self.request.user, **data)
         serializer.instance = study
+        # The roles in the context were read before the study existed: the creator is its PI.
+        serializer.context["roles"] = {**serializer.context.get("roles", {}), study.pk: Membership.Role.PI}
 
     def perform_update(self, serializer):
         require_pi(serializer.instance, self.request.user)

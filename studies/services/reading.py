@@ -53,6 +53,11 @@ def reading_plan_build(*, study: Study, user=None) -> int:
     Existing reads are never touched; new cases or readers are appended (the PI "extends" the plan).
     Read 1 is open at once; read n > 1 opens when the reader has submitted all of read n − 1 and the
     washout has passed. Returns the number of reads created.
+
+    Worklist positions (``order_index``) stay a permutation 0..n−1 of each reader × read number's worklist:
+    a worklist built in one go follows :func:`worklist_order`; cases added by a later extension take the
+    next free positions after the existing ones, in the order :func:`worklist_order` gives them among all
+    of the study's cases. The stored position of an existing read never changes.
     """
     readers = list(Membership.objects.filter(study=study, role=Membership.Role.READER).select_related("user"))
     codes = list(Case.objects.filter(study=study).values_list("subject_code", flat=True))
@@ -67,12 +72,12 @@ def reading_plan_build(*, study: Study, user=None) -> int:
                 read_number=read_number,
                 case_codes=codes,
             )
-            existing = set(
-                Read.objects.filter(study=study, reader=reader, read_number=read_number).values_list(
-                    "case__subject_code", flat=True
-                )
+            stored = Read.objects.filter(study=study, reader=reader, read_number=read_number).values_list(
+                "case__subject_code", "order_index"
             )
-            for index, code in enumerate(order):
+            existing = {code for code, _ in stored}
+            next_index = max((index for _, index in stored), default=-1) + 1
+            for code in order:
                 if code in existing:
                     continue
                 Read.objects.create(
@@ -80,8 +85,9 @@ def reading_plan_build(*, study: Study, user=None) -> int:
                     case=cases[code],
                     reader=reader,
                     read_number=read_number,
-                    order_index=index,
+                    order_index=next_index,
                 )
+                next_index += 1
                 created += 1
     if created:
         audit_log(study=study, user=user, action="plan.build", obj=study, data={"reads_created": created})

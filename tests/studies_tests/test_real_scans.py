@@ -1,0 +1,81 @@
+"""Issue #23 (a real sagittal T1 lumbar series): worklist positions after plan extensions, the study
+creator's role in the create response, one slice numbering everywhere, and the default window."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from studies.models import Membership, Read
+from studies.services.reading import reading_plan_build
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def _assert_worklists_are_permutations(study) -> None:
+    worklists: dict[tuple[int, int], list[int]] = {}
+    for reader_id, number, index in Read.objects.filter(study=study).values_list(
+        "reader_id", "read_number", "order_index"
+    ):
+        worklists.setdefault((reader_id, number), []).append(index)
+    assert worklists
+    for key, indexes in worklists.items():
+        assert sorted(indexes) == list(range(len(indexes))), (key, sorted(indexes))
+
+
+def test_plan_extensions_keep_every_worklist_a_permutation():
+    pi = f.make_user()
+    study = f.make_study(pi, reads_per_reader=2)
+    waiting = [f.make_user() for _ in range(4)]  # readers not yet in the study
+    f.add_member(study, waiting.pop())
+    codes = (f"C{k:02d}" for k in range(100))
+    for _ in range(3):
+        f.make_case(study, next(codes), n_slices=1)
+    assert reading_plan_build(study=study) == 1 * 3 * 2
+    _assert_worklists_are_permutations(study)
+    before = dict(Read.objects.values_list("pk", "order_index"))
+
+    # Extension 1: two cases; 2: a reader and a case; 3: two readers and three cases; 4: nothing new.
+    for new_readers, new_cases in ((0, 2), (1, 1), (2, 3), (0, 0)):
+        for _ in range(new_readers):
+            f.add_member(study, waiting.pop())
+        for _ in range(new_cases):
+            f.make_case(study, next(codes), n_slices=1)
+        reading_plan_build(study=study)
+        _assert_worklists_are_permutations(study)
+        assert dict(Read.objects.filter(pk__in=before).values_list("pk", "order_index")) == before  # never moved
+        before = dict(Read.objects.values_list("pk", "order_index"))
+
+    assert study.cases.count() == 3 + 2 + 1 + 3
+    assert Membership.objects.filter(study=study, role=Membership.Role.READER).count() == 4
+    assert Read.objects.filter(study=study).count() == 4 * 9 * 2
+
+
+def test_a_new_worklist_follows_the_seeded_order():
+    from studies.services.reading import worklist_order
+
+    pi = f.make_user()
+    study = f.make_study(pi, reads_per_reader=1)
+    reader = f.make_user("ordered_reader")
+    f.add_member(study, reader)
+    for k in range(5):
+        f.make_case(study, f"W{k}", n_slices=1)
+    reading_plan_build(study=study)
+    got = list(Read.objects.filter(reader=reader).order_by("order_index").values_list("case__subject_code", flat=True))
+    codes = [f"W{k}" for k in range(5)]
+    assert got == worklist_order(
+        seed=study.randomisation_seed, reader_key="ordered_reader", read_number=1, case_codes=codes
+    )
+
+
+def test_study_create_response_carries_the_creators_role(client):
+    pi = f.make_user()
+    client.force_login(pi)
+    response = client.post(reverse("api-study-list"), data=json.dumps({"name": "New"}), content_type="application/json")
+    assert response.status_code == 201, response.content
+    created = response.json()
+    assert created["role"] == "pi"
+    assert client.get(reverse("api-study-detail", args=[created["id"]])).json()["role"] == "pi"
