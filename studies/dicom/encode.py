@@ -183,6 +183,8 @@ def _element_bytes(elem: object, *, implicit: bool, charset: object, ascii_safe:
 def _raw_bytes(elem: RawDataElement, implicit: bool) -> bytes | None:
     """A raw element's header and value as pydicom writes them (its value as it is), for a defined length."""
     value = elem.value
+    if value is None and elem.length == 0:
+        value = b""  # an empty IS/DS/... value, which pydicom reads as None (e.g. GDCM's empty Series Number)
     if value is None or elem.length == _UNDEFINED or elem.is_implicit_VR != implicit or not elem.is_little_endian:
         return None
     vr = elem.VR if not implicit else None

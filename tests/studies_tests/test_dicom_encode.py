@@ -108,3 +108,31 @@ def test_a_changed_element_is_encoded_even_when_claimed_unchanged_if_it_was_neve
     result.dataset.InstitutionName = "Changed"
     written = part10_bytes(result.dataset, result.source, originals=result.originals, unchanged=())
     assert pydicom.dcmread(io.BytesIO(written)).InstitutionName == "Changed"
+
+
+@pytest.mark.parametrize("transfer_syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+def test_empty_numeric_string_elements_are_written_as_save_as_writes_them(series, transfer_syntax):
+    """An empty IS/DS element is read as a raw element whose value is None (not b""): GDCM writes Series Number
+    and Instance Number empty. It was passed to pydicom's writer as it was and failed with "a bytes-like object
+    is required, not 'NoneType'" (the import fuzz suite's GDCM JPEG files, #22)."""
+    ds = pydicom.dcmread(series.mid_slice_path)
+    ds.file_meta.TransferSyntaxUID = transfer_syntax
+    ds.SeriesNumber, ds.SliceLocation = None, None  # IS and DS, length 0
+    data = _save_as(ds)
+    result = inspect_file(data)
+    assert result.dataset._dict[0x00200011].value is None  # what pydicom reads for an empty IS
+    assert part10_bytes(result.dataset, result.source, originals=result.originals) == data
+    written, expected = _both_ways(data)
+    assert written == expected
+
+
+@pytest.mark.parametrize("transfer_syntax", ["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.70"])
+def test_gdcm_written_jpeg_files_are_written_as_save_as_writes_them(tmp_path, transfer_syntax):
+    from tests.scoring_tests.test_transfer_syntaxes import RESCALED, Variant, phantom, via_gdcm
+
+    lossy = transfer_syntax.endswith(".50")
+    variant = Variant(bits=8) if lossy else RESCALED
+    path = via_gdcm(transfer_syntax, lossy=lossy)(phantom(variant), variant, tmp_path)
+    written, expected = _both_ways(path.read_bytes())
+    assert written == expected
+    np.testing.assert_array_equal(pydicom.dcmread(io.BytesIO(written)).pixel_array, pydicom.dcmread(path).pixel_array)

@@ -36,10 +36,6 @@ from tests.scoring_tests.test_transfer_syntaxes import (
 pytestmark = pytest.mark.django_db
 
 SEED = 22
-#: Found by this suite, not fixed yet: the GDCM-written JPEG files pass inspection but writing them again
-#: (studies.dicom.encode.part10_parts) fails with "TypeError: a bytes-like object is required, not 'NoneType'";
-#: the import reports their series as not stored (storage_error) with a reason.
-KNOWN_STORE_FAILURES = frozenset({"jpeg-baseline", "jpeg-lossless"})
 MUTANTS_PER_SYNTAX = 14
 SYNTAXES = [
     ("explicit-le", uid.ExplicitVRLittleEndian, UNSIGNED, native(uid.ExplicitVRLittleEndian)),
@@ -162,12 +158,9 @@ def test_mutated_dicom_files_never_crash_or_hang_an_import(tmp_path, private_tmp
     assert not list(private_tmp.glob("vbq-import-*"))
     for row in job.report:
         assert row["outcome"] == "accepted" or row["reason"], row
-    for row in job.report:
+    for row in job.report:  # every unmutated file is stored (GDCM's JPEG files included: empty IS elements)
         if row["file"].endswith("/0-original.dcm"):
-            if row["file"].split("/")[0] in KNOWN_STORE_FAILURES:
-                assert row["code"] in ("accepted", "storage_error"), row
-            else:
-                assert row["outcome"] == "accepted", row
+            assert row["outcome"] == "accepted", row
     by_reason = Counter(row["code"] for row in job.report if row["outcome"] != "accepted")
     print(
         f"\nfuzz: {job.total} files tried, {job.accepted} accepted, {job.skipped} skipped, {job.rejected} rejected;"
