@@ -1,4 +1,4 @@
-# VBQ Reader image: Python app + built viewer. Used by docker-compose.yml.
+# VBQ Reader image: Python app + built viewer. Used by docker-compose.yml (web, worker, beat, migrate).
 FROM node:22-bookworm-slim AS frontend
 WORKDIR /src/frontend
 COPY frontend/package.json frontend/package-lock.json ./
@@ -9,10 +9,19 @@ RUN npm run build
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 VBQ_VAR_DIR=/var/lib/vbq
 WORKDIR /app
+# requirements.txt holds every runtime package, the DICOM codecs included (pylibjpeg + libjpeg/openjpeg/rle
+# plugins, pyjpegls, python-gdcm): the image decodes every transfer syntax the README names.
 COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 COPY --from=frontend /src/studies/static/viewer ./studies/static/viewer
-RUN SECRET_KEY=build python manage.py collectstatic --noinput -v 0
+# Build-time only values: the running containers get their secrets from the environment (.env).
+RUN SECRET_KEY=build-only DEID_SECRET=build-only VBQ_MAPPING_KEY_FROM_SECRET=true STATIC_ROOT=/app/static \
+    python manage.py collectstatic --noinput -v 0
+ENV STATIC_ROOT=/app/static
+# An unprivileged user; /var/lib/vbq/media (the shared volume) is created owned by it so the volume inherits that.
+RUN useradd --system --home-dir /var/lib/vbq --shell /usr/sbin/nologin vbq \
+    && mkdir -p /var/lib/vbq/media/uploads && chown -R vbq:vbq /var/lib/vbq
+USER vbq
 EXPOSE 8000
 CMD ["gunicorn", "vbqsite.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]

@@ -119,6 +119,7 @@ def setup_django(var_dir: Path, *, database_url: str | None, broker_url: str | N
         "DATABASE_URL": database_url or f"sqlite:///{var_dir / 'bench.sqlite3'}",
         "LOG_LEVEL": "WARNING",
         "DEBUG": "0",
+        "VBQ_DEV_SECRETS": "true",  # a benchmark, not a deployment: embedded development secrets
         "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), extra_path) if p),
     }
     if broker_url:

@@ -21,6 +21,7 @@ def skip_or_fail(reason: str) -> None:
 @pytest.fixture(autouse=True)
 def _test_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.UPLOAD_ROOT = tmp_path / "media" / "uploads"  # as in production: on the storage workers share
     # Fast hashing: the suite creates many accounts; production keeps Django's PBKDF2 default.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

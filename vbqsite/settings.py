@@ -28,8 +28,60 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+# Off unless asked for; `bin/vbq demo` turns it on for the local demo only.
+DEBUG = env_bool("DEBUG", False)
+# Embedded development secrets (a SECRET_KEY generated into var/secret_key, DEID_SECRET and the mapping key
+# derived from it): with DEBUG (the demo), under the tests (whose worker subprocesses inherit the flag) or with
+# VBQ_DEV_SECRETS=true. Everywhere else SECRET_KEY, DEID_SECRET and VBQ_MAPPING_KEY must come from the
+# environment, identical on every web and worker machine: a generated key would differ between containers.
+if "pytest" in sys.modules:
+    os.environ.setdefault("VBQ_DEV_SECRETS", "true")
+DEV_SECRETS = DEBUG or env_bool("VBQ_DEV_SECRETS", False)
+_SECRET_HOWTO = {
+    "SECRET_KEY": "python -c 'import secrets; print(secrets.token_urlsafe(50))'",
+    "DEID_SECRET": "python -c 'import secrets; print(secrets.token_urlsafe(50))'",
+    "VBQ_MAPPING_KEY": "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'",
+}
+
+
+def _required_secrets_check() -> None:
+    """Refuse to start without the deployment secrets (unless DEV_SECRETS), naming each and how to make it."""
+    if DEV_SECRETS:
+        return
+    needed = ["SECRET_KEY", "DEID_SECRET"]
+    if not env_bool("VBQ_MAPPING_KEY_FROM_SECRET", False):
+        needed.append("VBQ_MAPPING_KEY")
+    missing = [name for name in needed if not os.environ.get(name, "").strip()]
+    from django.core.exceptions import ImproperlyConfigured
+
+    mapping_key = os.environ.get("VBQ_MAPPING_KEY", "").strip()
+    if mapping_key and "VBQ_MAPPING_KEY" not in missing:
+        import base64
+        import binascii
+
+        try:
+            valid = len(base64.urlsafe_b64decode(mapping_key.encode())) == 32
+        except (binascii.Error, ValueError):
+            valid = False
+        if not valid:
+            raise ImproperlyConfigured(
+                "VBQ_MAPPING_KEY is not a Fernet key (32 url-safe base64 bytes). Generate one with  "
+                + _SECRET_HOWTO["VBQ_MAPPING_KEY"]
+            )
+    if missing:
+        lines = [f"  {name}: generate one with  {_SECRET_HOWTO[name]}" for name in missing]
+        raise ImproperlyConfigured(
+            "Missing required setting(s) "
+            + ", ".join(missing)
+            + " (DEBUG is off). Set them in the environment (.env for docker compose), the same on every web "
+            "and worker machine, and keep them: DEID_SECRET keys the UID remapping, VBQ_MAPPING_KEY decrypts "
+            "the kept Patient IDs.\n" + "\n".join(lines) + "\n(For a local trial only: DEBUG=true or "
+            "VBQ_DEV_SECRETS=true use embedded development secrets.)"
+        )
+
+
 def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once into var/secret_key."""
+    """SECRET_KEY from the environment, else (DEV_SECRETS only) one generated once into var/secret_key."""
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
     path = VAR_DIR / "secret_key"
@@ -39,9 +91,8 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+_required_secrets_check()
 SECRET_KEY = _secret_key()
-# Off unless asked for; `bin/vbq demo` turns it on for the local demo only.
-DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -136,6 +187,9 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "/media/"  # never served publicly: DICOM files go through the authenticated instance view
+# Import uploads (the identified zip, kept until its job has run): on storage that web and workers share, so a
+# worker on another machine or container can open what the web stored. Default: MEDIA_ROOT/uploads.
+UPLOAD_ROOT = Path(os.environ.get("UPLOAD_ROOT", MEDIA_ROOT / "uploads"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # The largest import upload (a zip) the web accepts: a bigger one is refused (413) before it is stored.
@@ -248,13 +302,13 @@ LOGGING = {
 
 # Study-level secrets (UID remapping) are derived from this; set it in deployments to keep UID
 # remapping stable across SECRET_KEY rotation.
-DEID_SECRET = os.environ.get("DEID_SECRET", SECRET_KEY)
+DEID_SECRET = os.environ.get("DEID_SECRET") or SECRET_KEY  # required unless DEV_SECRETS (checked above)
 
 # Key (a Fernet key) that encrypts the original Patient IDs a study keeps for its PI (keep_subject_mapping).
-# Required in production when a study keeps the mapping; with DEBUG (the local demo) or under the tests a key
-# derived from SECRET_KEY is used instead (VBQ_MAPPING_KEY_FROM_SECRET=true asks for that elsewhere too).
+# Required when DEBUG is off (checked at start-up); with DEV_SECRETS (the demo, the tests) a key derived from
+# SECRET_KEY is used instead (VBQ_MAPPING_KEY_FROM_SECRET=true asks for that elsewhere too).
 VBQ_MAPPING_KEY = os.environ.get("VBQ_MAPPING_KEY", "")
-VBQ_MAPPING_KEY_FROM_SECRET = DEBUG or env_bool("VBQ_MAPPING_KEY_FROM_SECRET", False) or "pytest" in sys.modules
+VBQ_MAPPING_KEY_FROM_SECRET = DEV_SECRETS or env_bool("VBQ_MAPPING_KEY_FROM_SECRET", False)
 
 # DICOM import: worker processes that inspect, de-identify and write files (unset: one per CPU, at most 8;
 # 0: everything in the importing process). Imports of fewer files than IMPORT_PARALLEL_MIN_FILES run in-process.

@@ -47,7 +47,7 @@ class UploadSerializer(serializers.Serializer):
 
 
 def save_upload(upload) -> str:
-    """Stream an uploaded zip to var/uploads (deleted when the job has run)."""
+    """Stream an uploaded zip to UPLOAD_ROOT, shared with the workers (deleted when the job has run)."""
     name = upload.name or ""
     if not name.lower().endswith(".zip"):
         from django.core.exceptions import ValidationError

@@ -228,7 +228,8 @@ def _inspect_all(
 
 
 def uploads_dir() -> Path:
-    path = Path(settings.VAR_DIR) / "uploads"
+    """Where import uploads wait for their job: UPLOAD_ROOT, on storage the web and every worker share."""
+    path = Path(settings.UPLOAD_ROOT)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -121,7 +121,7 @@ def private_tmp(tmp_path, monkeypatch, settings):
     folder = tmp_path / "tmp"
     folder.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    settings.VAR_DIR = tmp_path / "var"
+    settings.UPLOAD_ROOT = tmp_path / "var" / "uploads"
     settings.IMPORT_PROCESSES, settings.IMPORT_PARALLEL_MIN_FILES = 2, 1
     return folder
 

@@ -171,7 +171,7 @@ def test_an_archive_of_too_many_files_is_refused_before_extraction(tmp_path, set
 @pytest.mark.parametrize("size", [200 * 1024, 5 * 1024], ids=["announced", "streamed"])
 @pytest.mark.parametrize("via", ["api", "page"])
 def test_an_upload_over_the_limit_is_refused_before_it_is_stored(client, settings, tmp_path, size, via):
-    settings.VAR_DIR = tmp_path / "var"
+    settings.UPLOAD_ROOT = tmp_path / "var" / "uploads"
     settings.UPLOAD_MAX_BYTES = 1000
     pi = f.make_user()
     study = f.make_study(pi)
@@ -205,7 +205,7 @@ def private_tmp(tmp_path, monkeypatch):
 
 
 def _upload(settings, tmp_path, members: dict[str, bytes]) -> Path:
-    settings.VAR_DIR = tmp_path / "var"
+    settings.UPLOAD_ROOT = tmp_path / "var" / "uploads"
     return _zip(uploads_dir() / "upload.zip", members)
 
 
@@ -241,7 +241,7 @@ def test_a_job_with_a_panicking_file_removes_its_temporary_folder_and_upload(
 
 
 def test_the_sweep_removes_old_leftovers_and_keeps_fresh_ones_and_active_uploads(tmp_path, settings, private_tmp):
-    settings.VAR_DIR = tmp_path / "var"
+    settings.UPLOAD_ROOT = tmp_path / "var" / "uploads"
     old = time.time() - 7 * 3600
     old_tmp, fresh_tmp = private_tmp / "vbq-import-old", private_tmp / "vbq-import-new"
     for folder in (old_tmp, fresh_tmp):
