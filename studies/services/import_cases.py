@@ -29,6 +29,7 @@ from studies.models import Case, Instance, Series, Study, SubjectKey, instance_f
 
 from .bulk_rows import insert_rows
 from .import_workers import StoredFile, StoreRequest
+from .subject_codes import new_subject_code
 from .subject_keys import subject_key_values
 
 if TYPE_CHECKING:
@@ -81,7 +82,8 @@ class _Planner:
     """What to store and under which subject, from one read of the study's cases; nothing is written.
 
     A patient already in the study (matched by the keyed digest of the Patient ID) keeps its case; a new
-    one gets the code ``subject_codes`` gives, else the next free S001, S002… in order of first appearance.
+    one gets the code ``subject_codes`` gives, else a new opaque random code (``S-7K2Q``; see
+    :mod:`studies.services.subject_codes`), never derived from the order of appearance.
     """
 
     def __init__(
@@ -102,7 +104,6 @@ class _Planner:
         self.by_digest = {digest: (code, offset) for code, digest, offset in rows if digest}
         self.offsets = {code: offset for code, _, offset in rows}
         self.taken = set(self.offsets)
-        self.count = len(rows)
         self.subjects: dict[str, _Subject] = {}
 
     def subject(self, patient_id: str) -> _Subject:
@@ -125,10 +126,7 @@ class _Planner:
         return subject
 
     def _next_code(self) -> str:
-        n = self.count + 1
-        while f"S{n:03d}" in self.taken:
-            n += 1
-        return f"S{n:03d}"
+        return new_subject_code(self.taken)  # opaque: random, never the order of appearance (issue #15)
 
     def series(self, items: list[tuple[int, str, InspectResult]], outcome: ImportOutcome) -> _SeriesPlan | None:
         """Skip the series' files already in the study and decide its case; None when nothing is new."""

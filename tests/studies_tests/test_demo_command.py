@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.management import call_command
 
 from scoring.models import ReadScore
+from studies.demo import phantom
 from studies.models import Case, Instance, Read, ReferenceRecord, Study
+from studies.services.import_cases import patient_digest
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +20,12 @@ def test_demo_builds_studies_readers_and_simulated_reads(settings, tmp_path):
     call_command("demo", subjects=2)
     vbq = Study.objects.get(name="VBQ vs QCT (demo)")
     assert Study.objects.filter(name="SNR / M-score vs DEXA (demo)").exists()
-    assert list(Case.objects.filter(study=vbq).values_list("subject_code", flat=True)) == ["VBQ-001", "VBQ-002"]
+    cases = list(Case.objects.filter(study=vbq).select_related("reference"))
+    # opaque codes (issue #15), and each case's reference row is its own phantom subject's (matched by Patient ID)
+    assert len(cases) == 2 and all(re.fullmatch(r"VBQ-[2-9A-HJ-NP-Z]{4}", c.subject_code) for c in cases)
+    cohort = {patient_digest(vbq, s.patient_id): s for s in phantom.demo_cohort() if s.cohort == "VBQ"}
+    for case in cases:
+        assert case.reference.t_score == pytest.approx(cohort[case.patient_digest].t_score, abs=0.051)
     assert Instance.objects.filter(series__case__study=vbq).count() == 2 * 13
     assert ReferenceRecord.objects.filter(case__study=vbq).count() == 2
     assert vbq.memberships.count() == 4

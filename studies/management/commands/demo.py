@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from django.conf import settings
@@ -23,10 +24,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from studies.demo import phantom, simulate
-from studies.models import Membership, Read, Study
+from studies.models import Case, Membership, Read, Study
 from studies.services import reading
 from studies.services.dicom_import import dicom_import_run
+from studies.services.import_cases import patient_digest
 from studies.services.membership import study_create
+from studies.services.subject_codes import new_subject_code
 
 User = get_user_model()
 DEMO_PASSWORD = "vbq-demo-2026"
@@ -91,17 +94,36 @@ class Command(BaseCommand):
         outcome = dicom_import_run(
             study=study,
             source=root,
-            subject_codes={s.patient_id: s.subject_code for s in members},
+            subject_codes=self._opaque_codes(members),
             only=lambda rel: rel.split("/")[0] in {s.subject_code for s in members},
         )
         self.stdout.write(f"  imported {outcome.accepted} images, {outcome.rejected} rejected")
         with tempfile.TemporaryDirectory() as tmp:
             csv_path = Path(tmp) / "reference.csv"
-            phantom.write_reference_csv(members, csv_path)
+            # keyed by the codes the cases got (the cohort's VBQ-001… labels only name the phantom folders)
+            cases = self._cases(study, members)
+            phantom.write_reference_csv([replace(s, subject_code=code) for code, s in cases.items()], csv_path)
             self._import_reference(study, csv_path, users["pi"])
         created = reading.reading_plan_build(study=study, user=users["pi"])
         self.stdout.write(f"  reading plan: {created} reads (3 readers × {study.reads_per_reader} reads)")
         return study
+
+    @staticmethod
+    def _opaque_codes(members) -> dict[str, str]:
+        """Random codes (issue #15): the cohort's labels follow the groups (VBQ-001–021 are all normal)."""
+        codes: dict[str, str] = {}
+        for s in members:
+            codes[s.patient_id] = new_subject_code(set(codes.values()), prefix=f"{s.cohort}-")
+        return codes
+
+    @staticmethod
+    def _cases(study: Study, members) -> dict:
+        """Case subject code → phantom subject, matched through the keyed digest of the Patient ID."""
+        by_digest = {patient_digest(study, s.patient_id): s for s in members}
+        rows = Case.objects.filter(study=study, patient_digest__in=by_digest).values_list(
+            "subject_code", "patient_digest"
+        )
+        return {code: by_digest[digest] for code, digest in rows}
 
     def _import_reference(self, study, path: Path, user) -> None:
         try:
@@ -119,7 +141,7 @@ class Command(BaseCommand):
         if not todo.exists():
             return
         self.stdout.write(f"  simulating {todo.count()} reads by {', '.join(SIMULATED_READERS)}…")
-        geometries = {s.subject_code: self._geometry(s, root) for s in members}
+        geometries = {code: self._geometry(s, root) for code, s in self._cases(study, members).items()}
         for read in todo.select_related("case__primary_series", "reader").order_by("read_number", "order_index"):
             geometry = geometries.get(read.case.subject_code)
             if geometry is None:
