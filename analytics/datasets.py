@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from studies.models import Case, Instance, Read, Roi, Study
+from studies.models import Case, Read, Roi, Study
 from studies.protocol import DEFAULT as PROTOCOL
+from studies.slices import study_slice_refs
 
 __all__ = [
     "GROUPS",
@@ -443,7 +444,7 @@ def study_data(study: Study) -> StudyData:
 
 def roi_rows(study: Study) -> Iterator[dict[str, Any]]:
     """The long ROI table (one row per ROI of every read), ordered by case, reader, read and label."""
-    slices = dict(Instance.objects.filter(series__case__study=study).values_list("sop_instance_uid", "instance_number"))
+    slices = study_slice_refs(study.pk)  # slice number (as the viewer shows it) and DICOM Instance Number
     qs = (
         Roi.objects.filter(read__study=study)
         .order_by("read__case__subject_code", "read__reader__username", "read__read_number", "label")
@@ -478,5 +479,7 @@ def roi_rows(study: Study) -> Iterator[dict[str, Any]]:
     for row in qs.iterator(chunk_size=2000):
         current = row["score__roi_version"] is not None and row["score__roi_version"] == row["version"]
         row["score_current"] = current
-        row["instance_number"] = slices.get(row["sop_instance_uid"])
+        ref = slices.get(row["sop_instance_uid"])
+        row["slice_number"] = ref.number if ref else None
+        row["instance_number"] = ref.instance_number if ref else None
         yield row

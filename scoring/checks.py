@@ -8,8 +8,9 @@ protocol's own completeness rules are in :mod:`studies.services.read_checks`.
 from __future__ import annotations
 
 from studies.events import ReadChecks
-from studies.models import Instance, Read, Roi
+from studies.models import Read, Roi
 from studies.protocol import protocol_for
+from studies.slices import slice_refs
 
 # A vertebral ROI whose SD exceeds this fraction of its mean probably includes cortical bone or disc.
 HIGH_CV = 0.35
@@ -64,13 +65,13 @@ def quality_warnings(read: Read, *, stats_shown: str = "full") -> list[str]:
     drawn = [r for r in rois.values() if not r.excluded]
     body_slices = {r.sop_instance_uid for r in drawn if r.label != protocol.noise}
     if len(body_slices) > 1:
-        positions = dict(
-            Instance.objects.filter(sop_instance_uid__in=body_slices).values_list("sop_instance_uid", "instance_number")
-        )
+        refs = slice_refs(body_slices)  # the slice numbers the viewer shows (studies.slices)
         warnings.append(
             "ROIs are on different slices ("
             + ", ".join(
-                f"{r.label}: slice {positions.get(r.sop_instance_uid, '?')}" for r in drawn if r.label != protocol.noise
+                f"{r.label}: slice {refs[r.sop_instance_uid].number if r.sop_instance_uid in refs else '?'}"
+                for r in drawn
+                if r.label != protocol.noise
             )
             + ")."
         )

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from studies.models import Instance, Membership, Read, Series
 from studies.permissions import study_role
 from studies.selectors import reader_may_view
+from studies.slices import ordered_instances
 
 
 def _may_see_case(user, case) -> bool:
@@ -48,7 +49,8 @@ def instance_file(request, pk: int):
 
 
 def series_payload(series: Series) -> dict:
-    """Instances sorted along the slice normal, with the geometry the viewer needs."""
+    """Instances in slice-number order (along the slice normal, :mod:`studies.slices`), with the geometry the
+    viewer needs; ``slice_number`` is the 1-based position the viewer shows, ``instance_number`` the DICOM one."""
     from django.urls import reverse
 
     return {
@@ -63,11 +65,12 @@ def series_payload(series: Series) -> dict:
                 "id": inst.pk,
                 "sop": inst.sop_instance_uid,
                 "url": reverse("instance-file", args=[inst.pk]),
+                "slice_number": number,
                 "instance_number": inst.instance_number,
                 "slice_position": inst.slice_position,
                 "image_position": inst.image_position,
             }
-            for inst in series.instances.order_by("slice_position", "instance_number", "id")
+            for number, inst in enumerate(ordered_instances(series), start=1)
         ],
     }
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from studies import events
 from studies.models import Case, Membership, Read, Roi, Study
+from studies.slices import slice_refs
 
 from .audit import audit_log
 from .read_checks import read_checks
@@ -183,6 +184,12 @@ def _roi_snapshot(roi: Roi) -> dict:
     return {f: getattr(roi, f) for f in ROI_FIELDS} | {"version": roi.version}
 
 
+def _roi_audit(roi: Roi) -> dict:
+    """The ROI as the audit log records it: :func:`_roi_snapshot` and the slice number (:mod:`studies.slices`)."""
+    ref = slice_refs([roi.sop_instance_uid]).get(roi.sop_instance_uid)
+    return _roi_snapshot(roi) | {"slice_number": ref.number if ref else None}
+
+
 def roi_version(value) -> int:
     """The ROI version a write carries: a whole number ≥ 1 (a JSON integer; not 1.5, "1", true or a list)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -207,7 +214,7 @@ def roi_create(*, read: Read, user, data: dict) -> Roi:
         raise StaleEdit(Roi.objects.get(read=read, label=clean["label"]))
     roi = Roi.objects.create(read=read, **clean)
     _touch(read)
-    audit_log(study=read.study, user=user, action="roi.create", obj=roi, data=_roi_snapshot(roi))
+    audit_log(study=read.study, user=user, action="roi.create", obj=roi, data=_roi_audit(roi))
     events.announce(events.roi_changed, read_id=read.pk, roi_id=roi.pk, action="create")
     return roi
 
@@ -224,7 +231,7 @@ def roi_update(*, roi: Roi, user, data: dict, version: int | None) -> Roi:
     clean = roi_validate(read=read, data={**_roi_snapshot(roi), **data})
     if clean["label"] != roi.label and Roi.objects.filter(read=read, label=clean["label"]).exists():
         raise ValidationError(f"This read already has a {clean['label']} ROI.")
-    before = _roi_snapshot(roi)
+    before = _roi_audit(roi)
     for key, value in clean.items():
         setattr(roi, key, value)
     roi.version += 1
@@ -235,7 +242,7 @@ def roi_update(*, roi: Roi, user, data: dict, version: int | None) -> Roi:
         user=user,
         action="roi.update",
         obj=roi,
-        data={"before": before, "after": _roi_snapshot(roi)},
+        data={"before": before, "after": _roi_audit(roi)},
     )
     events.announce(events.roi_changed, read_id=read.pk, roi_id=roi.pk, action="update")
     return roi
@@ -248,7 +255,7 @@ def roi_delete(*, roi: Roi, user, version: int | None) -> None:
     _assert_writable(read, user)
     if version is not None and roi_version(version) != roi.version:
         raise StaleEdit(roi)
-    audit_log(study=read.study, user=user, action="roi.delete", obj=roi, data=_roi_snapshot(roi))
+    audit_log(study=read.study, user=user, action="roi.delete", obj=roi, data=_roi_audit(roi))
     roi.delete()
     _touch(read)
     events.announce(events.roi_changed, read_id=read.pk, roi_id=None, action="delete")

@@ -9,6 +9,7 @@ from django.core.cache import cache
 
 from studies.dicom.pixels import load_pixels
 from studies.models import Series
+from studies.slices import ordered_instances
 
 THUMB_SIZE = 160
 
@@ -20,7 +21,7 @@ def series_thumbnail_png(series: Series) -> bytes:
         return png
     from matplotlib.image import imsave
 
-    instances = list(series.instances.order_by("slice_position", "id"))
+    instances = list(ordered_instances(series))
     middle = instances[len(instances) // 2]
     values = load_pixels(middle.file.path).values
     lo, hi = np.percentile(values, [1, 99.5])

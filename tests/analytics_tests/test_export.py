@@ -49,7 +49,8 @@ def test_roi_rows_carry_slice_geometry_and_statistics(small):
     table = _table(export.roi_measurements_csv(small.study))
     rows = [dict(zip(table[0], r, strict=True)) for r in table[1:]]
     drawn = next(r for r in rows if r["label"] == "L1" and r["excluded"] == "no")
-    assert drawn["slice_instance_number"] == "7" and drawn["slice_sop_instance_uid"].startswith("2.25.")
+    assert drawn["slice_number"] == "1" and drawn["instance_number"] == "7"  # one slice; the scanner numbered it 7
+    assert drawn["slice_sop_instance_uid"].startswith("2.25.")
     assert json.loads(drawn["geometry"])[0][0] > 0
     assert drawn["shape"] == "ellipse" and drawn["score_current"] == "yes"
     assert float(drawn["sd"]) > 0 and float(drawn["min"]) < float(drawn["mean"]) < float(drawn["max"])

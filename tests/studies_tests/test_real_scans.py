@@ -3,6 +3,8 @@ creator's role in the create response, one slice numbering everywhere, and the d
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -79,3 +81,64 @@ def test_study_create_response_carries_the_creators_role(client):
     created = response.json()
     assert created["role"] == "pi"
     assert client.get(reverse("api-study-detail", args=[created["id"]])).json()["role"] == "pi"
+
+
+# ------------------------------------------------------------------------------------------- slice numbers
+
+N_SLICES = 6
+
+
+@pytest.fixture
+def reversed_numbers(db, django_capture_on_commit_callbacks):
+    """A series whose Instance Numbers run against the slice normal (6 at the first position … 1 at the last),
+    and a read with L1 on slice 4 and L2 on slice 2 (as the viewer numbers them)."""
+    from studies.models import Instance
+
+    pi = f.make_user()
+    study = f.make_study(pi, same_slice_required=False)
+    reader = f.make_user()
+    f.add_member(study, reader)
+    case = f.make_case(study, "REV-01", n_slices=N_SLICES)
+    for k, inst in enumerate(case.primary_series.instances.order_by("slice_position")):
+        Instance.objects.filter(pk=inst.pk).update(instance_number=N_SLICES - k)
+    read = f.make_read(case, reader)
+    with django_capture_on_commit_callbacks(execute=True):
+        f.make_roi(read, **f.roi_payload(case, "L1", shape="ellipse", box=(10, 10, 20, 20), index=3))
+        f.make_roi(read, **f.roi_payload(case, "L2", shape="ellipse", box=(10, 30, 20, 40), index=1))
+    return type("Reversed", (), dict(pi=pi, study=study, reader=reader, case=case, read=read))
+
+
+def test_slice_number_is_the_position_along_the_normal(reversed_numbers):
+    from studies.dicom_views import series_payload
+    from studies.slices import ordered_instances, slice_refs, study_slice_refs
+
+    w = reversed_numbers
+    instances = list(ordered_instances(w.case.primary_series))
+    positions = [i.slice_position for i in instances]
+    assert positions == sorted(positions)
+    refs = slice_refs([i.sop_instance_uid for i in instances])
+    assert [refs[i.sop_instance_uid].number for i in instances] == list(range(1, N_SLICES + 1))
+    assert [refs[i.sop_instance_uid].instance_number for i in instances] == list(range(N_SLICES, 0, -1))
+    assert study_slice_refs(w.study.pk) == refs
+
+    payload = series_payload(w.case.primary_series)["instances"]
+    assert [p["sop"] for p in payload] == [i.sop_instance_uid for i in instances]  # the viewer's stack order
+    assert [p["slice_number"] for p in payload] == list(range(1, N_SLICES + 1))
+    assert [p["instance_number"] for p in payload] == list(range(N_SLICES, 0, -1))
+
+
+def test_checks_audit_and_export_name_the_viewers_slice(reversed_numbers, client):
+    from analytics.sections.exports import roi_measurements_csv
+    from studies.models import AuditEvent
+
+    w = reversed_numbers
+    client.force_login(w.reader)
+    warnings = client.get(reverse("api-read-checks", args=[w.read.pk])).json()["warnings"]
+    assert "ROIs are on different slices (L1: slice 4, L2: slice 2)." in warnings  # not Instance Numbers 3, 5
+
+    created = {e.data["label"]: e.data for e in AuditEvent.objects.filter(action="roi.create", study=w.study)}
+    assert created["L1"]["slice_number"] == 4 and created["L2"]["slice_number"] == 2
+
+    rows = {r["label"]: r for r in csv.DictReader(io.StringIO(roi_measurements_csv(w.study).decode()))}
+    assert (rows["L1"]["slice_number"], rows["L1"]["instance_number"]) == ("4", "3")
+    assert (rows["L2"]["slice_number"], rows["L2"]["instance_number"]) == ("2", "5")
