@@ -35,7 +35,70 @@ def noise_problems(read: Read) -> list[str]:
 
 def read_checks(*, read: Read, stats_shown: str = "full", **_) -> ReadChecks:
     """Receiver of :data:`studies.events.read_checks`."""
-    return ReadChecks(problems=noise_problems(read), warnings=quality_warnings(read, stats_shown=stats_shown))
+    return ReadChecks(
+        problems=noise_problems(read),
+        warnings=uncomputable_warnings(read, stats_shown=stats_shown) + quality_warnings(read, stats_shown=stats_shown),
+    )
+
+
+def uncomputable_warnings(read: Read, *, stats_shown: str = "full") -> list[str]:
+    """An ROI whose statistics leave a score uncomputable (or meaningless), named, with what to do.
+
+    Warnings, not problems: the cause may be the series itself (a zero-filled background, blank CSF), which
+    the reader cannot fix; the read can be submitted and the PI sees the reason with the score. Conditions:
+    the noise ROI has no variation (SD 0) or a single pixel (no SD) → no SNR; the CSF signal (the study's ROI
+    statistic) is ≤ 0 → no VBQ; any other ROI whose pixels are all equal (SD 0); an ROI whose pixels could not
+    be measured. SI values are quoted only when ``stats_shown`` is "full" (blinding, as in
+    :func:`quality_warnings`). Too few levels after exclusions is ``studies.services.read_checks``' warning.
+    """
+    quote_si = stats_shown == "full"
+    study = read.study
+    protocol = protocol_for(study)
+    order = {label: k for k, label in enumerate(protocol.labels)}
+    rois = sorted(Roi.objects.filter(read=read, excluded=False).select_related("score"), key=lambda r: order[r.label])
+    warnings = []
+    for roi in rois:
+        score = getattr(roi, "score", None)
+        if score is None or score.roi_version != roi.version:
+            continue  # not measured yet: the viewer shows it as pending
+        phrase = protocol.spec(roi.label).phrase.split(" (")[0]  # "the background-noise ROI", "the CSF ROI"
+        name = phrase[0].upper() + phrase[1:]
+        if score.error:
+            warnings.append(
+                f"{name} could not be measured ({score.error.rstrip('.')}), so the scores that need it "
+                "cannot be computed. Draw it again, or tell the PI."
+            )
+            continue
+        if roi.label == protocol.noise:
+            if not study.measure_snr:
+                continue
+            if score.sd is None:
+                warnings.append(
+                    f"{name} holds a single pixel, so it has no SD and SNR cannot be computed. Draw it larger."
+                )
+            elif score.sd == 0:
+                sd = " (SD 0)" if quote_si else ""
+                warnings.append(
+                    f"{name} has no variation{sd}: the background is blank in this series, so SNR cannot be "
+                    "computed. Move the ROI to an area with visible noise, or tell the PI."
+                )
+            continue
+        if roi.label == protocol.reference and study.measure_vbq:
+            si = getattr(score, study.roi_statistic)
+            if si is not None and si <= 0:
+                value = f" ({study.roi_statistic} {si:g})" if quote_si else ""
+                warnings.append(
+                    f"{name} has no signal{value}: its {study.roi_statistic} is 0 or below, so VBQ cannot be "
+                    "computed. Move the ROI into the CSF, or tell the PI if the CSF is blank in this series."
+                )
+                continue
+        if (score.n or 0) > 1 and score.sd == 0:
+            value = f" (all {score.mean:g})" if quote_si else ""
+            warnings.append(
+                f"{name} has no variation: all its pixels are equal{value}, so it may lie on a blank or "
+                "saturated part of the image. Check its position, or tell the PI."
+            )
+    return warnings
 
 
 def quality_warnings(read: Read, *, stats_shown: str = "full") -> list[str]:
