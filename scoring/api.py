@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from scoring.models import RescoreJob
 from scoring.services import study_rescore_queue
 from studies.permissions import study_for_pi
+from vbqsite.queue import QUEUE_DOWN, QueueUnavailable
 
 
 def _job_data(job: RescoreJob) -> dict:
@@ -18,6 +19,7 @@ def _job_data(job: RescoreJob) -> dict:
         "status": job.status,
         "done": job.done,
         "total": job.total,
+        "error": job.error,
         "created_at": job.created_at,
         "finished_at": job.finished_at,
     }
@@ -32,10 +34,17 @@ class StudyRescoreView(APIView):
         job = RescoreJob.objects.filter(study=study).first()
         return Response(_job_data(job) if job else {"status": "none"})
 
-    @extend_schema(request=None, responses={202: dict})
+    @extend_schema(request=None, responses={202: dict, 503: dict})
     def post(self, request, pk: int):
+        """202 with the job; 503 when the job queue refuses it (the job is recorded as failed)."""
         study = study_for_pi(request.user, pk)
         force = request.data.get("force") if isinstance(request.data, dict) else None
-        job = study_rescore_queue(study=study, user=request.user, force=bool(force))
+        try:
+            job = study_rescore_queue(study=study, user=request.user, force=bool(force))
+        except QueueUnavailable as exc:
+            return Response(
+                {"detail": QUEUE_DOWN, "errors": [QUEUE_DOWN], "job": _job_data(exc.job)},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
         job.refresh_from_db()
         return Response(_job_data(job), status=status.HTTP_202_ACCEPTED)

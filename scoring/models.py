@@ -49,13 +49,20 @@ class RescoreJob(models.Model):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
+        FAILED = "failed", "Failed"
 
     study = models.ForeignKey("studies.Study", on_delete=models.CASCADE, related_name="rescore_jobs")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    force = models.BooleanField(default=False, help_text="Every ROI, not only those without a current result")
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life: when it was queued, then while it runs (≤ 1 write/s)"
+    )
+    requeues = models.PositiveSmallIntegerField(default=0, help_text="Times the job sweep queued it again")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -13,6 +13,7 @@ import logging
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from scoring import measures
 from scoring.models import ReadScore, RoiScore
@@ -20,7 +21,8 @@ from scoring.pixels import roi_stats
 from studies.dicom.pixels import PixelError, SliceCache, load_pixels
 from studies.models import Instance, Read, Roi, Study
 from studies.roi_geometry import RoiGeometryError, roi_mask
-from vbqsite.queue import enqueue
+from vbqsite import jobs
+from vbqsite.queue import QUEUE_DOWN, QueueUnavailable, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -323,10 +325,11 @@ def study_rescore(*, study_id: int, force: bool = False, job_id: int | None = No
     transaction, so a killed worker loses at most one slice's work and a rerun does only what is missing
     (idempotent). Progress goes to the ``RescoreJob`` row.
     """
-    from django.utils import timezone
-
     from scoring.models import RescoreJob
 
+    if job_id is not None and not jobs.job_claim(RescoreJob, job_id):
+        # done, failed, or running on a live worker: a duplicate message (redelivery, the job sweep, a retry)
+        return {"rois": 0, "reads": 0, "job": job_id, "skipped": True}
     if force:
         rois = list(Roi.objects.filter(read__study_id=study_id, excluded=False))
     else:
@@ -334,9 +337,10 @@ def study_rescore(*, study_id: int, force: bool = False, job_id: int | None = No
         rois = [r for r in rois if getattr(r, "score", None) is None or r.score.roi_version != r.version]
     job = RescoreJob.objects.filter(pk=job_id).first() if job_id else None
     if job is None:
-        job = RescoreJob.objects.create(study_id=study_id)
+        job = RescoreJob.objects.create(study_id=study_id, force=force, heartbeat_at=timezone.now())
     job.status, job.total, job.done = RescoreJob.Status.RUNNING, len(rois), 0
     job.save(update_fields=["status", "total", "done"])
+    beat = jobs.Heartbeat(RescoreJob, job.pk)  # the job sweep requeues a rescore that stops beating
 
     by_slice: dict[str, list[Roi]] = {}
     for roi in rois:
@@ -359,23 +363,47 @@ def study_rescore(*, study_id: int, force: bool = False, job_id: int | None = No
             _scores_upsert(pending)
             done += len(pending)
             pending = []
-            RescoreJob.objects.filter(pk=job.pk).update(done=done)
+            beat(done=done)
+        else:
+            beat()
     reads = reads_score_bulk(study_id=study_id, force=force)
     study_mscores_refresh(study_id=study_id)
-    RescoreJob.objects.filter(pk=job.pk).update(status=RescoreJob.Status.DONE, finished_at=timezone.now())
+    RescoreJob.objects.filter(pk=job.pk).update(
+        status=RescoreJob.Status.DONE, done=done, finished_at=timezone.now(), heartbeat_at=timezone.now()
+    )
     return {"rois": len(rois), "reads": reads, "job": job.pk}
 
 
 def study_rescore_queue(*, study: Study, user, force: bool = False):
-    """Record a whole-study rescore and queue it (after commit); progress is on the returned row."""
-    from scoring import tasks
+    """Record a whole-study rescore and queue it once the row is committed; progress is on the returned row.
+
+    Raises :class:`vbqsite.queue.QueueUnavailable` when the broker refuses it (the job is then failed, not left
+    queued). Not to be called inside a transaction: the caller must learn whether the job was queued.
+    """
     from scoring.models import RescoreJob
     from studies.services.audit import audit_log
 
-    job = RescoreJob.objects.create(study=study)
-    audit_log(study=study, user=user, action="study.rescore", obj=study, data={"force": force, "job": job.pk})
-    transaction.on_commit(lambda: enqueue(tasks.study_rescore, study.pk, force, job.pk))
+    with transaction.atomic(durable=True):
+        job = RescoreJob.objects.create(study=study, force=force, heartbeat_at=timezone.now())
+        audit_log(study=study, user=user, action="study.rescore", obj=study, data={"force": force, "job": job.pk})
+    if not _rescore_send(job):
+        jobs.job_queue_refused(RescoreJob, job.pk, QUEUE_DOWN)
+        job.refresh_from_db()
+        raise QueueUnavailable(job)
     return job
+
+
+def _rescore_send(job) -> bool:
+    from scoring import tasks
+
+    return enqueue(tasks.study_rescore, job.study_id, job.force, job.pk)
+
+
+def rescore_jobs_sweep() -> dict[str, list[int]]:
+    """Queue again, or fail, the whole-study rescores that are stuck (:func:`vbqsite.jobs.jobs_sweep`)."""
+    from scoring.models import RescoreJob
+
+    return jobs.jobs_sweep(RescoreJob, enqueue_job=_rescore_send, noun="rescore")
 
 
 def scoring_sweep() -> dict:

@@ -41,3 +41,9 @@ def study_rescore(study_id: int, force: bool = False, job_id: int | None = None)
 def scoring_sweep() -> dict:
     """Periodic safety net: score anything unscored or stale (e.g. saved while the broker was down)."""
     return services.scoring_sweep()
+
+
+@shared_task(name="scoring.tasks.rescore_jobs_sweep")
+def rescore_jobs_sweep() -> dict:
+    """Queue again (or fail) the whole-study rescores that are stuck (no heartbeat; never picked up)."""
+    return services.rescore_jobs_sweep()

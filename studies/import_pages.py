@@ -13,12 +13,15 @@ from studies.api.import_views import case_primary_series_set, save_upload, uploa
 from studies.models import Case, ImportJob, Series
 from studies.permissions import study_for_pi
 from studies.services.dicom_import import import_job_create
+from studies.services.import_jobs import import_job_retry
+from vbqsite.queue import QueueUnavailable
 
 
 @login_required
 def import_list(request, study_id: int):
     study = study_for_pi(request.user, study_id)
     refused = None
+    code = 200
     if request.method == "POST":
         refused = upload_refused(request)  # before the body is read
         upload = None if refused is not None else request.FILES.get("file")
@@ -31,12 +34,34 @@ def import_list(request, study_id: int):
                 job = import_job_create(study=study, user=request.user, source=save_upload(upload))
             except ValidationError as exc:
                 messages.error(request, " ".join(exc.messages))
+            except QueueUnavailable as exc:  # the job is listed below, failed, with a Retry button
+                messages.error(request, str(exc))
+                code = 503
             else:
                 return redirect("study-import-detail", study_id=study.pk, job_id=job.pk)
     jobs = ImportJob.objects.filter(study=study).order_by("-created_at")[:50]
     return render(
-        request, "studies/imports.html", {"study": study, "jobs": jobs}, status=413 if refused is not None else 200
+        request, "studies/imports.html", {"study": study, "jobs": jobs}, status=413 if refused is not None else code
     )
+
+
+@login_required
+@require_POST
+def import_retry(request, study_id: int, job_id: int):
+    """PI: queue a failed or stuck import again (same job), if its upload is still kept."""
+    study = study_for_pi(request.user, study_id)
+    job = get_object_or_404(ImportJob, pk=job_id, study=study)
+    try:
+        import_job_retry(job=job, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except QueueUnavailable as exc:
+        messages.error(request, str(exc))
+        jobs = ImportJob.objects.filter(study=study).order_by("-created_at")[:50]
+        return render(request, "studies/imports.html", {"study": study, "jobs": jobs}, status=503)
+    else:
+        messages.success(request, f"Import #{job.pk} is queued again.")
+    return redirect("study-import-detail", study_id=study.pk, job_id=job.pk)
 
 
 @login_required

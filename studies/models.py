@@ -275,12 +275,23 @@ class ImportJob(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life: when it was queued, then while it runs (≤ 1 write/s)"
+    )
+    requeues = models.PositiveSmallIntegerField(default=0, help_text="Times the job sweep queued it again")
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} import #{self.pk} ({self.status})"
+
+    @property
+    def stuck(self) -> bool:
+        """Queued or running without a sign of life for longer than the job sweep's bound (see settings)."""
+        from vbqsite.jobs import job_is_stuck
+
+        return job_is_stuck(self)
 
 
 class ReferenceRecord(models.Model):

@@ -27,8 +27,10 @@ def dicom_import(job_id: int) -> None:
 
 
 @shared_task(name="studies.tasks.import_sweep")
-def import_sweep() -> int:
-    """Remove import leftovers (temporary folders, stored uploads) older than IMPORT_ORPHAN_MAX_AGE_SECONDS."""
+def import_sweep() -> dict:
+    """Queue again (or fail) the import jobs that are stuck, then remove import leftovers (temporary folders,
+    stored uploads of jobs no longer queued or running) older than IMPORT_ORPHAN_MAX_AGE_SECONDS."""
     from studies.services.dicom_import import import_orphans_sweep
+    from studies.services.import_jobs import import_jobs_sweep
 
-    return len(import_orphans_sweep())
+    return {**import_jobs_sweep(), "removed": len(import_orphans_sweep())}

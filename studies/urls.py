@@ -35,6 +35,7 @@ urlpatterns = [
     path("studies/<int:study_id>/plan/", pages.study_plan_build, name="study-plan-build"),
     path("studies/<int:study_id>/imports/", import_pages.import_list, name="study-imports"),
     path("studies/<int:study_id>/imports/<int:job_id>/", import_pages.import_detail, name="study-import-detail"),
+    path("studies/<int:study_id>/imports/<int:job_id>/retry/", import_pages.import_retry, name="study-import-retry"),
     path("studies/<int:study_id>/cases/", import_pages.case_list, name="study-cases"),
     path("studies/<int:study_id>/reference/", reference_pages.reference_page, name="study-reference"),
     path("studies/<int:study_id>/subject-keys/", subject_key_pages.subject_key_list, name="study-subject-keys"),

@@ -12,6 +12,17 @@ import logging
 
 log = logging.getLogger("vbqsite.queue")
 
+#: What a user who asked for a job (an import, a rescore) is told when the broker refuses it (HTTP 503).
+QUEUE_DOWN = "The job queue is not reachable; nothing was lost — try again in a minute."
+
+
+class QueueUnavailable(Exception):
+    """The broker refused a job a user asked for; the job row (``job``) is marked failed with :data:`QUEUE_DOWN`."""
+
+    def __init__(self, job=None) -> None:
+        super().__init__(QUEUE_DOWN)
+        self.job = job
+
 
 def enqueue(task, *args, **kwargs) -> bool:
     """Send ``task`` with ``args``/``kwargs`` to the broker (or run it in-process without one).

@@ -278,14 +278,34 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # How often a worker looks for such jobs: every interval × throttle seconds (kombu's Redis transport).
     "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),
     "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "6")),
+    # A broker that accepts connections but does not answer must not hang the request that queues a job
+    # (an import or rescore POST answers 503 instead): seconds to connect, and to wait for each reply.
+    "socket_connect_timeout": float(os.environ.get("CELERY_BROKER_SOCKET_CONNECT_TIMEOUT", "2")),
+    "socket_timeout": float(os.environ.get("CELERY_BROKER_SOCKET_TIMEOUT", "3")),
 }
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_SOCKET_CONNECT_TIMEOUT", "2"))
+# Sending a job: 2 retries 0.2 s apart, then the broker counts as down (refused: < 1 s; no answer: ~3 s).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+# No job stuck (imports, whole-study rescores; vbqsite/jobs.py): a running job writes a heartbeat at most once a
+# second. The job sweep (import-sweep and rescore-jobs-sweep, every minute) queues again a running job silent for
+# longer than JOB_HEARTBEAT_TIMEOUT_SECONDS (default 5 minutes: its worker died), at most JOB_MAX_REQUEUES times
+# (default 1), then marks it failed ("The worker running this import stopped ..."); a job still queued after
+# JOB_QUEUED_TIMEOUT_SECONDS (default 10 minutes: the broker lost it, or no worker runs) is queued again at most
+# JOB_QUEUED_MAX_REQUEUES times (default 3), then failed. Make the timeouts longer than the longest silent step.
+JOB_HEARTBEAT_TIMEOUT_SECONDS = int(os.environ.get("VBQ_JOB_HEARTBEAT_TIMEOUT_SECONDS", "300"))
+JOB_MAX_REQUEUES = int(os.environ.get("VBQ_JOB_MAX_REQUEUES", "1"))
+JOB_QUEUED_TIMEOUT_SECONDS = int(os.environ.get("VBQ_JOB_QUEUED_TIMEOUT_SECONDS", "600"))
+JOB_QUEUED_MAX_REQUEUES = int(os.environ.get("VBQ_JOB_QUEUED_MAX_REQUEUES", "3"))
+JOB_SWEEP_INTERVAL_SECONDS = float(os.environ.get("VBQ_JOB_SWEEP_INTERVAL_SECONDS", "60"))
 # ROIs stored per transaction by a whole-study rescore (whole slices at a time).
 SCORING_RESCORE_CHUNK = int(os.environ.get("SCORING_RESCORE_CHUNK", "200"))
 
 CELERY_BEAT_SCHEDULE = {
     "scoring-sweep": {"task": "scoring.tasks.scoring_sweep", "schedule": 60.0},
     "worker-heartbeat": {"task": "studies.tasks.worker_heartbeat", "schedule": 30.0},
-    "import-sweep": {"task": "studies.tasks.import_sweep", "schedule": 900.0},
+    # stuck import jobs, then leftovers (IMPORT_ORPHAN_MAX_AGE_SECONDS); stuck rescores
+    "import-sweep": {"task": "studies.tasks.import_sweep", "schedule": JOB_SWEEP_INTERVAL_SECONDS},
+    "rescore-jobs-sweep": {"task": "scoring.tasks.rescore_jobs_sweep", "schedule": JOB_SWEEP_INTERVAL_SECONDS},
 }
 
 LOGGING = {

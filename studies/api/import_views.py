@@ -17,6 +17,8 @@ from studies.selectors import studies_visible_to
 from studies.services.audit import audit_log
 from studies.services.dicom_import import import_job_create, uploads_dir
 from studies.services.import_files import upload_too_large
+from studies.services.import_jobs import import_job_retry
+from vbqsite.queue import QUEUE_DOWN, QueueUnavailable
 
 #: Bytes a multipart form adds around the file (boundaries, headers, the study field).
 FORM_OVERHEAD = 64 * 1024
@@ -38,6 +40,8 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "error",
             "created_at",
             "finished_at",
+            "heartbeat_at",
+            "requeues",
             "report",
         )
 
@@ -100,8 +104,9 @@ class ImportJobViewSet(viewsets.ReadOnlyModelViewSet):
         study = self.request.query_params.get("study")
         return qs.filter(study_id=int(study)) if study and study.isdigit() else qs
 
-    @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={202: ImportJobSerializer})
+    @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={202: ImportJobSerializer, 503: dict})
     def create(self, request, *args, **kwargs):
+        """202 with the job; 503 when the job queue refuses it (the job is recorded as failed; Retry queues it)."""
         too_large = upload_refused(request)
         if too_large is not None:
             return too_large
@@ -113,9 +118,31 @@ class ImportJobViewSet(viewsets.ReadOnlyModelViewSet):
             raise PermissionDenied("Only the study's PI can import images.")
         payload = UploadSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        job = import_job_create(study=study, user=request.user, source=save_upload(payload.validated_data["file"]))
+        try:
+            job = import_job_create(study=study, user=request.user, source=save_upload(payload.validated_data["file"]))
+        except QueueUnavailable as exc:
+            return queue_down_response(exc.job)
         job.refresh_from_db()
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: ImportJobSerializer, 400: dict, 503: dict})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Queue a failed or stuck import again, as the same job, if its upload is still kept (else 400)."""
+        job = self.get_object()
+        try:
+            job = import_job_retry(job=job, user=request.user)
+        except QueueUnavailable as exc:
+            return queue_down_response(exc.job)
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+def queue_down_response(job: ImportJob) -> Response:
+    """503: the broker refused the job, which is recorded as failed (not left queued)."""
+    return Response(
+        {"detail": QUEUE_DOWN, "errors": [QUEUE_DOWN], "job": ImportJobSerializer(job).data},
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
 
 
 class PrimarySeriesSerializer(serializers.Serializer):

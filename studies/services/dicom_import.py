@@ -31,7 +31,7 @@ from studies.dicom import deid
 from studies.dicom.series import check_series_geometry
 from studies.dicom.validate import InspectResult
 from studies.models import Case, ImportJob, Instance, Study
-from vbqsite.queue import enqueue
+from vbqsite import jobs
 
 from .audit import audit_log
 from .import_cases import (
@@ -44,6 +44,7 @@ from .import_cases import (
     study_secret,
 )
 from .import_files import _Source, _write_file
+from .import_jobs import import_job_enqueue
 from .import_workers import FileWorkers, StoreRequest, WorkerStopped, default_processes
 
 log = logging.getLogger(__name__)
@@ -235,25 +236,31 @@ def uploads_dir() -> Path:
 
 
 def import_job_create(*, study: Study, user, source: Path | str) -> ImportJob:
-    """Record an import of ``source`` and queue it (after commit)."""
+    """Record an import of ``source`` and queue it once the row is committed.
+
+    Raises :class:`vbqsite.queue.QueueUnavailable` when the broker refuses the job (which is then failed, not
+    left queued; Retry queues it again). Not to be called inside a transaction: the caller must learn whether the
+    job was queued.
+    """
     if study.locked:
         raise ValidationError("This study is locked: no more images can be imported.")
-    job = ImportJob.objects.create(study=study, created_by=user, source=str(source))
-    audit_log(study=study, user=user, action="import.create", obj=job, data={"source": Path(source).name})
-    from studies import tasks
-
-    transaction.on_commit(lambda: enqueue(tasks.dicom_import, job.pk))
+    with transaction.atomic(durable=True):
+        job = ImportJob.objects.create(study=study, created_by=user, source=str(source))
+        audit_log(study=study, user=user, action="import.create", obj=job, data={"source": Path(source).name})
+    import_job_enqueue(job)
     return job
 
 
 def import_job_run(*, job_id: int) -> ImportJob | None:
-    """Run a queued import job (idempotent: a finished job is not run again).
+    """Run a queued import job (idempotent: a job that is done, failed or running elsewhere is left alone).
 
-    Whatever happens, the job ends "done" or "failed" and its stored upload (the identified zip) is removed.
+    The job is claimed first (:func:`vbqsite.jobs.job_claim`: queued, or running with no sign of life for longer
+    than JOB_HEARTBEAT_TIMEOUT_SECONDS). Whatever happens then, the job ends "done" or "failed" and its stored
+    upload (the identified zip) is removed.
     """
-    job = ImportJob.objects.select_related("study").filter(pk=job_id).first()
-    if job is None or job.status == ImportJob.Status.DONE:
-        return job
+    if not jobs.job_claim(ImportJob, job_id):
+        return ImportJob.objects.filter(pk=job_id).first()
+    job = ImportJob.objects.select_related("study").get(pk=job_id)
     try:
         _run_job(job)
     finally:
@@ -267,11 +274,10 @@ def _is_upload(source: str) -> bool:
 
 
 def _run_job(job: ImportJob) -> None:
-    job.status = ImportJob.Status.RUNNING
-    job.save(update_fields=["status"])
+    beat = jobs.Heartbeat(ImportJob, job.pk)  # the job sweep requeues an import that stops beating
 
     def progress(done: int, total: int) -> None:
-        ImportJob.objects.filter(pk=job.pk).update(done=done, total=total)
+        beat(force=done >= total, done=done, total=total)
 
     try:
         outcome = dicom_import_run(study=job.study, source=Path(job.source), progress=progress)
@@ -314,7 +320,10 @@ def _run_job(job: ImportJob) -> None:
             },
         )
     job.finished_at = timezone.now()
-    job.save()
+    job.save(update_fields=[*_RESULT_FIELDS, "finished_at"])
+
+
+_RESULT_FIELDS = ("status", "error", "total", "done", "accepted", "skipped", "rejected", "report")
 
 
 def import_orphans_sweep(*, max_age_seconds: float | None = None, now: float | None = None) -> list[str]:

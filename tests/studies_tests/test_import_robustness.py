@@ -257,7 +257,7 @@ def test_the_sweep_removes_old_leftovers_and_keeps_fresh_ones_and_active_uploads
     for path in (old_tmp, other, old_upload, active_upload):
         os.utime(path, (old, old))
     removed = tasks.import_sweep()
-    assert removed == 2
+    assert removed == {"requeued": [], "failed": [], "removed": 2}
     assert not old_tmp.exists() and not old_upload.exists()
     assert fresh_tmp.exists() and fresh_upload.exists() and active_upload.exists() and other.exists()
     assert "import-sweep" in settings.CELERY_BEAT_SCHEDULE

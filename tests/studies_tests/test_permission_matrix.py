@@ -56,6 +56,11 @@ MATRIX = {
         lambda i: {"study_id": i["study"], "job_id": i["job"]},
         S(302, 404, 403, 403, 200, 404),
     ),
+    "study-import-retry": (  # the job is done: the PI is told so (redirect with a message)
+        "post",
+        lambda i: {"study_id": i["study"], "job_id": i["job"]},
+        S(302, 404, 403, 403, 302, 404),
+    ),
     "study-cases": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
     "study-reference": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
     "study-subject-keys": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
@@ -68,6 +73,7 @@ MATRIX = {
     ),
     "api-import-list": ("get", lambda i: {}, S(401, 200, 200, 200, 200, 200)),
     "api-import-detail": ("get", lambda i: {"pk": i["job"]}, S(401, 404, 404, 404, 200, 404)),
+    "api-import-retry": ("post", lambda i: {"pk": i["job"]}, S(401, 404, 404, 404, 400, 404)),  # done: 400
     "api-study-primary-series": (
         "post",
         lambda i: {"pk": i["study"], "case_id": i["case"]},
