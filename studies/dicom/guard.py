@@ -5,19 +5,34 @@ The decoding plugins are native code (Rust, C, C++). Besides ordinary exceptions
 on corrupt RLE data into ``pyo3_runtime.PanicException``. :func:`decode_with_plugins` catches everything but
 :data:`FATAL` (the exceptions that ask the process to stop) and answers with a :class:`DecodeFailed` that names
 the codec. A decoder that aborts the whole process (python-gdcm on a corrupt JPEG 2000 stream) cannot be caught
-here: it is tried last, and the import runs decoding in worker processes that it replaces when one dies
-(:mod:`studies.services.import_workers`).
+in-process: the plugins in :data:`ISOLATED` (GDCM, used only when no other decoder handles the transfer syntax)
+run in a short-lived child process (a fork), so that an abort there costs the file, not the caller — an
+in-process import, a web request, or the Celery worker scoring ROIs.
 """
 
 from __future__ import annotations
 
+import os
+import pickle
+import signal
 from typing import Final
 
 import numpy as np
 from pydicom import uid
 from pydicom.dataset import Dataset
 
-__all__ = ["FATAL", "PLUGIN_ORDER", "DecodeFailed", "codec_name", "decode_with_plugins", "describe", "is_fatal"]
+__all__ = [
+    "FATAL",
+    "ISOLATED",
+    "PLUGIN_ORDER",
+    "DecodeFailed",
+    "DecoderCrashed",
+    "IsolatedDecodeError",
+    "codec_name",
+    "decode_with_plugins",
+    "describe",
+    "is_fatal",
+]
 
 #: Exceptions that are never swallowed: they stop the process, not a file.
 FATAL: Final = (KeyboardInterrupt, SystemExit, GeneratorExit)
@@ -26,6 +41,8 @@ FATAL: Final = (KeyboardInterrupt, SystemExit, GeneratorExit)
 #: transfer syntax: on a corrupt JPEG 2000 stream it aborts the whole process (an uncaught C++ exception)
 #: instead of raising.
 PLUGIN_ORDER: Final = ("pylibjpeg", "pydicom", "pillow", "pyjpegls")
+#: Plugins run in a child process (:func:`_decode_isolated`): an abort there must not take the caller down.
+ISOLATED: Final = frozenset({"gdcm"})
 
 _CODECS: Final = {
     uid.RLELossless: "RLE",
@@ -84,13 +101,72 @@ def decode_with_plugins(ds: Dataset, decoder, ts: str) -> np.ndarray:
     errors = []
     for plugin in plugins:
         try:
+            if plugin in ISOLATED:
+                return _decode_isolated(ds, plugin)
             ds.pixel_array_options(decoding_plugin=plugin)
             return ds.pixel_array
         except BaseException as exc:
             if is_fatal(exc):
                 raise
-            errors.append(f"{plugin}: {describe(exc)}")
+            errors.append(f"{plugin}: {exc if isinstance(exc, IsolatedDecodeError) else describe(exc)}")
             if not isinstance(exc, Exception):
                 break
     ds.pixel_array_options(decoding_plugin="")
     raise DecodeFailed(ts, errors)
+
+
+class IsolatedDecodeError(RuntimeError):
+    """An isolated plugin failed in its child process (the message says how, for a user)."""
+
+
+class DecoderCrashed(IsolatedDecodeError):
+    """The child process decoding with an isolated plugin ended without an answer (aborted, killed)."""
+
+
+def _decode_isolated(ds: Dataset, plugin: str) -> np.ndarray:
+    """``ds.pixel_array`` decoded by ``plugin`` in a forked child process; the array is cached on ``ds`` (so that
+    ``ds.pixel_array`` does not decode again in this process).
+
+    The child sends back the array or the exception's description through a pipe and ends with ``os._exit``
+    (nothing of this process is cleaned up twice). An exception in the child is raised here with its
+    description, a child that dies (``abort()``, a signal) as a :class:`DecoderCrashed` (both
+    :class:`IsolatedDecodeError`).
+    """
+    from pydicom.pixels.utils import get_image_pixel_ids
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: decode, answer, exit at once
+        try:
+            os.close(read_fd)
+            try:
+                ds.pixel_array_options(decoding_plugin=plugin)
+                answer: tuple = ("ok", ds.pixel_array)
+            except BaseException as exc:
+                answer = ("error", describe(exc))
+            with os.fdopen(write_fd, "wb") as out:
+                out.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    try:
+        with os.fdopen(read_fd, "rb") as answer_in:
+            data = answer_in.read()
+    finally:
+        _, status = os.waitpid(pid, 0)
+    if not data:
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            try:
+                how = f"by {signal.Signals(number).name}"
+            except ValueError:
+                how = f"by signal {number}"
+        else:
+            how = f"with exit status {os.waitstatus_to_exitcode(status)}"
+        raise DecoderCrashed(f"the decoder crashed (its process ended {how})")
+    kind, value = pickle.loads(data)
+    if kind != "ok":
+        raise IsolatedDecodeError(value)
+    ds.pixel_array_options(decoding_plugin="")
+    ds._pixel_array, ds._pixel_id = value, get_image_pixel_ids(ds)
+    return value
