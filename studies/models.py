@@ -195,6 +195,29 @@ class SubjectKey(models.Model):
         return f"{self.case} (subject key)"
 
 
+class SubjectCodeAssignment(models.Model):
+    """A subject code the PI chose for a patient, uploaded before (or between) imports (issue #15).
+
+    Keyed by the case's keyed digest of the Patient ID (``Case.patient_digest``), never the Patient ID itself;
+    the import gives a new patient whose digest is here this code (``studies.services.subject_code_csv``).
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="code_assignments")
+    patient_digest = models.CharField(max_length=64)
+    subject_code = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "patient_digest"], name="uniq_code_assignment_patient"),
+            models.UniqueConstraint(fields=["study", "subject_code"], name="uniq_code_assignment_code"),
+        ]
+        ordering = ["study_id", "subject_code"]
+
+    def __str__(self) -> str:
+        return f"{self.subject_code} (assigned)"
+
+
 class Series(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="series")
     series_instance_uid = models.CharField(max_length=64, unique=True)

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import dicom_views, import_pages, pages, reference_pages, subject_key_pages, viewer_page
+from . import dicom_views, import_pages, pages, reference_pages, subject_code_pages, subject_key_pages, viewer_page
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -38,6 +38,12 @@ urlpatterns = [
     path("studies/<int:study_id>/imports/<int:job_id>/retry/", import_pages.import_retry, name="study-import-retry"),
     path("studies/<int:study_id>/cases/", import_pages.case_list, name="study-cases"),
     path("studies/<int:study_id>/reference/", reference_pages.reference_page, name="study-reference"),
+    path("studies/<int:study_id>/subject-codes/", subject_code_pages.subject_codes_page, name="study-subject-codes"),
+    path(
+        "studies/<int:study_id>/subject-codes/rekey/",
+        subject_code_pages.subject_codes_rekey_page,
+        name="study-subject-codes-rekey",
+    ),
     path("studies/<int:study_id>/subject-keys/", subject_key_pages.subject_key_list, name="study-subject-keys"),
     path(
         "studies/<int:study_id>/subject-keys.csv",

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from . import import_views, reference_views, views
+from . import import_views, reference_views, subject_code_views, views
 
 router = DefaultRouter()
 router.include_format_suffixes = False
@@ -25,6 +25,14 @@ urlpatterns = [
         "studies/<int:pk>/reference/template.csv",
         reference_views.ReferenceTemplateView.as_view(),
         name="api-study-reference-template",
+    ),
+    path(
+        "studies/<int:pk>/subject-codes/", subject_code_views.SubjectCodesView.as_view(), name="api-study-subject-codes"
+    ),
+    path(
+        "studies/<int:pk>/subject-codes/rekey/",
+        subject_code_views.SubjectCodesRekeyView.as_view(),
+        name="api-study-subject-codes-rekey",
     ),
     path("reads/<int:read_pk>/rois/", roi_list, name="api-read-roi-list"),
     path("reads/<int:read_pk>/rois/<int:pk>/", roi_detail, name="api-read-roi-detail"),

@@ -25,7 +25,7 @@ from django.db.models import Count
 from studies.dicom import deid
 from studies.dicom.series import SeriesInfo, classify_series
 from studies.dicom.validate import InspectResult
-from studies.models import Case, Instance, Series, Study, SubjectKey, instance_file_name
+from studies.models import Case, Instance, Series, Study, SubjectCodeAssignment, SubjectKey, instance_file_name
 
 from .bulk_rows import insert_rows
 from .import_workers import StoredFile, StoreRequest
@@ -82,8 +82,10 @@ class _Planner:
     """What to store and under which subject, from one read of the study's cases; nothing is written.
 
     A patient already in the study (matched by the keyed digest of the Patient ID) keeps its case; a new
-    one gets the code ``subject_codes`` gives, else a new opaque random code (``S-7K2Q``; see
-    :mod:`studies.services.subject_codes`), never derived from the order of appearance.
+    one gets the code ``subject_codes`` gives, else the code the PI assigned to its digest beforehand
+    (:class:`~studies.models.SubjectCodeAssignment`, :mod:`studies.services.subject_code_csv`), else a new
+    opaque random code (``S-7K2Q``; see :mod:`studies.services.subject_codes`), never derived from the order
+    of appearance. Random codes avoid the assigned ones.
     """
 
     def __init__(
@@ -103,18 +105,22 @@ class _Planner:
         rows = list(Case.objects.filter(study=study).values_list("subject_code", "patient_digest", "date_offset_days"))
         self.by_digest = {digest: (code, offset) for code, digest, offset in rows if digest}
         self.offsets = {code: offset for code, _, offset in rows}
-        self.taken = set(self.offsets)
+        self.assigned = dict(
+            SubjectCodeAssignment.objects.filter(study=study).values_list("patient_digest", "subject_code")
+        )
+        self.taken = set(self.offsets) | set(self.assigned.values())
         self.subjects: dict[str, _Subject] = {}
 
     def subject(self, patient_id: str) -> _Subject:
         if patient_id in self.subjects:
             return self.subjects[patient_id]
-        found = self.by_digest.get(patient_digest(self.study, patient_id))
+        digest = patient_digest(self.study, patient_id)
+        found = self.by_digest.get(digest)
         if found is not None:
             code, offset = found
             known = True
         else:
-            code = self.subject_codes.get(patient_id) or self._next_code()
+            code = self.subject_codes.get(patient_id) or self.assigned.get(digest) or self._next_code()
             offset = self.offsets.get(code)
             known = code in self.offsets
             self.taken.add(code)

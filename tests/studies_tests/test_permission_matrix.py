@@ -66,6 +66,9 @@ MATRIX = {
     "study-subject-keys": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
     "study-subject-keys-export": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
     "study-subject-keys-delete": ("post", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 302, 404)),
+    "study-subject-codes": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
+    # the study has reads: re-keying is refused (the PI is sent back with the reason)
+    "study-subject-codes-rekey": ("post", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 302, 404)),
     "study-case-primary-series": (
         "post",
         lambda i: {"study_id": i["study"], "case_id": i["case"]},
@@ -82,6 +85,8 @@ MATRIX = {
     # POST without a file: the PI gets 400 with the reason; nothing is stored.
     "api-study-reference": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 400, 404)),
     "api-study-reference-template": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
+    "api-study-subject-codes": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
+    "api-study-subject-codes-rekey": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 409, 404)),
     "read-viewer": ("get", lambda i: {"read_id": i["read"]}, S(302, 404, 200, 404, 200, 404)),
     "instance-file": ("get", lambda i: {"pk": i["instance"]}, S(401, 403, 200, 200, 200, 403)),
     "series-detail": ("get", lambda i: {"pk": i["series"]}, S(401, 403, 200, 200, 200, 403)),

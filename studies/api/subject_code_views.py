@@ -1,0 +1,127 @@
+"""Subject codes (PI only, issue #15): assign codes per Patient ID before importing; re-key a study.
+
+GET  /api/studies/<id>/subject-codes/        the codes waiting for patients not imported yet, and whether the
+                                             study can be re-keyed now.
+POST /api/studies/<id>/subject-codes/        a CSV ``patient_id,subject_code`` (multipart ``file`` or a ``text/csv``
+                                             body; ``?new_patients=true`` when the study already has cases and
+                                             more patients are still to be imported): 200 ``{rows, pending,
+                                             matched, replaced}`` or 400 ``{detail, errors: [{line, column,
+                                             message}]}`` — all rows or none are stored.
+POST /api/studies/<id>/subject-codes/rekey/  fresh random codes for every case: 200 ``{cases, files}``, or 409
+                                             when the study has reads (or no cases).
+Non-members get 404, readers 403, a locked study 403.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from studies.permissions import study_for_pi
+from studies.services.reference_csv import RowError
+from studies.services.subject_code_csv import (
+    MAX_FILE_BYTES,
+    SubjectCodeImportError,
+    pending_codes,
+    subject_codes_import,
+)
+from studies.services.subject_rekey import RekeyRefused, rekey_blocker, subject_codes_rekey
+
+from .reference_views import CsvParser, PlainTextCsvParser, ReferenceUploadSerializer, RejectedSerializer, _rejected
+
+TRUE = {"1", "true", "yes", "on"}
+
+
+class SubjectCodesView(APIView):
+    """Codes assigned per Patient ID (stored by keyed digest), used by the next imports (PI)."""
+
+    parser_classes = [MultiPartParser, FormParser, CsvParser, PlainTextCsvParser]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "SubjectCodesState",
+            {
+                "pending": serializers.ListField(child=serializers.CharField()),
+                "rekey_allowed": serializers.BooleanField(),
+                "rekey_blocker": serializers.CharField(),
+            },
+        )
+    )
+    def get(self, request, pk: int):
+        study = study_for_pi(request.user, pk)
+        blocker = rekey_blocker(study)
+        return Response({"pending": pending_codes(study), "rekey_allowed": not blocker, "rekey_blocker": blocker})
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "new_patients", bool, required=False, description="Patients still to be imported may be listed"
+            )
+        ],
+        request={"multipart/form-data": ReferenceUploadSerializer, "text/csv": OpenApiTypes.STR},
+        responses={
+            200: inline_serializer(
+                "SubjectCodesAssigned",
+                {
+                    "rows": serializers.IntegerField(),
+                    "pending": serializers.IntegerField(),
+                    "matched": serializers.IntegerField(),
+                    "replaced": serializers.IntegerField(),
+                },
+            ),
+            400: OpenApiResponse(RejectedSerializer, description="Every problem, with line and column"),
+        },
+    )
+    def post(self, request, pk: int):
+        study = study_for_pi(request.user, pk)
+        flag = request.query_params.get("new_patients", "")
+        if isinstance(request.data, bytes):
+            payload, filename = request.data, ""
+        else:
+            flag = flag or str(request.data.get("new_patients", ""))
+            upload = request.data.get("file")
+            if upload is None or isinstance(upload, str):
+                return _rejected([RowError(0, "", "no file: send the CSV as the multipart field “file”.")])
+            if upload.size > MAX_FILE_BYTES:
+                return _rejected([RowError(0, "", f"the file is larger than {MAX_FILE_BYTES // 1024**2} MB.")])
+            payload, filename = upload.read(), upload.name or ""
+        if not payload:
+            return _rejected([RowError(0, "", "the file is empty.")])
+        try:
+            result = subject_codes_import(
+                study=study,
+                file_bytes_or_text=payload,
+                user=request.user,
+                filename=filename,
+                new_patients=flag.strip().lower() in TRUE,
+            )
+        except SubjectCodeImportError as exc:
+            return _rejected(exc.errors)
+        return Response(
+            {"rows": result.rows, "pending": result.pending, "matched": result.matched, "replaced": result.replaced}
+        )
+
+
+class SubjectCodesRekeyView(APIView):
+    """Replace every case's code with a fresh random one, before any read exists (PI)."""
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: inline_serializer(
+                "SubjectCodesRekeyed", {"cases": serializers.IntegerField(), "files": serializers.IntegerField()}
+            ),
+            409: OpenApiResponse(description="The study has reads, or no cases"),
+        },
+    )
+    def post(self, request, pk: int):
+        study = study_for_pi(request.user, pk)
+        try:
+            result = subject_codes_rekey(study=study, user=request.user)
+        except RekeyRefused as exc:
+            return Response({"detail": str(exc), "errors": [str(exc)]}, status=status.HTTP_409_CONFLICT)
+        return Response({"cases": result.cases, "files": result.files})

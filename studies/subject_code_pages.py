@@ -1,0 +1,89 @@
+"""PI page: subject codes (issue #15) — upload codes per Patient ID before importing, and re-key the study.
+
+Only the study's PI (404 for non-members, 403 for readers). The rules are in
+:mod:`studies.services.subject_code_csv` and :mod:`studies.services.subject_rekey`.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from studies.models import AuditEvent
+from studies.permissions import study_for_pi
+from studies.services.reference_csv import RowError
+from studies.services.subject_code_csv import (
+    CODE_RULE,
+    MAX_FILE_BYTES,
+    SubjectCodeImportError,
+    pending_codes,
+    subject_codes_import,
+)
+from studies.services.subject_rekey import RekeyRefused, rekey_blocker, subject_codes_rekey
+
+
+@login_required
+def subject_codes_page(request, study_id: int):
+    study = study_for_pi(request.user, study_id)
+    errors: list[RowError] = []
+    filename = ""
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            messages.error(request, "Choose a CSV file of subject codes to upload.")
+        elif upload.size > MAX_FILE_BYTES:
+            messages.error(request, f"The file is larger than {MAX_FILE_BYTES // 1024**2} MB; is it the right one?")
+        else:
+            filename = upload.name or ""
+            try:
+                result = subject_codes_import(
+                    study=study,
+                    file_bytes_or_text=upload.read(),
+                    user=request.user,
+                    filename=filename,
+                    new_patients=bool(request.POST.get("new_patients")),
+                )
+            except SubjectCodeImportError as exc:
+                errors = exc.errors
+            except ValidationError as exc:  # a locked study
+                messages.error(request, " ".join(exc.messages))
+            else:
+                text = f"Stored {result.pending} code(s) for patients still to be imported from “{filename}”"
+                if result.matched:
+                    text += f"; {result.matched} patient(s) already imported keep their code"
+                messages.success(request, text + ".")
+                return redirect("study-subject-codes", study_id=study.pk)
+    last = (
+        AuditEvent.objects.filter(study=study, action="subject_codes.upload").select_related("user").order_by("-at")
+    ).first()
+    return render(
+        request,
+        "studies/subject_codes.html",
+        {
+            "study": study,
+            "errors": errors,
+            "filename": filename,
+            "pending": pending_codes(study),
+            "n_cases": study.cases.count(),
+            "code_rule": CODE_RULE,
+            "rekey_blocker": rekey_blocker(study),
+            "last_upload": last,
+        },
+        status=400 if errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def subject_codes_rekey_page(request, study_id: int):
+    study = study_for_pi(request.user, study_id)
+    try:
+        result = subject_codes_rekey(study=study, user=request.user)
+    except (RekeyRefused, ValidationError) as exc:
+        messages.error(request, str(exc) if isinstance(exc, RekeyRefused) else " ".join(exc.messages))
+    else:
+        messages.success(request, f"New random codes for {result.cases} case(s); {result.files} file(s) rewritten.")
+    return redirect("study-subject-codes", study_id=study.pk)
