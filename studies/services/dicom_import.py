@@ -65,12 +65,14 @@ def dicom_import_run(
     subject_codes: dict[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     only: Callable[[str], bool] | None = None,
+    alive: Callable[[], None] | None = None,
 ) -> ImportOutcome:
     """Import every file under ``source`` (a folder or a zip) into ``study``.
 
     ``subject_codes`` optionally maps original Patient IDs to the study's subject codes (e.g. from an
     enrolment list); otherwise codes S001, S002… are assigned in order of first appearance. ``only`` filters
-    files by their relative name. The files are inspected, de-identified and written by worker processes
+    files by their relative name; ``alive()`` is called while a zip is extracted (the job's heartbeat, which
+    ``progress`` gives afterwards). The files are inspected, de-identified and written by worker processes
     (:mod:`studies.services.import_workers`); this process decides what is stored and records it.
     """
     if study.locked:
@@ -83,7 +85,7 @@ def dicom_import_run(
     def write(name: str, data: list[bytes | memoryview]) -> str:
         return _write_file(storage, name, data)
 
-    extracted = _Source(source)
+    extracted = _Source(source, alive)
     with extracted as files, _collector_frozen():
         if only is not None:
             files = [(name, path) for name, path in files if only(name)]
@@ -280,7 +282,7 @@ def _run_job(job: ImportJob) -> None:
         beat(force=done >= total, done=done, total=total)
 
     try:
-        outcome = dicom_import_run(study=job.study, source=Path(job.source), progress=progress)
+        outcome = dicom_import_run(study=job.study, source=Path(job.source), progress=progress, alive=beat)
     except ValidationError as exc:
         job.status, job.error = ImportJob.Status.FAILED, " ".join(exc.messages)
     except WorkerStopped as exc:

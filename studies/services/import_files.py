@@ -14,6 +14,7 @@ import stat
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -53,12 +54,12 @@ def _is_link(member: zipfile.ZipInfo) -> bool:
     return member.create_system == 3 and stat.S_ISLNK(member.external_attr >> 16)  # made on Unix
 
 
-def _safe_extract(zip_path: Path, target: Path) -> None:
+def _safe_extract(zip_path: Path, target: Path, tick: Callable[[], None] | None = None) -> None:
     """Extract a zip, refusing absolute paths, '..' (zip-slip), links, and archives that expand too much.
 
     The limits (IMPORT_ZIP_MAX_FILES, IMPORT_ZIP_MAX_BYTES, IMPORT_ZIP_MAX_RATIO) are checked on the bytes as
     they are written, never on the sizes the archive claims: a refused archive stops at once, having written
-    no more than the limit.
+    no more than the limit. ``tick()`` is called after every chunk written (the job's heartbeat).
     """
     max_files = _limit("IMPORT_ZIP_MAX_FILES", 200_000)
     max_bytes = _limit("IMPORT_ZIP_MAX_BYTES", 32 * 1024**3)
@@ -104,6 +105,8 @@ def _safe_extract(zip_path: Path, target: Path) -> None:
                                 f"{max_ratio}:1, which is how zip bombs look; it was not extracted."
                             )
                         out.write(chunk)
+                        if tick is not None:
+                            tick()
                     written += size
             except ValidationError:
                 raise
@@ -143,9 +146,10 @@ TEMP_PREFIX = "vbq-import-"
 class _Source:
     """Context manager yielding (display name, path) for every file of a folder or zip."""
 
-    def __init__(self, source: Path) -> None:
+    def __init__(self, source: Path, tick: Callable[[], None] | None = None) -> None:
         self.source = Path(source)
         self.tmp: str | None = None
+        self.tick = tick
 
     def __enter__(self) -> list[tuple[str, str]]:
         if not self.source.exists():
@@ -154,7 +158,7 @@ class _Source:
             return _files_under(self.source)
         self.tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX)
         try:  # the context is not entered if this raises: nothing extracted (identified) may stay behind
-            _safe_extract(self.source, Path(self.tmp))
+            _safe_extract(self.source, Path(self.tmp), self.tick)
             files = _files_under(Path(self.tmp))
             if not files:
                 raise ValidationError("No files found in the archive.")

@@ -7,6 +7,7 @@ import os
 import time
 import zipfile
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -135,6 +136,14 @@ def test_a_run_claims_the_job_beats_and_removes_the_upload():
     assert job.status == "done" and job.rejected == 1
     assert job.heartbeat_at >= before - timedelta(seconds=1)
     assert not (uploads_dir() / job.source).exists()
+
+
+def test_extracting_a_zip_keeps_the_job_alive():
+    from studies.services.dicom_import import dicom_import_run
+
+    ticks: list[int] = []
+    dicom_import_run(study=f.make_study(), source=Path(_upload()), alive=lambda: ticks.append(1))
+    assert ticks  # one per chunk written: a long extraction is not taken for a dead worker
 
 
 def test_heartbeats_are_written_at_most_once_a_second():
