@@ -29,14 +29,10 @@ def read_viewer(request, read_id: int):
     series = read.case.primary_series
     next_read = None
     if read.reader_id == request.user.pk:
-        next_read = next(
-            (
-                r
-                for r in reads_for_reader(study=read.study, reader=request.user, read_numbers=[read.read_number])
-                if r.status != Read.Status.SUBMITTED and r.pk != read.pk
-            ),
-            None,
-        )
+        # the next open case after this one in the randomised worklist (then from its top): never code order
+        worklist = list(reads_for_reader(study=read.study, reader=request.user, read_numbers=[read.read_number]))
+        after = [r for r in worklist if r.order_index > read.order_index] + worklist
+        next_read = next((r for r in after if r.status != Read.Status.SUBMITTED and r.pk != read.pk), None)
     labels = required_labels(read)
     cfg = {
         "readId": read.pk,

@@ -145,7 +145,12 @@ class ReadViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.ReadSerializer
 
     def get_queryset(self):
-        qs = reads_visible_to(self.request.user).select_related("case", "reader", "study")
+        # a reader's reads in their randomised worklist order (never by subject code or import order)
+        qs = (
+            reads_visible_to(self.request.user)
+            .select_related("case", "reader", "study")
+            .order_by("study_id", "reader_id", "read_number", "order_index", "pk")
+        )
         study = self.request.query_params.get("study")
         if study and re.fullmatch(r"[0-9]{1,18}", study):  # str.isdigit() also takes "²", which int() refuses
             qs = qs.filter(study_id=int(study))
