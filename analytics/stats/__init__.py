@@ -32,6 +32,7 @@ from .contingency import (
 )
 from .correlation import CorrelationResult, pearson, spearman, spearman_rho_pvalue
 from .icc import ICC_FORMS, ICCForm, ICCResult, icc, icc_long, koo_li_interpretation
+from .icc_lmm import ICCMixedModelResult, icc_lmm
 from .regression import LinearRegressionResult, linear_regression
 from .roc import (
     PairedDeLongResult,
@@ -45,10 +46,12 @@ from .roc import (
     roc_test_delong,
     wilson_ci,
 )
+from .roc_bootstrap import MIN_BOOTSTRAP_GROUP, YoudenBootstrapCI, youden_bootstrap_replicates, youden_cutoff_ci
 from .sample_size import ICCSampleSizeResult, icc_power, icc_sample_size
 
 __all__ = [
     "ICC_FORMS",
+    "MIN_BOOTSTRAP_GROUP",
     "BlandAltmanResult",
     "ChiSquareResult",
     "ContingencyTable",
@@ -56,6 +59,7 @@ __all__ = [
     "FisherExactResult",
     "GroupSummary",
     "ICCForm",
+    "ICCMixedModelResult",
     "ICCResult",
     "ICCSampleSizeResult",
     "KruskalWallisResult",
@@ -69,12 +73,14 @@ __all__ = [
     "TukeyComparison",
     "TukeyHSDResult",
     "WelchAnovaResult",
+    "YoudenBootstrapCI",
     "YoudenCutoff",
     "bland_altman",
     "chi_square_test",
     "crosstab",
     "fisher_exact_test",
     "icc",
+    "icc_lmm",
     "icc_long",
     "icc_power",
     "icc_sample_size",
@@ -93,4 +99,6 @@ __all__ = [
     "tukey_hsd",
     "welch_anova",
     "wilson_ci",
+    "youden_bootstrap_replicates",
+    "youden_cutoff_ci",
 ]
