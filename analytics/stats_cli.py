@@ -22,7 +22,7 @@ import numpy as np
 
 from analytics import stats
 
-__all__ = ["METHODS", "CliError", "CsvTable", "analyse", "format_result", "read_csv", "run"]
+__all__ = ["METHODS", "NO_CSV", "CliError", "CsvTable", "analyse", "format_result", "read_csv", "run"]
 
 #: Method name -> the column flags it needs, in the order they are named in messages.
 METHODS: dict[str, tuple[str, ...]] = {
@@ -34,7 +34,13 @@ METHODS: dict[str, tuple[str, ...]] = {
     "regression": ("x", "y"),
     "roc": ("score", "truth"),
     "bland-altman": ("a", "b"),
+    "icc-lmm": ("subject", "rater", "score"),
+    "roc-cutoff-ci": ("score", "truth"),
+    "drift": ("score", "position"),
+    "icc-sample-size": (),
 }
+#: Methods that take no CSV file (their inputs are numbers given as flags).
+NO_CSV: tuple[str, ...] = ("icc-sample-size",)
 
 
 class CliError(Exception):
@@ -110,8 +116,10 @@ def _clean(value: Any) -> Any:
 
 def analyse(
     method: str,
-    csv_path: str | Path,
+    csv_path: str | Path | None,
     *,
+    subject: str | None = None,
+    position: str | None = None,
     target: str | None = None,
     rater: str | None = None,
     rating: str | None = None,
@@ -127,11 +135,28 @@ def analyse(
     negative: Sequence[str] | None = None,
     direction: str = "higher",
     correct: bool = False,
+    resamples: int = 2000,
+    seed: int = 16,
+    icc: float | None = None,
+    null: float | None = None,
+    raters: int | None = None,
+    alpha: float = 0.05,
+    power: float = 0.80,
+    n: int | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Run ``method`` on the CSV file; return the result dict and notes for the reader (rows left out...)."""
     if method not in METHODS:
         raise CliError(f"unknown method '{method}' (choose from: {', '.join(METHODS)})")
+    if method in NO_CSV:
+        try:
+            return _run_icc_sample_size(icc, null, raters, alpha, power, n)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+    if csv_path is None:
+        raise CliError(f"{method} needs --csv FILE")
     given = {
+        "subject": subject,
+        "position": position,
         "target": target,
         "rater": rater,
         "rating": rating,
@@ -169,8 +194,9 @@ def analyse(
         return _numbers(table, names[k], cells[k], lines)  # type: ignore[arg-type]
 
     runner = _RUNNERS[method]
+    options = {"resamples": resamples, "seed": seed}
     try:
-        return runner(num, cells, names, notes, positive, negative, direction, correct)
+        return runner(num, cells, names, notes, positive, negative, direction, correct, options)
     except ValueError as error:
         raise CliError(str(error)) from None
 
@@ -221,7 +247,9 @@ def _run_anova(num, cells, names, notes, *_: Any) -> tuple[dict[str, Any], list[
     return _clean(out), notes
 
 
-def _run_chisq(num, cells, names, notes, positive, negative, direction, correct) -> tuple[dict[str, Any], list[str]]:
+def _run_chisq(
+    num, cells, names, notes, positive, negative, direction, correct, *_: Any
+) -> tuple[dict[str, Any], list[str]]:
     table = stats.crosstab(cells[0], cells[1])
     result = stats.chi_square_test(table, correct=correct)
     notes.append(f"rows ({names[0]}): {', '.join(map(str, result.row_levels))}")
@@ -269,7 +297,9 @@ def _run_regression(num, cells, names, notes, *_: Any) -> tuple[dict[str, Any], 
     return _clean(out), notes
 
 
-def _run_roc(num, cells, names, notes, positive, negative, direction, correct) -> tuple[dict[str, Any], list[str]]:
+def _run_roc(
+    num, cells, names, notes, positive, negative, direction, correct, *_: Any
+) -> tuple[dict[str, Any], list[str]]:
     outcome = cells[1]
     distinct = list(dict.fromkeys(outcome))
     if positive is None and not (
@@ -339,6 +369,99 @@ def _run_bland_altman(num, cells, names, notes, *_: Any) -> tuple[dict[str, Any]
     return _clean(out), notes
 
 
+def _run_icc_lmm(num, cells, names, notes, *_: Any) -> tuple[dict[str, Any], list[str]]:
+    result = stats.icc_lmm(np.array(cells[0]), np.array(cells[1]), num(2))
+    notes.append(
+        f"{result.n_ratings} ratings of {result.n_subjects} subjects by {result.n_raters} raters; "
+        + ("complete design" if result.complete else "incomplete design (missing ratings are absent rows)")
+    )
+    notes.append(
+        "lme4-equivalent REML fit of score ~ 1 + (1 | subject) + (1 | rater); icc_agreement = var_subject / "
+        "(var_subject + var_rater + var_residual), icc_consistency = var_subject / (var_subject + var_residual)"
+    )
+    if not result.converged:
+        notes.append("warning: the optimiser did not report convergence")
+    keys = ("icc_agreement", "icc_consistency", "var_subject", "var_rater", "var_residual")
+    out = {key: getattr(result, key) for key in keys} | {
+        "n_subjects": result.n_subjects,
+        "n_raters": result.n_raters,
+        "n_ratings": result.n_ratings,
+    }
+    return _clean(out), notes
+
+
+def _run_roc_cutoff_ci(
+    num, cells, names, notes, positive, negative, direction, correct, options
+) -> tuple[dict[str, Any], list[str]]:
+    outcome = cells[1]
+    distinct = list(dict.fromkeys(outcome))
+    if positive is None or positive not in distinct:
+        raise CliError(
+            f"say which value of column '{names[1]}' is positive with --positive ({', '.join(distinct[:6])})"
+        )
+    result = stats.youden_cutoff_ci(
+        num(0),
+        np.array(outcome),
+        direction=direction,
+        positive=positive,
+        negative=list(negative or []) or None,
+        resamples=options["resamples"],
+        seed=options["seed"],
+    )
+    notes.append(
+        f"{result.n_positive} positive, {result.n_negative} negative; stratified bootstrap, "
+        f"{result.resamples} resamples, seed {result.seed}; percentile 95% CI (as pROC ci.coords)"
+    )
+    notes.append(
+        f"sensitivity {_fmt(result.sensitivity)} ({_fmt(result.sensitivity_conf_low)} to "
+        f"{_fmt(result.sensitivity_conf_high)}); specificity {_fmt(result.specificity)} "
+        f"({_fmt(result.specificity_conf_low)} to {_fmt(result.specificity_conf_high)})"
+    )
+    out = {
+        "threshold": result.threshold,
+        "conf_low": result.conf_low,
+        "conf_high": result.conf_high,
+        "sensitivity": result.sensitivity,
+        "specificity": result.specificity,
+        "resamples": result.resamples,
+        "seed": result.seed,
+    }
+    return _clean(out), notes
+
+
+def _run_drift(num, cells, names, notes, *_: Any) -> tuple[dict[str, Any], list[str]]:
+    result = stats.linear_regression(num(1), num(0))
+    notes.append(f"{names[0]} = intercept + slope x {names[1]} (ordinary least squares, as R lm); n = {result.n}")
+    out = {
+        "slope": result.slope,
+        "conf_low": result.slope_conf_low,
+        "conf_high": result.slope_conf_high,
+        "p_value": result.slope_p_value,
+        "n": result.n,
+    }
+    return _clean(out), notes
+
+
+def _run_icc_sample_size(
+    rho1: float | None, rho0: float | None, k: int | None, alpha: float, power: float, n: int | None
+) -> tuple[dict[str, Any], list[str]]:
+    if rho1 is None or rho0 is None or k is None:
+        raise CliError(
+            "icc-sample-size needs --icc (expected ICC), --null (null ICC) and --raters (ratings per subject)"
+        )
+    result = stats.icc_sample_size(rho1, rho0, k, alpha=alpha, power=power)
+    notes = [
+        f"Walter, Eliasziw & Donner (1998): H0 ICC <= {rho0:g} vs ICC = {rho1:g}, {k} ratings per subject, "
+        f"one-sided alpha {alpha:g}, power {power:g}; n = {_fmt(result.n_approx)} rounded up",
+        "power_at_n: exact power of the F test with n subjects (Donner & Eliasziw 1987)",
+    ]
+    out: dict[str, Any] = {"n": result.n, "power_at_n": result.power}
+    if n is not None:
+        out["power_at_current_n"] = stats.icc_power(n, rho1, rho0, k, alpha=alpha)
+        notes.append(f"power_at_current_n: exact power with the {n} subjects given by --n")
+    return _clean(out), notes
+
+
 _RUNNERS: dict[str, _Runner] = {
     "icc": _run_icc,
     "anova": _run_anova,
@@ -348,10 +471,13 @@ _RUNNERS: dict[str, _Runner] = {
     "regression": _run_regression,
     "roc": _run_roc,
     "bland-altman": _run_bland_altman,
+    "icc-lmm": _run_icc_lmm,
+    "roc-cutoff-ci": _run_roc_cutoff_ci,
+    "drift": _run_drift,
 }
 
 
-def run(method: str, csv_path: str | Path, **options: Any) -> dict[str, Any]:
+def run(method: str, csv_path: str | Path | None, **options: Any) -> dict[str, Any]:
     """Run ``method`` on the CSV file and return the result dict (see :func:`analyse` for the options)."""
     return analyse(method, csv_path, **options)[0]
 

@@ -223,7 +223,20 @@ def test_missing_file():
 
 
 def test_methods_table():
-    assert list(METHODS) == ["icc", "anova", "chisq", "pearson", "spearman", "regression", "roc", "bland-altman"]
+    assert list(METHODS) == [
+        "icc",
+        "anova",
+        "chisq",
+        "pearson",
+        "spearman",
+        "regression",
+        "roc",
+        "bland-altman",
+        "icc-lmm",
+        "roc-cutoff-ci",
+        "drift",
+        "icc-sample-size",
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------
