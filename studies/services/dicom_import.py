@@ -70,10 +70,11 @@ def dicom_import_run(
     """Import every file under ``source`` (a folder or a zip) into ``study``.
 
     ``subject_codes`` optionally maps original Patient IDs to the study's subject codes (e.g. from an
-    enrolment list); otherwise codes S001, S002… are assigned in order of first appearance. ``only`` filters
-    files by their relative name; ``alive()`` is called while a zip is extracted (the job's heartbeat, which
-    ``progress`` gives afterwards). The files are inspected, de-identified and written by worker processes
-    (:mod:`studies.services.import_workers`); this process decides what is stored and records it.
+    enrolment list); otherwise a new patient gets the code the PI assigned to it beforehand
+    (:mod:`studies.services.subject_code_csv`), else a random opaque one (:mod:`studies.services.subject_codes`).
+    ``only`` filters files by their relative name; ``alive()`` is called while a zip is extracted (the job's
+    heartbeat, which ``progress`` gives afterwards). The files are inspected, de-identified and written by worker
+    processes (:mod:`studies.services.import_workers`); this process decides what is stored and records it.
     """
     if study.locked:
         raise ValidationError("This study is locked: no more images can be imported.")
