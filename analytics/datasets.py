@@ -45,6 +45,7 @@ __all__ = [
     "ReadRow",
     "StudyData",
     "SubjectRow",
+    "agreement_reader_ids",
     "consensus_description",
     "outcome_of",
     "roi_rows",
@@ -135,6 +136,10 @@ class ReadRow:
     roi_errors: dict[str, str] = field(default_factory=dict)
     rois_drawn: int = 0
     rois_pending: int = 0
+    #: Position in the reader's randomised worklist (``Read.order_index``), for reader drift.
+    order_index: int = 0
+    #: Pixel SD inside each vertebral ROI (L1..L4 measured, not excluded).
+    level_sd: dict[str, float] = field(default_factory=dict)
 
     @property
     def submitted(self) -> bool:
@@ -151,7 +156,15 @@ class ReadRow:
             return self.si.get(measure[3:])
         if measure.startswith("snr_L"):
             return self.snr_levels.get(measure[4:])
+        if measure == "roi_sd":
+            return self.roi_sd
         return getattr(self, measure)
+
+    @property
+    def roi_sd(self) -> float | None:
+        """Mean pixel SD of the read's vertebral ROIs (L1..L4 measured): how homogeneous the placed ROIs are."""
+        values = list(self.level_sd.values())
+        return math.fsum(values) / len(values) if values else None
 
 
 @dataclass(slots=True)
@@ -192,6 +205,9 @@ class StudyData:
     subjects: list[SubjectRow]
     read_numbers: list[int]
     consensus_note: str
+    #: The readers (user ids) the PI chose for the inter-rater ICC (:class:`analytics.models.AgreementReaders`);
+    #: empty: every reader.
+    agreement_reader_ids: list[int] = field(default_factory=list)
 
     @property
     def analysed_reads(self) -> list[ReadRow]:
@@ -274,6 +290,7 @@ def _read_rows(study: Study) -> list[ReadRow]:
         "started_at",
         "submitted_at",
         "time_on_task_seconds",
+        "order_index",
         "score__id",
         "score__vbq",
         "score__vbq_reason",
@@ -295,6 +312,7 @@ def _read_rows(study: Study) -> list[ReadRow]:
         started,
         submitted,
         seconds,
+        order_index,
         score_id,
         vbq,
         vbq_reason,
@@ -315,6 +333,7 @@ def _read_rows(study: Study) -> list[ReadRow]:
             started_at=started,
             submitted_at=submitted,
             time_on_task=float(seconds or 0.0),
+            order_index=int(order_index or 0),
             scored=score_id is not None,
             vbq=_as_float(vbq),
             vbq_reason=vbq_reason or "",
@@ -341,6 +360,8 @@ def _read_rows(study: Study) -> list[ReadRow]:
             row.roi_errors[label] = error
             continue
         value = _as_float(median if statistic == Study.RoiStatistic.MEDIAN else mean)
+        if label in LEVELS and _as_float(sd) is not None:
+            row.level_sd[label] = _as_float(sd)
         if label == NOISE:
             row.noise_sd = _as_float(sd)
         elif value is not None:
@@ -424,6 +445,13 @@ def _consensus(study: Study, reads: Iterable[ReadRow], subjects: list[SubjectRow
             s.n_reads[measure] = len(vs)
 
 
+def agreement_reader_ids(study: Study) -> list[int]:
+    """The readers the PI chose for the inter-rater ICC (empty: every reader; :mod:`analytics.reader_sets`)."""
+    from analytics.reader_sets import agreement_readers_get
+
+    return agreement_readers_get(study)
+
+
 def study_data(study: Study) -> StudyData:
     """Load every read, ROI statistic and reference record of the study as tidy rows."""
     study = Study.objects.select_related("consensus_reader").get(pk=study.pk)
@@ -439,6 +467,7 @@ def study_data(study: Study) -> StudyData:
         subjects=subjects,
         read_numbers=numbers,
         consensus_note=consensus_description(study),
+        agreement_reader_ids=agreement_reader_ids(study),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db.models import Count, Max, Q, Sum
 
-from analytics.datasets import OUTCOMES, ROI_COLUMNS
+from analytics.datasets import OUTCOMES, ROI_COLUMNS, agreement_reader_ids
 from analytics.sections.common import ANALYSIS_VERSION
 from scoring.models import ReadScore
 from studies.models import Case, Membership, Read, ReferenceRecord, Roi, Study
@@ -52,7 +52,7 @@ def _settings_rows(study: Study) -> list[Any]:
         "randomisation_seed",
     )
     members = Membership.objects.filter(study=study).order_by("user_id").values_list("user_id", "user__username")
-    return [ANALYSIS_VERSION, *settings_row, *members]
+    return [ANALYSIS_VERSION, *settings_row, *members, ("agreement_readers", agreement_reader_ids(study))]
 
 
 class Digests:
@@ -76,7 +76,7 @@ class Digests:
             return (
                 Read.objects.filter(study=study)
                 .order_by("id")
-                .values_list("id", "case_id", "reader_id", "reader__username", "read_number", "status")
+                .values_list("id", "case_id", "reader_id", "reader__username", "read_number", "status", "order_index")
             )
         if group == "reads_activity":
             rows = (
@@ -168,6 +168,7 @@ class Fingerprints(Digests):
                     ids=Sum("id"),
                     readers=Sum("reader_id"),
                     numbers=Sum("read_number"),
+                    order=Sum("order_index"),
                     done=Count("id", filter=submitted),
                     going=Count("id", filter=Q(status=Read.Status.IN_PROGRESS)),
                     **extra,

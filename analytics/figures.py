@@ -1,4 +1,4 @@
-"""Journal-style figures: Bland–Altman, box + strip, ROC, scatter with fit (matplotlib, object API, no pyplot).
+"""Journal-style figures: Bland–Altman, drift, box + strip, ROC, scatter with fit (matplotlib, no pyplot).
 
 Each ``*_figure`` takes the plot dict a section stored (:mod:`analytics.sections`, ``result["plots"]``) and
 returns a :class:`matplotlib.figure.Figure`; :func:`render` saves it as SVG, PNG (300 dpi) or PDF. Output is
@@ -215,9 +215,29 @@ def scatter_figure(plot: dict[str, Any]) -> Figure:
     return fig
 
 
+def drift_figure(plot: dict[str, Any]) -> Figure:
+    """One panel per reader × read: the value against the worklist position with the OLS line."""
+    panels = plot.get("panels") or []
+    if not panels:
+        return placeholder(f"{plot.get('measure', '')}: no analysed reads yet")
+    fig, axes = _axes_grid(len(panels), ncols=3, row_height=2.0)
+    for ax, panel in zip(axes, panels, strict=True):
+        x = np.asarray(panel["x"], dtype=float)
+        y = np.asarray(panel["y"], dtype=float)
+        ax.scatter(x, y, s=7, color=COLOURS[0], alpha=0.75, linewidths=0)
+        grid = np.array([x.min(), x.max()])
+        ax.plot(grid, panel["intercept"] + panel["slope"] * grid, color="#000000", linewidth=0.9)
+        ax.set_title(panel["title"], loc="left")
+        ax.set_xlabel("Position in worklist")
+        ax.set_ylabel(plot["measure"])
+    fig.tight_layout()
+    return fig
+
+
 #: Figure name prefix -> (section it comes from, builder).
 FIGURES: dict[str, tuple[str, Callable[[dict[str, Any]], Figure]]] = {
     "ba-": ("agreement", bland_altman_figure),
+    "drift-": ("agreement", drift_figure),
     "box-": ("groups", box_figure),
     "roc-": ("roc", roc_figure),
     "scatter-": ("correlation", scatter_figure),
@@ -228,7 +248,7 @@ def has_data(name: str, plot: dict[str, Any] | None) -> bool:
     """Whether the figure would show data (not a placeholder); the snapshot only includes those."""
     if not plot:
         return False
-    if name.startswith("ba-"):
+    if name.startswith(("ba-", "drift-")):
         return bool(plot.get("panels"))
     if name.startswith("box-"):
         return any(g["values"] for g in plot.get("groups") or [])

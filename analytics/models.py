@@ -32,3 +32,19 @@ class AnalysisCache(models.Model):
 
     def __str__(self) -> str:
         return f"{self.study} {self.section} ({self.status})"
+
+
+class AgreementReaders(models.Model):
+    """The readers whose first reads enter the study's inter-rater ICC, as the PI chose them (issue #16).
+
+    An empty list (or no row) means every reader with analysed first reads. A study setting kept in analytics
+    (not on ``Study``) because only the analyses read it; it is part of the agreement section's inputs digest.
+    Readers who left the study or have no reads are ignored when the ICC is computed, and said so.
+    """
+
+    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="agreement_readers")
+    reader_ids = models.JSONField(default=list, blank=True, help_text="User ids; empty: every reader")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.study}: inter-rater readers {self.reader_ids or 'all'}"

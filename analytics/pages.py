@@ -7,6 +7,8 @@ Readers get 403, non-members 404, anonymous users the login page.
 
 from __future__ import annotations
 
+import math
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -19,7 +21,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
-from analytics import figure_cache, figures, services
+from analytics import figure_cache, figures, reader_sets, services
 from analytics.datasets import OUTCOMES
 from analytics.models import AnalysisCache
 from analytics.sections import exports as csv_exports
@@ -49,6 +51,8 @@ LAYOUT: dict[str, tuple[tuple[str, ...], ...]] = {
         ("table", "icc_summary"),
         ("figures", "ba-"),
         ("table", "bland_altman"),
+        ("table", "reader_drift"),
+        ("figures", "drift-"),
         ("table", "icc_forms", "details"),
     ),
     "table1": (("table", "table1"),),
@@ -63,10 +67,13 @@ LAYOUT: dict[str, tuple[tuple[str, ...], ...]] = {
     ),
     "correlation": (("table", "correlation"), ("figures", "scatter-"), ("table", "regression")),
 }
-FIGURE_ORDER = ("vbq", "snr", "mscore", "bmd", "tscore")
+FIGURE_ORDER = ("vbq", "snr", "roisd", "mscore", "bmd", "tscore")
 FIGURE_TITLES = {
     "ba-vbq": "Bland–Altman plots of VBQ",
     "ba-snr": "Bland–Altman plots of SNR L1–L4",
+    "drift-vbq": "Reader drift: VBQ against position in the worklist",
+    "drift-snr": "Reader drift: SNR L1–L4 against position in the worklist",
+    "drift-roisd": "Reader drift: ROI SD against position in the worklist",
     "box-vbq": "VBQ by WHO group",
     "box-snr": "SNR L1–L4 by WHO group",
     "box-mscore": "M-score by WHO group",
@@ -100,7 +107,7 @@ def _figures(study: Study, state: services.SectionState, prefix: str) -> list[di
                 "title": title,
                 "urls": urls,
                 "has_data": available[name],
-                "wide": name.startswith("ba-"),  # multi-panel, double-column figures
+                "wide": name.startswith(("ba-", "drift-")),  # multi-panel, double-column figures
             }
         )
     return out
@@ -186,7 +193,68 @@ def _section_page(request, study_id: int, page: str):
         "outcomes": [{"key": k, "label": v[0], "selected": section == f"roc:{k}"} for k, v in OUTCOMES.items()],
         "refresh_url": reverse("analytics-refresh", kwargs={"study_id": study.pk}),
     }
+    if page == "agreement":
+        chosen = set(reader_sets.agreement_readers_get(study))
+        ctx["reader_choices"] = [
+            {"id": uid, "name": name, "checked": not chosen or uid in chosen}
+            for uid, name in reader_sets.study_readers(study)
+        ]
+        ctx["reader_set_url"] = reverse("analytics-agreement-readers", kwargs={"study_id": study.pk})
+        ctx["sample_size"] = _sample_size(request, study, len(ctx["reader_choices"]))
     return render(request, "analytics/section.html", ctx)
+
+
+#: The sample-size form's fields: name -> (label, default, type).
+SAMPLE_SIZE_FIELDS: dict[str, tuple[str, float | int, type]] = {
+    "icc": ("Expected ICC", 0.8, float),
+    "null": ("Null ICC (smallest acceptable)", 0.6, float),
+    "raters": ("Readers (ratings per case)", 3, int),
+    "alpha": ("α (one-sided)", 0.05, float),
+    "power": ("Power", 0.8, float),
+}
+
+
+def _sample_size(request, study: Study, n_readers: int) -> dict:
+    """The agreement tab's ICC sample-size calculator (Walter, Eliasziw & Donner 1998) from GET parameters.
+
+    Bad values give a message in the card, never an error page.
+    """
+    from analytics import stats
+
+    values: dict[str, float | int] = {}
+    errors: list[str] = []
+    for name, (label, default, kind) in SAMPLE_SIZE_FIELDS.items():
+        raw = request.GET.get(f"ss_{name}", "").strip()
+        if not raw:
+            values[name] = n_readers if name == "raters" and n_readers >= 2 else default
+            continue
+        try:
+            number = kind(raw) if kind is float else int(raw, 10)
+        except ValueError:
+            errors.append(f"{label}: “{raw[:20]}” is not a {'whole number' if kind is int else 'number'}.")
+            values[name] = default
+            continue
+        if kind is float and not math.isfinite(number):
+            errors.append(f"{label} must be a finite number.")
+            number = default
+        values[name] = number
+    current_n = study.cases.count()
+    out: dict = {"fields": [(f"ss_{k}", v[0], values[k]) for k, v in SAMPLE_SIZE_FIELDS.items()], "errors": errors}
+    if errors:
+        return out
+    try:
+        result = stats.icc_sample_size(
+            values["icc"], values["null"], values["raters"], alpha=values["alpha"], power=values["power"]
+        )
+        out["result"] = result.to_dict()
+        if current_n >= 2:
+            out["current_n"] = current_n
+            out["power_at_current_n"] = stats.icc_power(
+                current_n, values["icc"], values["null"], values["raters"], alpha=values["alpha"]
+            )
+    except ValueError as error:
+        out["errors"].append(str(error)[:1].upper() + str(error)[1:] + ".")
+    return out
 
 
 @login_required
@@ -197,6 +265,20 @@ def overview(request, study_id: int):
 @login_required
 def agreement(request, study_id: int):
     return _section_page(request, study_id, "agreement")
+
+
+@login_required
+@require_POST
+def agreement_readers(request, study_id: int):
+    """Save the readers of the inter-rater ICC (checkboxes ``reader``); fewer than 2 is refused with a message."""
+    study = study_for_pi(request.user, study_id, message=PI_ONLY)
+    try:
+        reader_sets.agreement_readers_set(study=study, reader_ids=request.POST.getlist("reader"))
+    except ValueError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Readers of the inter-rater ICC saved; the agreement is being recomputed.")
+    return redirect("analytics-agreement", study_id=study.pk)
 
 
 @login_required

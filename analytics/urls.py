@@ -7,6 +7,7 @@ from . import pages
 urlpatterns = [
     path("", pages.overview, name="analytics-overview"),
     path("agreement/", pages.agreement, name="analytics-agreement"),
+    path("agreement/readers/", pages.agreement_readers, name="analytics-agreement-readers"),
     path("table1/", pages.table1, name="analytics-table1"),
     path("groups/", pages.groups, name="analytics-groups"),
     path("roc/", pages.roc, name="analytics-roc"),

@@ -11,5 +11,10 @@ urlpatterns = [
         views.ExportView.as_view(),
         name="api-analytics-export",
     ),
+    path(
+        "studies/<int:study_id>/agreement-readers/",
+        views.AgreementReadersView.as_view(),
+        name="api-analytics-agreement-readers",
+    ),
     path("studies/<int:study_id>/<slug:section>/", views.SectionView.as_view(), name="api-analytics-section"),
 ]

@@ -12,11 +12,11 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import services
+from analytics import reader_sets, services
 from analytics.datasets import OUTCOMES
 from analytics.models import AnalysisCache
 from analytics.sections import exports
@@ -107,3 +107,37 @@ class ExportView(APIView):
         response = HttpResponse(exports.EXPORTS[kind](study), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-{kind}.csv"'
         return response
+
+
+class AgreementReadersView(APIView):
+    """The readers of the inter-rater ICC: ``{"reader_ids": [...], "readers": [{id, username}]}``; an empty
+    ``reader_ids`` means every reader. PUT ``{"reader_ids": [...]}`` to choose (at least 2, or ``[]``)."""
+
+    def _body(self, study) -> dict:
+        return {
+            "reader_ids": reader_sets.agreement_readers_get(study),
+            "readers": [{"id": uid, "username": name} for uid, name in reader_sets.study_readers(study)],
+        }
+
+    @extend_schema(operation_id="analytics_agreement_readers", responses=OpenApiTypes.OBJECT)
+    def get(self, request, study_id: int):
+        study = study_for_pi(request.user, study_id, message=PI_ONLY)
+        return Response(self._body(study))
+
+    @extend_schema(
+        operation_id="analytics_agreement_readers_set",
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    )
+    def put(self, request, study_id: int):
+        study = study_for_pi(request.user, study_id, message=PI_ONLY)
+        ids = request.data.get("reader_ids") if isinstance(request.data, dict) else None
+        if not isinstance(ids, list):
+            raise ValidationError({"reader_ids": ["A list of reader ids is required ([] for every reader)."]})
+        if any(isinstance(i, bool) or not isinstance(i, int | str) for i in ids):
+            raise ValidationError({"reader_ids": ["Reader ids must be whole numbers."]})
+        try:
+            reader_sets.agreement_readers_set(study=study, reader_ids=ids)
+        except ValueError as error:
+            raise ValidationError({"reader_ids": [str(error)]}) from None
+        return Response(self._body(study))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from analytics import stats
@@ -37,14 +38,110 @@ def compute(data: StudyData) -> dict:
         )
     summary, forms = _icc_tables(entries)
     ba_data = [{k: v for k, v in b.items() if k not in ("means", "differences")} for b in ba]
+    drift, drift_table, drift_plots = _drift(data, messages)
     return section_result(
         "agreement",
         "Agreement",
-        {"icc": entries, "bland_altman": ba_data},
-        [summary, forms, _ba_table(ba)],
-        _ba_plots(ba),
+        {"icc": entries, "bland_altman": ba_data, "drift": drift},
+        [summary, forms, _ba_table(ba), drift_table],
+        _ba_plots(ba) | drift_plots,
         messages,
     )
+
+
+# ------------------------------------------------------------------------------------------------ reader drift
+
+#: Significance level of the drift flag.
+DRIFT_ALPHA = 0.05
+DRIFT_LABELS = {"roi_sd": "ROI SD (mean of L1–L4)"}
+
+
+def _drift(data: StudyData, messages: list[str]) -> tuple[list[dict], dict, dict]:
+    """Each reader's read: score (and ROI SD) against position in the worklist — OLS slope, 95% CI, p, flag."""
+    measures = [m for m in ("vbq", "snr") if m in measures_of(data)] + ["roi_sd"]
+    entries: list[dict[str, Any]] = []
+    rows, classes = [], []
+    plots: dict[str, Any] = {
+        f"drift-{m.replace('_', '')}": {"measure": _drift_label(m), "panels": []} for m in measures
+    }
+    for reader_id, reader in data.readers:
+        for number in data.read_numbers:
+            reads = list(data.reads_of(reader_id=reader_id, read_number=number))
+            for measure in measures:
+                points = [(r.order_index, r.value(measure)) for r in reads if r.value(measure) is not None]
+                entry: dict[str, Any] = {"reader": reader, "read": number, "measure": measure, "n": len(points)}
+                if not points:
+                    continue
+                x = [float(p[0]) for p in points]
+                y = [float(p[1]) for p in points]
+                result, error = attempt(stats.linear_regression, x, y)
+                label = _drift_label(measure)
+                if result is None:
+                    entry["error"] = error
+                    rows.append([reader, str(number), label, str(len(points)), DASH, DASH, DASH, "", error])
+                    classes.append("unavailable")
+                    entries.append(entry)
+                    continue
+                flagged = result.slope_p_value < DRIFT_ALPHA
+                entry |= {
+                    "slope": result.slope,
+                    "conf_low": result.slope_conf_low,
+                    "conf_high": result.slope_conf_high,
+                    "p_value": result.slope_p_value,
+                    "intercept": result.intercept,
+                    "flag": flagged,
+                }
+                entries.append(entry)
+                digits = MEASURE_DIGITS.get(measure, 1) + 2
+                rows.append(
+                    [
+                        reader,
+                        str(number),
+                        label,
+                        str(result.n),
+                        num(result.slope, digits),
+                        ci(result.slope_conf_low, result.slope_conf_high, digits),
+                        pval(result.slope_p_value),
+                        "drift" if flagged else "",
+                        "",
+                    ]
+                )
+                classes.append("flagged" if flagged else "")
+                if flagged:
+                    messages.append(
+                        f"Reader drift: {reader}, read {number}: {label} changes by {num(result.slope, digits)} per "
+                        f"case along the worklist (95% CI {ci(result.slope_conf_low, result.slope_conf_high, digits)}, "
+                        f"p = {pval(result.slope_p_value)})."
+                    )
+                plots[f"drift-{measure.replace('_', '')}"]["panels"].append(
+                    {
+                        "title": f"{reader}, read {number}" + (" (drift)" if flagged else ""),
+                        "x": x,
+                        "y": y,
+                        "slope": result.slope,
+                        "intercept": result.intercept,
+                    }
+                )
+    drift_table = table(
+        "reader_drift",
+        "Reader drift along the worklist",
+        ["Reader", "Read", "Measure", "n", "Slope per case", "95% CI", "p", "Flag", "Note"],
+        rows,
+        row_classes=classes,
+        notes=[
+            "Ordinary least squares of each read's value on the case's position in that reader's randomised "
+            "worklist (0 = first; as R lm(value ~ position)); slope per case with its t-based 95% CI. "
+            f"Flag: p < {DRIFT_ALPHA:g} (a reader whose measurements trend over the session: fatigue, learning, "
+            "or a changed habit). ROI SD: mean pixel SD of the read's L1–L4 ROIs."
+        ],
+        numeric=[False, True, False, True, True, True, True, False, False],
+        empty="No analysed reads yet.",
+    )
+    return entries, drift_table, plots
+
+
+def _drift_label(measure: str) -> str:
+    return DRIFT_LABELS.get(measure) or MEASURE_LABELS[measure]
 
 
 # ------------------------------------------------------------------------------------------------ ICC, Bland–Altman
@@ -72,23 +169,99 @@ def _intra_rater(
 def _inter_rater(
     data: StudyData, measure: str, wide: dict[tuple[int, int], dict[int, float]], entries: list, ba: list
 ) -> None:
-    """The readers' first reads: one ICC entry, Bland–Altman of each pair of readers."""
-    raters = [(rid, name) for rid, name in data.readers if (rid, 1) in wide]
-    label = "Inter-rater, first reads" + (f" ({', '.join(name for _, name in raters)})" if raters else "")
+    """The readers' first reads: the chosen reader set (default every reader), then every pair of readers.
+
+    Each entry states its n and the cases left out and why. When not every reader of the set rated every case,
+    the mixed-model ICC from all available ratings (lme4-equivalent REML) is given beside the complete-case one
+    and is the primary estimate.
+    """
+    with_reads = [(rid, name) for rid, name in data.readers if (rid, 1) in wide]
+    chosen = set(data.agreement_reader_ids)
+    if chosen:
+        raters = [(rid, name) for rid, name in with_reads if rid in chosen]
+        label = "Inter-rater, first reads, chosen readers"
+    else:
+        raters = with_reads
+        label = "Inter-rater, first reads, all readers"
+    label += f" ({', '.join(name for _, name in raters)})" if raters else ""
     if len(raters) < 2:
-        entries.append(
-            _icc_entry(measure, "inter", label, [], None, "at least 2 readers with analysed first reads are needed")
+        names = ", ".join(name for _, name in raters) or "none"
+        error = (
+            "at least 2 readers with analysed first reads are needed for an inter-rater ICC "
+            f"(readers in the set with first reads: {names})"
         )
-        return
-    matrix, codes = data.case_matrix([wide[(rid, 1)] for rid, _ in raters])
-    result, error = attempt(stats.icc, matrix, targets=codes, purpose="inter")
-    entries.append(_icc_entry(measure, "inter", label, [name for _, name in raters], result, error))
+        entries.append(_icc_entry(measure, "inter", label, [name for _, name in raters], None, error))
+    else:
+        entries.append(_inter_entry(data, measure, wide, "inter", label, raters))
+    # Every pair too (a pair that is the whole set would repeat the set's row).
+    if len(with_reads) >= 2 and not (len(with_reads) == 2 and raters == with_reads):
+        for i, (rid_a, name_a) in enumerate(with_reads):
+            for rid_b, name_b in with_reads[i + 1 :]:
+                pair = [(rid_a, name_a), (rid_b, name_b)]
+                entries.append(
+                    _inter_entry(
+                        data, measure, wide, "inter_pair", f"Inter-rater pair, first reads ({name_a}, {name_b})", pair
+                    )
+                )
     if measure in BA_MEASURES:
-        for i, (rid_a, name_a) in enumerate(raters):
-            for rid_b, name_b in raters[i + 1 :]:
+        for i, (rid_a, name_a) in enumerate(with_reads):
+            for rid_b, name_b in with_reads[i + 1 :]:
                 ba.append(
                     _ba_entry(data, measure, f"{name_a} − {name_b} (first reads)", wide[(rid_a, 1)], wide[(rid_b, 1)])
                 )
+
+
+def _inter_entry(
+    data: StudyData,
+    measure: str,
+    wide: dict[tuple[int, int], dict[int, float]],
+    comparison: str,
+    label: str,
+    raters: list[tuple[int, str]],
+) -> dict[str, Any]:
+    """One inter-rater ICC: complete-case ANOVA forms, the cases left out and why, the mixed model if incomplete."""
+    columns = [wide[(rid, 1)] for rid, _ in raters]
+    matrix, codes = data.case_matrix(columns)
+    result, error = attempt(stats.icc, matrix, targets=codes, purpose="inter")
+    entry = _icc_entry(measure, comparison, label, [name for _, name in raters], result, error)
+    left_out = _left_out(data, measure, raters, columns)
+    entry["n_cases_any"] = len(codes)
+    entry["left_out"] = left_out
+    if left_out:
+        code_of = data.subject_codes()
+        subject, rater, score = [], [], []
+        for (_, name), col in zip(raters, columns, strict=True):
+            for cid, value in col.items():
+                subject.append(code_of.get(cid, str(cid)))
+                rater.append(name)
+                score.append(value)
+        lmm, lmm_error = attempt(stats.icc_lmm, subject, rater, score)
+        entry["lmm"] = {"error": lmm_error} if lmm_error is not None else lmm.to_dict()
+        entry["primary"] = "lmm" if lmm_error is None else "anova"
+    else:
+        entry["primary"] = "anova"
+    return entry
+
+
+def _left_out(
+    data: StudyData, measure: str, raters: list[tuple[int, str]], columns: list[dict[int, float]]
+) -> list[str]:
+    """Why cases with some rating lack another reader's: not (yet) read, or read without a value (and why)."""
+    cases = set().union(*columns)
+    first_reads = {(r.reader_id, r.case_id): r for r in data.reads_of(read_number=1)}
+    out = []
+    for (rid, name), column in zip(raters, columns, strict=True):
+        missing = [cid for cid in cases if cid not in column]
+        unread = [cid for cid in missing if (rid, cid) not in first_reads]
+        if unread:
+            out.append(f"{len(unread)} without a first read of {name}")
+        no_value = [first_reads[(rid, cid)] for cid in missing if (rid, cid) in first_reads]
+        if no_value:
+            reasons = Counter(getattr(r, f"{measure}_reason", "") for r in no_value if hasattr(r, f"{measure}_reason"))
+            reason = next((text for text, _ in reasons.most_common() if text), "")
+            what = MEASURE_LABELS[measure]
+            out.append(f"{len(no_value)} read by {name} without a {what}" + (f" ({reason})" if reason else ""))
+    return out
 
 
 def _icc_entry(measure: str, comparison: str, label: str, raters: list[str], result: Any, error: str | None):
@@ -140,28 +313,70 @@ def _ba_plots(ba: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _icc_tables(entries: list[dict[str, Any]]) -> tuple[dict, dict]:
-    """The recommended form of each comparison, and all six forms."""
+    """The recommended form of each comparison (and the mixed-model ICC beside it), and all six forms."""
     summary_rows, summary_classes, form_rows, form_classes = [], [], [], []
     for e in entries:
         name = MEASURE_LABELS[e["measure"]]
         if "error" in e:
-            summary_rows.append([name, e["label"], DASH, DASH, DASH, DASH, e["error"]])
+            summary_rows.append([name, e["label"], DASH, DASH, DASH, DASH, DASH, DASH, DASH, e["error"]])
             summary_classes.append("unavailable")
             continue
         rec = e["forms"][e["recommended"]]
-        targets = str(e["n_targets"]) + (f" ({e['n_dropped']} incomplete left out)" if e["n_dropped"] else "")
+        left_out = "; ".join(e.get("left_out") or []) or (
+            f"{e['n_dropped']} without a value from every {'read' if e['comparison'] == 'intra' else 'reader'}"
+            if e["n_dropped"]
+            else ""
+        )
+        lmm = e.get("lmm")
+        primary = e.get("primary", "anova")
         summary_rows.append(
             [
                 name,
                 e["label"],
-                targets,
+                "complete cases, ANOVA" + (" (primary)" if lmm and primary == "anova" else ""),
+                str(e["n_targets"]),
                 str(e["n_raters"]),
+                str(e["n_targets"] * e["n_raters"]),
                 num(rec["estimate"]),
                 ci(rec["conf_low"], rec["conf_high"]),
                 f"{rec['interpretation']} (CI: {rec['ci_interpretation']})",
+                left_out,
             ]
         )
-        summary_classes.append("")
+        summary_classes.append("recommended" if lmm and primary == "anova" else "")
+        if lmm is not None:
+            if "error" in lmm:
+                summary_rows.append(
+                    [
+                        name,
+                        e["label"],
+                        "all ratings, mixed model (REML)",
+                        DASH,
+                        DASH,
+                        DASH,
+                        DASH,
+                        DASH,
+                        DASH,
+                        lmm["error"],
+                    ]
+                )
+                summary_classes.append("unavailable")
+            else:
+                summary_rows.append(
+                    [
+                        name,
+                        e["label"],
+                        "all ratings, mixed model (REML)" + (" (primary)" if primary == "lmm" else ""),
+                        str(lmm["n_subjects"]),
+                        str(lmm["n_raters"]),
+                        str(lmm["n_ratings"]),
+                        num(lmm["icc_agreement"]),
+                        DASH,
+                        stats.koo_li_interpretation(lmm["icc_agreement"]),
+                        "none",
+                    ]
+                )
+                summary_classes.append("recommended" if primary == "lmm" else "")
         for key, form in e["forms"].items():
             form_rows.append(
                 [
@@ -186,16 +401,32 @@ def _icc_tables(entries: list[dict[str, Any]]) -> tuple[dict, dict]:
         "effects for inter-rater reliability; for intra-rater reliability the same formula, reported as two-way "
         "mixed effects (Koo & Li 2016). Use ICC(2,k) when the study's score is the mean of k readers.",
         KOO_LI + " The label in brackets reads the 95% CI.",
-        "Cases without a value from every reader (or read) are left out (complete-case analysis).",
+        "Complete cases, ANOVA: only the cases with a value from every reader (or read) of the row (psych::ICC, "
+        "lmer = FALSE); the cases left out, and why, are in the last column. When some are left out, the ICC(A,1) "
+        "of a two-way random-effects linear mixed model fitted by REML to all available ratings (lme4's "
+        "lmer(score ~ 1 + (1 | case) + (1 | reader)), as psych::ICC(lmer = TRUE)) is given beside it and is the "
+        "primary estimate (var_case / (var_case + var_reader + var_residual)); it has no F-based CI.",
+        "Inter-rater rows: the readers the PI chose (default every reader), then every pair of readers.",
     ]
     summary = table(
         "icc_summary",
         "Reliability (recommended ICC form)",
-        ["Measure", "Comparison", "Cases", "Raters", "ICC(A,1)", "95% CI", "Koo & Li"],
+        [
+            "Measure",
+            "Comparison",
+            "Estimate",
+            "Cases",
+            "Raters",
+            "Ratings",
+            "ICC(A,1)",
+            "95% CI",
+            "Koo & Li",
+            "Cases left out",
+        ],
         summary_rows,
         row_classes=summary_classes,
         notes=rec_notes,
-        numeric=[False, False, True, True, True, True, False],
+        numeric=[False, False, False, True, True, True, True, True, False, False],
         empty="No analysed reads yet.",
     )
     forms = table(

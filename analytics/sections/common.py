@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: Bump when the output of any section changes shape or formatting: cached results are then recomputed.
-ANALYSIS_VERSION = "1"
+ANALYSIS_VERSION = "2"
 
 #: Dashboard sections (pages) in tab order, with their titles.
 SECTIONS: dict[str, str] = {

@@ -94,6 +94,8 @@ SCORE_COLUMNS: dict[str, str] = {
     "m_score_reason": "why there is no M-score",
     "excluded_levels": "levels marked excluded, with the reason (L2: fracture; ...)",
     "roi_errors": "ROIs that could not be measured, with the reason",
+    "position": "position of the case in the reader's randomised worklist for this read (0 = first)",
+    "roi_sd": "mean pixel SD (n − 1) of the read's measured vertebral ROIs L1–L4",
 }
 
 #: subjects.csv: fixed columns -> meaning (followed by one vbq_/snr_<reader>_r<n> column per reader × read).
@@ -215,6 +217,8 @@ def scores_csv(study: Study, data: StudyData | None = None) -> bytes:
                 r.m_score_reason or None,
                 "; ".join(f"{k}: {v}" for k, v in sorted(r.excluded.items())) or None,
                 "; ".join(f"{k}: {v}" for k, v in sorted(r.roi_errors.items())) or None,
+                r.order_index,
+                r.roi_sd,
             ]
 
     return write_csv(SCORE_COLUMNS, rows())

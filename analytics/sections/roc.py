@@ -17,6 +17,10 @@ __all__ = ["compute"]
 #: Scores with a ROC analysis: key -> (label, direction).
 ROC_SCORES = {"vbq": ("VBQ", "higher"), "m_score": ("M-score", "higher")}
 N_CANDIDATES = 15
+#: The Youden cut-off's bootstrap CI: resamples and seed (reported with the interval; same defaults as
+#: ``manage.py stats roc-cutoff-ci``).
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 16
 
 
 def compute(data: StudyData, outcome: str = "op_vs_normal") -> dict:
@@ -52,9 +56,21 @@ def compute(data: StudyData, outcome: str = "op_vs_normal") -> dict:
             continue
         entry |= result.to_dict()
         entry["candidates"] = _candidates(result)
+        boot, boot_error = attempt(
+            stats.youden_cutoff_ci,
+            np.array(values, dtype=float),
+            np.array(truth, dtype=int),
+            direction=direction,
+            positive=1,
+            resamples=BOOTSTRAP_RESAMPLES,
+            seed=BOOTSTRAP_SEED,
+        )
+        entry["cutoff_ci"] = boot.to_dict() if boot is not None else {"error": boot_error}
+        if boot is None:
+            messages.append(f"{label}: no CI for the cut-off: {boot_error}")
         entries.append(entry)
         auc_rows.append(_auc_row(label, result))
-        youden_rows.append(_youden_row(label, result.cutoff))
+        youden_rows.append(_youden_row(label, result.cutoff, boot))
         if len(result.cutoff.tied_thresholds) > 1:
             messages.append(
                 f"{label}: thresholds tied for the best Youden index: "
@@ -93,6 +109,7 @@ def compute(data: StudyData, outcome: str = "op_vs_normal") -> dict:
         [
             "Score",
             "Threshold",
+            "Threshold 95% CI (bootstrap)",
             "Youden J",
             "Sensitivity, % (95% CI)",
             "Specificity, % (95% CI)",
@@ -103,7 +120,11 @@ def compute(data: StudyData, outcome: str = "op_vs_normal") -> dict:
         youden_rows,
         notes=[
             "Threshold: midpoint between adjacent observed values (as pROC); positive when score ≥ threshold. "
-            "Wilson score 95% CIs. PPV and NPV at the sample prevalence."
+            "Wilson score 95% CIs. PPV and NPV at the sample prevalence.",
+            f"Threshold 95% CI: stratified bootstrap ({BOOTSTRAP_RESAMPLES:,} resamples of the positives and the "
+            f"negatives separately, seed {BOOTSTRAP_SEED}), percentile interval of each resample's Youden-optimal "
+            'threshold, as pROC\'s ci.coords(x = "best", boot.stratified = TRUE); needs at least '
+            f"{stats.MIN_BOOTSTRAP_GROUP} positives and {stats.MIN_BOOTSTRAP_GROUP} negatives.",
         ],
         empty="No ROC analysis yet.",
     )
@@ -176,11 +197,12 @@ def _auc_row(label: str, result: Any) -> list[str]:
     ]
 
 
-def _youden_row(label: str, cut: Any) -> list[str]:
+def _youden_row(label: str, cut: Any, boot: Any) -> list[str]:
     c = cut.to_dict()
     return [
         label,
         num(cut.threshold, 3),
+        ci(boot.conf_low, boot.conf_high) if boot is not None else DASH,
         num(cut.youden),
         _pct_ci(c["sensitivity"]),
         _pct_ci(c["specificity"]),

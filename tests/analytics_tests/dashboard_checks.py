@@ -133,6 +133,21 @@ def check_roc(study, exported: dict[str, Path], outcome: str) -> dict[str, dict]
         assert close(cut["youden"], cli["youden"]), score
         for key in ("sensitivity", "specificity", "ppv", "npv"):
             assert close(cut[key]["estimate"], cli[key]), (score, key)
+        boot = entry["cutoff_ci"]
+        if "error" not in boot:
+            # The bootstrap CI, same seed and resamples: `stats roc-cutoff-ci` gives the same interval.
+            cli_ci = stats_cli.run(
+                "roc-cutoff-ci",
+                exported["subjects"],
+                score=f"{score}_consensus",
+                truth=f"outcome_{outcome}",
+                positive="1",
+                direction="higher",
+                resamples=boot["resamples"],
+                seed=boot["seed"],
+            )
+            for key in ("threshold", "conf_low", "conf_high", "sensitivity", "specificity"):
+                assert close(boot[key], cli_ci[key]), (score, key)
     return scores
 
 
@@ -168,9 +183,21 @@ def check_agreement(study, exported: dict[str, Path]) -> list[dict]:
         if "forms" not in entry:  # e.g. a reader without repeat reads: a message, no number
             continue
         measure = entry["measure"]
-        if entry["comparison"] == "inter":
-            path = subset(tmp, scores, f"inter-{measure}.csv", lambda r: r["analysed"] == "yes" and r["read"] == "1")
+        if entry["comparison"] in ("inter", "inter_pair"):
+            # The readers of the row (the PI's chosen set, or a pair): their analysed first reads.
+            name = f"{entry['comparison']}-{measure}-{'-'.join(entry['raters'])}.csv"
+            path = subset(
+                tmp,
+                scores,
+                name,
+                lambda r, rs=tuple(entry["raters"]): r["analysed"] == "yes" and r["read"] == "1" and r["reader"] in rs,
+            )
             cli = stats_cli.run("icc", path, target="case", rater="reader", rating=measure)
+            if "lmm" in entry and "error" not in entry["lmm"]:
+                # Incomplete design: the mixed-model ICC from all available ratings, as `stats icc-lmm`.
+                lmm = stats_cli.run("icc-lmm", path, subject="case", rater="reader", score=measure)
+                for key, value in lmm.items():
+                    assert close(entry["lmm"][key], value, 1e-8), (measure, entry["label"], key)
         else:
             reader = entry["label"].split(", ")[1].split(" ")[0]
             path = subset(
@@ -184,6 +211,21 @@ def check_agreement(study, exported: dict[str, Path]) -> list[dict]:
             for key in ("estimate", "F", "df1", "df2", "p_value", "conf_low", "conf_high"):
                 assert close(entry["forms"][form][key], values[key], 1e-8), (measure, entry["label"], form, key)
         checked.append(entry)
+
+    for drift in result["data"].get("drift", []):
+        if "error" in drift:
+            continue
+        # Reader drift: one reader's analysed reads of one read number, value against worklist position.
+        path = subset(
+            tmp,
+            scores,
+            f"drift-{drift['reader']}-{drift['read']}.csv",
+            lambda r, d=drift: r["analysed"] == "yes" and r["reader"] == d["reader"] and r["read"] == str(d["read"]),
+        )
+        cli = stats_cli.run("drift", path, score=drift["measure"], position="position")
+        for key in ("slope", "conf_low", "conf_high", "p_value", "n"):
+            assert close(drift[key], cli[key]), (drift["reader"], drift["read"], drift["measure"], key)
+        assert drift["flag"] is (cli["p_value"] < 0.05)
 
     for ba in result["data"]["bland_altman"]:
         if ba["measure"] != "vbq":

@@ -100,7 +100,7 @@ def test_table1_equals_stats_on_subjects_csv(demo, exported):
 
 def test_agreement_equals_stats_icc_and_bland_altman_on_exported_csvs(demo, exported):
     checked = checks.check_agreement(demo.study, exported)
-    assert len(checked) == 6 * 4  # VBQ, SNR, SI L1-L4 × (3 intra + 1 inter)
+    assert len(checked) == 6 * 7  # VBQ, SNR, SI L1-L4 × (3 intra + 1 inter, all readers + 3 pairs)
     result = _result(demo.study, "agreement")
     vbq_intra = [e for e in result["data"]["icc"] if e["measure"] == "vbq" and e["comparison"] == "intra"]
     vbq_inter = next(e for e in result["data"]["icc"] if e["measure"] == "vbq" and e["comparison"] == "inter")
