@@ -111,7 +111,15 @@ def test_snapshot_zip_contents_and_reproducibility(small, client):
     manifest = json.loads(archive.read("manifest.json"))
     assert manifest["inputs_hash"] == digests.Digests(study).section(digests.SNAPSHOT)
     assert manifest["settings"]["consensus_rule"] == "first_reads"
-    assert set(manifest["software"]) == {"vbq_reader", "python", "numpy", "scipy", "django", "matplotlib"}
+    assert set(manifest["software"]) == {
+        "vbq_reader",
+        "python",
+        "numpy",
+        "scipy",
+        "statsmodels",
+        "django",
+        "matplotlib",
+    }
     assert manifest["files"]["data/scores.csv"]
     methods = archive.read("methods.md").decode()
     for phrase in ("ICC(2,1)", "Tukey", "chi-square test without Yates", "DeLong", "Youden", "Wilson", "Spearman"):
