@@ -53,6 +53,8 @@ def series_payload(series: Series) -> dict:
     viewer needs; ``slice_number`` is the 1-based position the viewer shows, ``instance_number`` the DICOM one."""
     from django.urls import reverse
 
+    from studies.services.display_window import series_default_window
+
     return {
         "id": series.pk,
         "series_instance_uid": series.series_instance_uid,
@@ -60,6 +62,8 @@ def series_payload(series: Series) -> dict:
         "rows": series.rows,
         "columns": series.columns,
         "pixel_spacing": series.pixel_spacing,
+        # for images without Window Center/Width (studies.dicom.window): {lower, upper} or null
+        "default_window": series_default_window(series),
         "instances": [
             {
                 "id": inst.pk,

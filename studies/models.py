@@ -228,6 +228,12 @@ class Series(models.Model):
     columns = models.PositiveIntegerField(default=0)
     pixel_spacing = models.JSONField(default=list)  # [row spacing, column spacing] in mm
     burned_in_annotation = models.BooleanField(default=False)
+    default_window = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Viewer window for images without Window Center/Width: {lower, upper, slices} "
+        "(studies.dicom.window; lower/upper null when none suits); null until first computed",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -11,6 +11,8 @@ from studies.dicom.pixels import load_pixels
 from studies.models import Series
 from studies.slices import ordered_instances
 
+from .display_window import series_default_window
+
 THUMB_SIZE = 160
 
 
@@ -24,7 +26,8 @@ def series_thumbnail_png(series: Series) -> bytes:
     instances = list(ordered_instances(series))
     middle = instances[len(instances) // 2]
     values = load_pixels(middle.file.path).values
-    lo, hi = np.percentile(values, [1, 99.5])
+    window = series_default_window(series)  # the viewer's default window (studies.dicom.window)
+    lo, hi = (window["lower"], window["upper"]) if window else np.percentile(values, [1, 99.5])
     img = np.clip((values - lo) / max(hi - lo, 1e-9), 0, 1)
     step = max(1, int(np.ceil(max(img.shape) / THUMB_SIZE)))
     buf = io.BytesIO()

@@ -3,7 +3,7 @@
 // Config comes from Django ({{ cfg|json_script:"viewer-config" }}, studies/viewer_page.py). The server is the
 // source of truth for ROIs and their statistics; this module keeps the Cornerstone annotations and the
 // server's ROI records in step (one ROI per label per read, so the label is the key everywhere).
-import { Enums as CoreEnums, eventTarget, utilities as csUtils } from '@cornerstonejs/core';
+import { Enums as CoreEnums, eventTarget, metaData, utilities as csUtils } from '@cornerstonejs/core';
 import { annotation, cancelActiveManipulations, Enums as ToolEnums } from '@cornerstonejs/tools';
 
 import { api, SaveQueue, setCsrfToken } from './api.js';
@@ -381,6 +381,12 @@ function updateSliceIndicator() {
   box.dataset.index = String(k);
 }
 
+function hasWindowTags(imageId) {
+  const voi = metaData.get('voiLutModule', imageId) || {};
+  const some = (v) => (Array.isArray(v) ? v.length > 0 : v != null);
+  return (some(voi.windowCenter) && some(voi.windowWidth)) || some(voi.voiLUTSequence);
+}
+
 function startSlice(rois) {
   // Resume where the reader left: the slice holding most of their ROIs, else the middle slice.
   const counts = new Map();
@@ -407,6 +413,12 @@ async function main() {
 
   const rois = await api('GET', cfg.roiApi);
   await viewport.setStack(state.imageIds, startSlice(rois));
+  // An image without Window Center/Width would get its own min-max (dim MR: the brightest fat sets the top):
+  // use the series' percentile window from the server instead (studies/dicom/window.py). Presets derive from it.
+  const serverWindow = cfg.series.default_window;
+  if (serverWindow && !hasWindowTags(viewport.getCurrentImageId())) {
+    viewport.setProperties({ voiRange: { lower: serverWindow.lower, upper: serverWindow.upper } });
+  }
   defaultVoi = viewport.getProperties().voiRange;
   defaultVoi = defaultVoi ? [defaultVoi.lower, defaultVoi.upper] : [0, 1];
   viewport.render();
@@ -488,7 +500,7 @@ async function main() {
   element.focus({ preventScroll: true });
 
   // Test hook (Playwright) and a handle for debugging in the console.
-  window.__viewer = { viewport, annotation, worldToPixel, pixelToWorld, state, queue, group, cornerstoneStats };
+  window.__viewer = { viewport, annotation, worldToPixel, pixelToWorld, state, queue, group, cornerstoneStats, metaData };
   document.body.dataset.ready = '1';
 }
 
