@@ -55,7 +55,10 @@ def uncomputable_warnings(read: Read, *, stats_shown: str = "full") -> list[str]
     study = read.study
     protocol = protocol_for(study)
     order = {label: k for k, label in enumerate(protocol.labels)}
-    rois = sorted(Roi.objects.filter(read=read, excluded=False).select_related("score"), key=lambda r: order[r.label])
+    rois = sorted(
+        (r for r in Roi.objects.filter(read=read, excluded=False).select_related("score") if r.label in order),
+        key=lambda r: order[r.label],
+    )
     warnings = []
     for roi in rois:
         score = getattr(roi, "score", None)
