@@ -2,8 +2,10 @@
 
 The database is the source of truth and the broker only carries work (DESIGN.md, Architecture), so a
 refused job is never an error of the request that caused it: the change is already stored, and a
-periodic sweep or the next request picks the work up. What must not happen is a refusal nobody hears
-of — every one is logged with the task and its arguments.
+periodic sweep or the next request picks the work up. The exception is a job a user asked for and
+follows (an import, a whole-study rescore): its row is marked failed and the request answers 503
+(:class:`QueueUnavailable`, :data:`QUEUE_DOWN`), so that nothing stays "queued" for good. What must not
+happen is a refusal nobody hears of — every one is logged with the task and its arguments.
 """
 
 from __future__ import annotations
