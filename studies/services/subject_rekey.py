@@ -7,7 +7,7 @@ Existing studies keep their codes unless re-keyed.
 - Allowed only while the study has no reads at all (before the reading plan is created): once reads exist,
   readers may have seen the codes on their worklists, and the worklist order is derived from the codes
   (:func:`studies.services.reading.worklist_order`), so the documented regeneration of the order would break.
-  A locked study is refused too.
+  A locked study is refused too, and so is a study with an import queued or running (it plans with the codes).
 - The code is written in each stored file (Patient's Name and Patient ID) and in its path
   (:func:`studies.models.instance_file_name`), so every file is rewritten with the new code under its new
   path (SHA-256 and size updated); the old files are removed once the change is committed. If anything fails,
@@ -30,7 +30,7 @@ from django.core.files.storage import FileSystemStorage
 from django.db import transaction
 from pydicom import dcmread
 
-from studies.models import Case, Instance, Read, Study, SubjectCodeAssignment, instance_file_name
+from studies.models import Case, ImportJob, Instance, Read, Study, SubjectCodeAssignment, instance_file_name
 
 from .audit import audit_log
 from .membership import StudyLocked
@@ -61,6 +61,8 @@ def rekey_blocker(study: Study) -> str:
         )
     if not Case.objects.filter(study=study).exists():
         return "The study has no cases yet: there are no codes to replace."
+    if ImportJob.objects.filter(study=study, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]).exists():
+        return "An import of this study is queued or running: replace the codes once it has finished."
     return ""
 
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from pydicom import dcmread
 
 from studies.demo import phantom
-from studies.models import AuditEvent, Case, Instance, SubjectCodeAssignment
+from studies.models import AuditEvent, Case, ImportJob, Instance, SubjectCodeAssignment
 from studies.services.dicom_import import dicom_import_run
 from studies.services.import_cases import patient_digest
 from studies.services.membership import StudyLocked, study_lock
@@ -332,6 +332,16 @@ def test_rekey_refused_without_cases_or_when_locked(study, client):
     study_lock(study=study, user=study.created_by)
     assert client.post(url).status_code == 403
     assert Case.objects.get().subject_code == "S001"
+
+
+def test_rekey_refused_while_an_import_runs(study):
+    f.make_case(study, "S001", n_slices=1)
+    job = ImportJob.objects.create(study=study, source="/x.zip", status=ImportJob.Status.RUNNING)
+    with pytest.raises(RekeyRefused, match="import of this study is queued or running"):
+        subject_codes_rekey(study=study, user=study.created_by)
+    job.status = ImportJob.Status.DONE
+    job.save()
+    assert subject_codes_rekey(study=study, user=study.created_by).cases == 1
 
 
 def test_rekey_failure_changes_nothing(study, monkeypatch):
