@@ -1,19 +1,26 @@
 """No job stuck (#22), with a real broker and real worker processes: a rescore whose worker is SIGKILLed is
 noticed by the job sweep (no heartbeat for JOB_HEARTBEAT_TIMEOUT_SECONDS), queued again and finished by another
 worker. Celery's own redelivery is put out of reach (a visibility timeout of an hour), so the sweep alone must do it.
+An import the broker refused (503, failed) is queued again by Retry and run by a worker.
 """
 
 from __future__ import annotations
 
+import io
 import time
+import zipfile
 
 import pytest
+from django.urls import reverse
 
 from scoring.models import ReadScore, RescoreJob, RoiScore
 from scoring.services import rescore_jobs_sweep, stale_roi_ids, study_rescore_queue
-from studies.models import Roi
+from studies.demo import phantom
+from studies.models import ImportJob, Instance, Roi
 from tests import factories as f
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import REDIS_URL, _forget_pools, wait_for
+from vbqsite.celery import app
+from vbqsite.queue import QUEUE_DOWN
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -81,3 +88,43 @@ def test_a_sigkilled_rescore_is_requeued_by_the_sweep_within_the_bound_and_ends_
     assert RoiScore.objects.count() == n_rois  # exactly one result per ROI
     assert ReadScore.objects.filter(read__study=study).count() == n_rois // 6
     assert not stale_roi_ids(study.pk)
+
+
+def test_an_import_refused_by_a_down_broker_is_failed_then_retried_and_run_by_a_worker(
+    worker_factory, client, tmp_path
+):
+    """Broker down: the import POST answers 503 and the job is failed (not left queued). Broker back: Retry
+    queues the same job and a real worker runs it."""
+    subject = phantom.demo_cohort()[0]
+    series = phantom.make_phantom_series(subject, out_dir=tmp_path / "scan", rng_seed=3)
+    upload = io.BytesIO()
+    with zipfile.ZipFile(upload, "w") as zf:
+        for path in series.files:
+            zf.write(path, path.name)
+    upload.seek(0)
+    upload.name = "scan.zip"
+    pi = f.make_user()
+    study = f.make_study(pi)
+    client.force_login(pi)
+
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # the broker is down
+    _forget_pools(app)
+    started = time.monotonic()
+    response = client.post(f"{reverse('api-import-list')}?study={study.pk}", {"file": upload})
+    elapsed = time.monotonic() - started
+    app.conf.broker_url = REDIS_URL  # back
+    _forget_pools(app)
+    assert response.status_code == 503 and response.json()["detail"] == QUEUE_DOWN
+    job = ImportJob.objects.get(pk=response.json()["job"]["id"])
+    assert job.status == "failed" and elapsed < 5
+
+    worker_factory()
+    retry = client.post(reverse("api-import-retry", args=[job.pk]))
+    assert retry.status_code == 202, retry.content
+    done = wait_for(
+        lambda: ImportJob.objects.filter(pk=job.pk, status__in=["done", "failed"]).first(),
+        what="the worker to run the retried import",
+    )
+    print(f"\nimport 503 with the broker down: {elapsed:.2f} s; retried job {job.pk} ended {done.status}")
+    assert done.status == "done", done.error
+    assert done.accepted == len(series.files) == Instance.objects.filter(series__case__study=study).count()
