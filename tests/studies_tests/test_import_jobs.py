@@ -208,6 +208,36 @@ def test_api_import_answers_503_quickly_when_the_broker_is_down_and_retry_queues
     assert job.status == "failed"
 
 
+def test_a_broker_that_accepts_but_never_answers_gives_503_within_seconds(client, settings):
+    """A half-dead broker (TCP accepted, no reply) must not hang the request: the broker socket timeouts
+    (CELERY_BROKER_TRANSPORT_OPTIONS) bound it (about 3 s; 87 s before them, until the peer went away)."""
+    import socket
+
+    from vbqsite.celery import app
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections complete in the kernel; nobody ever reads or answers
+    url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+    saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=url, task_always_eager=False)
+    app._pool, app.amqp._producer_pool = None, None
+    try:
+        pi = f.make_user()
+        study = f.make_study(pi)
+        client.force_login(pi)
+        started = time.monotonic()
+        response = client.post(f"{reverse('api-import-list')}?study={study.pk}", {"file": _zip_upload()})
+        elapsed = time.monotonic() - started
+    finally:
+        app.conf.update(saved)
+        app._pool, app.amqp._producer_pool = None, None
+        silent.close()
+    print(f"\n503 with a broker that never answers: {elapsed:.2f} s")
+    assert response.status_code == 503 and elapsed < 10
+    assert ImportJob.objects.get(study=study).status == "failed"
+
+
 def test_api_retry_runs_the_same_job_once_the_broker_is_back(client):
     pi = f.make_user()
     study = f.make_study(pi)
