@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from studies.forms import MemberAddForm, StudyForm
 from studies.models import Membership, Read, Study
-from studies.permissions import study_for_member, study_for_pi
+from studies.permissions import require_study_creator, study_for_member, study_for_pi
 from studies.selectors import reader_may_view, studies_visible_to
 from studies.services import membership as membership_services
 from studies.services import reading
@@ -34,6 +34,7 @@ def study_list(request):
 
 @login_required
 def study_create(request):
+    require_study_creator(request.user)
     form = StudyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "name"}

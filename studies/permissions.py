@@ -24,6 +24,24 @@ def is_pi(study: Study | int, user) -> bool:
 
 PI_ONLY = "Only the study's PI can do this."
 
+#: Who may create a study (and so become its PI): users an admin granted "Can add study" (studies | study) in
+#: /admin/, directly or through a group; superusers always.
+CREATE_STUDY_PERMISSION = "studies.add_study"
+CREATE_STUDY_REFUSED = (
+    "Your account may not create studies: an admin grants that (the “studies | study | Can add study” "
+    "permission in /admin/)."
+)
+
+
+def may_create_study(user) -> bool:
+    return bool(user.is_authenticated and user.has_perm(CREATE_STUDY_PERMISSION))
+
+
+def require_study_creator(user) -> None:
+    """403 unless an admin allowed ``user`` to create studies (pages and API)."""
+    if not may_create_study(user):
+        raise PermissionDenied(CREATE_STUDY_REFUSED)
+
 
 def study_for_member(user, study_id: int | str) -> tuple[Study, str]:
     """The study and the user's role in it; 404 for anyone who is not a member (no existence leak)."""

@@ -24,6 +24,9 @@ def _test_settings(settings, tmp_path):
     settings.UPLOAD_ROOT = tmp_path / "media" / "uploads"  # as in production: on the storage workers share
     # Fast hashing: the suite creates many accounts; production keeps Django's PBKDF2 default.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    from django.core.cache import cache
+
+    cache.clear()  # throttle counts (DRF) start at zero in every test
 
 
 @pytest.fixture

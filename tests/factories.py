@@ -25,6 +25,14 @@ def make_user(username: str | None = None, **extra) -> User:
     return User.objects.create_user(username=username, email=f"{username}@example.org", password=PASSWORD, **extra)
 
 
+def allow_study_creation(user: User) -> User:
+    """What an admin does in /admin/: grant "Can add study" (studies.permissions.CREATE_STUDY_PERMISSION)."""
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="studies", codename="add_study"))
+    return User.objects.get(pk=user.pk)  # a fresh object: Django caches permissions on the instance
+
+
 def make_study(pi: User | None = None, **fields) -> Study:
     from studies.services.membership import study_create
 

@@ -8,6 +8,7 @@ in-process, media under ``var/media``. Real deployments set ``DATABASE_URL`` (Po
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -334,3 +335,83 @@ VBQ_MAPPING_KEY_FROM_SECRET = DEV_SECRETS or env_bool("VBQ_MAPPING_KEY_FROM_SECR
 # 0: everything in the importing process). Imports of fewer files than IMPORT_PARALLEL_MIN_FILES run in-process.
 IMPORT_PROCESSES = int(os.environ["VBQ_IMPORT_PROCESSES"]) if os.environ.get("VBQ_IMPORT_PROCESSES") else None
 IMPORT_PARALLEL_MIN_FILES = int(os.environ.get("VBQ_IMPORT_PARALLEL_MIN_FILES", "64"))
+
+# --- Hardening (#21): login lockout, throttles, Content-Security-Policy, API docs offline, HTTPS extras ---------
+INSTALLED_APPS += ["axes", "drf_spectacular_sidecar"]
+MIDDLEWARE += [
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into a 429 answer
+]
+# django-axes: every login path (/login/, /admin/login/, /api/token/) goes through authenticate(), which refuses a
+# locked-out user before the password is checked. https://django-axes.readthedocs.io/
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))  # the 5th wrong password locks; 6th refused
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+# Which attempts count together: "username+ip_address" (default) locks that user from that address; "username"
+# locks the account from anywhere; alternatives are comma-separated (e.g. "username,ip_address").
+AXES_LOCKOUT_PARAMETERS = [
+    part.split("+") if "+" in part else part for part in env_list("LOGIN_LOCKOUT_BY", "username+ip_address")
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+if env_bool("BEHIND_PROXY", False):  # the client address from the proxy's X-Forwarded-For (one proxy)
+    AXES_IPWARE_PROXY_COUNT = 1
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+
+# Throttles: anonymous API calls, and the token endpoint per client address (on top of the lockout). A shared cache
+# (CACHE_URL=redis://…) makes the counts hold across gunicorn workers and machines.
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "rest_framework.throttling.AnonRateThrottle",
+    *REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"],
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] |= {
+    "anon": os.environ.get("API_THROTTLE_ANON", "300/min"),
+    "login": os.environ.get("API_THROTTLE_LOGIN", "30/min"),
+}
+if os.environ.get("CACHE_URL"):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
+    }
+
+# Content-Security-Policy (django-csp): scripts, workers and WebAssembly (the viewer's codecs) from this site only;
+# no inline script anywhere (page data goes through json_script, which is not executed).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", "'wasm-unsafe-eval'"],
+        "worker-src": ["'self'", "blob:"],
+        "style-src": ["'self'"],
+        # style attributes set by script (Cornerstone sizes its canvases and SVG layers that way); no <style> element
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# /api/docs/ loads Swagger UI from our static files (drf-spectacular-sidecar), never from a CDN.
+SPECTACULAR_SETTINGS |= {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Schema-generation hints are API-documentation work, not deployment issues: keep them out of `check --deploy`.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
+}
+
+# HTTPS extras (with HTTPS=true): HSTS preload only when asked (it is a commitment to browsers' lists); /healthz
+# stays on plain HTTP for container healthchecks.
+SECURE_HSTS_PRELOAD = HTTPS and env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REFERRER_POLICY = "same-origin"
+CSRF_COOKIE_HTTPONLY = False  # the viewer reads it to send X-CSRFToken
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # failed logins and lockouts, not every successful login

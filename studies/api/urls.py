@@ -1,11 +1,15 @@
 """The one /api/ router."""
 
+from csp.decorators import csp_update
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from . import import_views, reference_views, subject_code_views, views
+from .auth_views import token_view
+
+docs_view = SpectacularSwaggerSplitView.as_view(url_name="api-schema")
 
 router = DefaultRouter()
 router.include_format_suffixes = False
@@ -36,7 +40,10 @@ urlpatterns = [
     ),
     path("reads/<int:read_pk>/rois/", roi_list, name="api-read-roi-list"),
     path("reads/<int:read_pk>/rois/<int:pk>/", roi_detail, name="api-read-roi-detail"),
-    path("token/", obtain_auth_token, name="api-token"),
+    path("token/", token_view, name="api-token"),
+    # The schema and the docs are for logged-in users only. Swagger UI comes from our static files
+    # (drf-spectacular-sidecar) with its init script a separate file (no inline script under the CSP); only its
+    # inline styles are allowed, on this page alone.
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", csp_update({"style-src": ["'unsafe-inline'"]})(login_required(docs_view)), name="api-docs"),
 ]

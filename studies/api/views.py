@@ -16,7 +16,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from studies.models import Case, Membership, Read, Roi, Study
-from studies.permissions import is_pi, require_pi
+from studies.permissions import is_pi, require_pi, require_study_creator
 from studies.selectors import reader_may_view, reads_visible_to, roi_stats_shown, studies_visible_to
 from studies.services import membership as membership_services
 from studies.services import reading
@@ -72,6 +72,7 @@ class StudyViewSet(
         return Response(self._study_data(self.get_object(), self.get_serializer_context()["roles"]))
 
     def perform_create(self, serializer):
+        require_study_creator(self.request.user)  # an admin allows it ("Can add study"); 403 otherwise
         data = dict(serializer.validated_data)
         study = membership_services.study_create(created_by=self.request.user, **data)
         serializer.instance = study

@@ -105,7 +105,9 @@ def reading_study(transactional_db, tmp_path) -> ReadingStudy:
 
 @pytest.fixture
 def context(browser, live_server):
-    ctx = browser.new_context(viewport={"width": 1600, "height": 1000}, base_url=live_server.url)
+    # bypass_csp: Playwright's wait_for_function compiles its predicate inside the page, which the site's
+    # Content-Security-Policy (no 'unsafe-eval') refuses. tests/e2e/test_viewer_csp.py runs the pages under the CSP.
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000}, base_url=live_server.url, bypass_csp=True)
     try:
         yield ctx
     finally:

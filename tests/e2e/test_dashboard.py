@@ -38,7 +38,9 @@ def dashboard_browser():
 def test_every_dashboard_page_as_the_pi(dashboard_browser, live_server, transactional_db):
     pi = f.make_user("dash-pi")
     study = synthetic_study(n_cases=61, seed=20261123, pi=pi, name="VBQ vs QCT (dashboard e2e)").study
-    context = dashboard_browser.new_context(viewport={"width": 1440, "height": 1000}, base_url=live_server.url)
+    context = dashboard_browser.new_context(  # bypass_csp: see tests/e2e/conftest.py (test_viewer_csp.py keeps the CSP)
+        viewport={"width": 1440, "height": 1000}, base_url=live_server.url, bypass_csp=True
+    )
     page = context.new_page()
     problems: list[str] = []
     page.on(

@@ -173,7 +173,7 @@ def test_pi_cannot_save_bad_study_settings(world, client, change, field):
 
 @pytest.mark.parametrize(("change", "field"), BAD_SETTINGS[:4])
 def test_new_study_with_bad_settings_is_400(world, client, change, field):
-    client.force_login(world.reader)  # anyone may create a study (and becomes its PI)
+    client.force_login(f.allow_study_creation(world.reader))  # allowed to create a study (and become its PI)
     response = _send(client, "post", reverse("api-study-list"), {"name": "Bad", **change})
     _assert_400(response)
     assert not Study.objects.filter(name="Bad").exists()

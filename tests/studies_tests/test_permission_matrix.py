@@ -10,6 +10,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from studies.models import ImportJob
+from tests import factories as f
 
 ROLES = ("anon", "outsider", "reader", "other_reader", "pi", "admin")
 
@@ -45,7 +46,8 @@ MATRIX = {
     ),
     "password-set-done": ("get", lambda i: {}, S(200, 200, 200, 200, 200, 200)),
     "study-list": ("get", lambda i: {}, S(302, 200, 200, 200, 200, 200)),
-    "study-create": ("get", lambda i: {}, S(302, 200, 200, 200, 200, 200)),
+    # Only users an admin allowed ("Can add study": the PI here, superusers) may create a study.
+    "study-create": ("get", lambda i: {}, S(302, 403, 403, 403, 200, 200)),
     "study-detail": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 200, 200, 200, 404)),
     "study-settings": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
     "study-member-add": ("post", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 302, 404)),
@@ -94,8 +96,9 @@ MATRIX = {
     "healthz": ("get", lambda i: {}, S(200, 200, 200, 200, 200, 200)),
     "api-root": ("get", lambda i: {}, S(401, 200, 200, 200, 200, 200)),
     "api-token": ("post", lambda i: {}, S(400, 400, 400, 400, 400, 400)),
-    "api-schema": ("get", lambda i: {}, S(200, 200, 200, 200, 200, 200)),
-    "api-docs": ("get", lambda i: {}, S(200, 200, 200, 200, 200, 200)),
+    # The API schema and docs are for logged-in users only.
+    "api-schema": ("get", lambda i: {}, S(401, 200, 200, 200, 200, 200)),
+    "api-docs": ("get", lambda i: {}, S(302, 200, 200, 200, 200, 200)),
     "api-study-list": ("get", lambda i: {}, S(401, 200, 200, 200, 200, 200)),
     "api-study-detail": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 200, 200, 200, 404)),
     "api-study-cases": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
@@ -221,6 +224,7 @@ def _client_for(role, w, client):
 def test_permission_matrix(name, role, world, client):
     method, kwargs, expected = MATRIX[name]
     url = reverse(URL_NAME_FOR_ROW.get(name, name), kwargs=kwargs(_ids(world)) or None)
+    f.allow_study_creation(world.pi)  # as an admin grants it to a PI
     client = _client_for(role, world, client)
     response = getattr(client, method)(url)
     assert response.status_code == expected[role], (name, role, getattr(response, "content", b"")[:300])

@@ -74,7 +74,7 @@ def test_a_new_worklist_follows_the_seeded_order():
 
 
 def test_study_create_response_carries_the_creators_role(client):
-    pi = f.make_user()
+    pi = f.allow_study_creation(f.make_user())
     client.force_login(pi)
     response = client.post(reverse("api-study-list"), data=json.dumps({"name": "New"}), content_type="application/json")
     assert response.status_code == 201, response.content

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -53,6 +54,9 @@ class Command(BaseCommand):
     def handle(self, *args, no_simulate: bool, subjects: int, only: list[str] | None = None, **options):
         started = time.monotonic()
         users = {name: self._user(name) for name in ("pi", "reader1", "reader2", "reader3")}
+        # The demo PI may create studies (what an admin grants in /admin/); the readers may not.
+        may_create = Permission.objects.get(content_type__app_label="studies", codename="add_study")
+        users["pi"].user_permissions.add(may_create)
         cohort = phantom.demo_cohort()
         phantom_root = Path(settings.VAR_DIR) / "demo" / "phantoms"
         for key, (name, fields) in STUDIES.items():
