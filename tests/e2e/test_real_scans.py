@@ -58,6 +58,8 @@ def test_the_warning_names_the_slice_the_viewer_shows(reversed_read, context):
         )
         page.wait_for_function(f"document.getElementById('vw-slice').dataset.index === '{index}'", timeout=15_000)
         assert page.text_content("#vw-slice").startswith(f"Slice {number} / {N_SLICES}")
+        dicom = N_SLICES + 1 - number  # the scanner's numbering, stated beside ours
+        assert page.get_attribute("#vw-slice", "title").endswith(f"(DICOM Instance Number {dicom})")
     assert [e for e in console if "favicon" not in e] == [], console
 
 

@@ -379,6 +379,9 @@ function updateSliceIndicator() {
   const box = document.getElementById('vw-slice');
   box.textContent = `Slice ${k + 1} / ${n}${k === Math.floor(n / 2) ? ' (middle)' : ''}${here ? ` · ${here} ROI${here > 1 ? 's' : ''}` : ''}`;
   box.dataset.index = String(k);
+  // Slice numbers count along the slice normal (studies/slices.py); the scanner's numbering may differ.
+  const number = cfg.series.instances[k]?.instance_number;
+  box.title = `Slice ${k + 1} of ${n} along the slice normal` + (number != null ? ` (DICOM Instance Number ${number})` : '');
 }
 
 function hasWindowTags(imageId) {
