@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import signal
+import time
 from typing import Final
 
 import numpy as np
@@ -43,6 +45,8 @@ FATAL: Final = (KeyboardInterrupt, SystemExit, GeneratorExit)
 PLUGIN_ORDER: Final = ("pylibjpeg", "pydicom", "pillow", "pyjpegls")
 #: Plugins run in a child process (:func:`_decode_isolated`): an abort there must not take the caller down.
 ISOLATED: Final = frozenset({"gdcm"})
+#: Seconds an isolated decode may take before its process is killed (a hung decoder rejects the file too).
+ISOLATED_TIMEOUT_SECONDS = 60.0
 
 _CODECS: Final = {
     uid.RLELossless: "RLE",
@@ -129,7 +133,8 @@ def _decode_isolated(ds: Dataset, plugin: str) -> np.ndarray:
 
     The child sends back the array or the exception's description through a pipe and ends with ``os._exit``
     (nothing of this process is cleaned up twice). An exception in the child is raised here with its
-    description, a child that dies (``abort()``, a signal) as a :class:`DecoderCrashed` (both
+    description, a child that dies (``abort()``, a signal) or does not answer within
+    :data:`ISOLATED_TIMEOUT_SECONDS` (it is then killed) as a :class:`DecoderCrashed` (both
     :class:`IsolatedDecodeError`).
     """
     from pydicom.pixels.utils import get_image_pixel_ids
@@ -149,11 +154,30 @@ def _decode_isolated(ds: Dataset, plugin: str) -> np.ndarray:
         finally:
             os._exit(0)
     os.close(write_fd)
+    chunks: list[bytes] = []
+    answered = False
+    deadline = time.monotonic() + ISOLATED_TIMEOUT_SECONDS
     try:
-        with os.fdopen(read_fd, "rb") as answer_in:
-            data = answer_in.read()
+        while (remaining := deadline - time.monotonic()) > 0:
+            if select.select([read_fd], [], [], remaining)[0]:
+                chunk = os.read(read_fd, 1 << 20)
+                if not chunk:
+                    answered = True  # the child closed the pipe: it has answered, or died
+                    break
+                chunks.append(chunk)
     finally:
+        os.close(read_fd)
+        if not answered:  # timed out, or this process was interrupted: the child must not outlive the call
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         _, status = os.waitpid(pid, 0)
+    if not answered:
+        raise DecoderCrashed(
+            f"the decoder did not answer within {ISOLATED_TIMEOUT_SECONDS:g} s (its process was stopped)"
+        )
+    data = b"".join(chunks)
     if not data:
         if os.WIFSIGNALED(status):
             number = os.WTERMSIG(status)

@@ -97,3 +97,19 @@ def test_an_exception_in_the_child_is_reported_with_its_message(monkeypatch, j2k
     _only_gdcm(monkeypatch, failing)
     with pytest.raises(PixelError, match="gdcm: RuntimeError: Unable to decode"):  # pydicom's wrapping
         load_pixels(j2k_file)
+
+
+def test_a_hung_decoder_is_killed_and_the_slice_rejected(monkeypatch, j2k_file):
+    import time
+
+    from studies.dicom import guard
+
+    def hanging(src, runner):
+        time.sleep(3600)
+
+    monkeypatch.setattr(guard, "ISOLATED_TIMEOUT_SECONDS", 0.5)
+    _only_gdcm(monkeypatch, hanging)
+    started = time.monotonic()
+    with pytest.raises(PixelError, match=r"gdcm: the decoder did not answer within 0.5 s"):
+        load_pixels(j2k_file)
+    assert time.monotonic() - started < 5
