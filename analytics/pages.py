@@ -369,6 +369,7 @@ def exports(request, study_id: int):
             )
         ],
         "tables": table_links,
+        "tables_xlsx_url": reverse("analytics-tables-xlsx", kwargs={"study_id": study.pk}),
         "snapshot": snapshot,
         "snapshot_url": reverse("analytics-snapshot", kwargs={"study_id": study.pk}),
     }
@@ -416,6 +417,26 @@ def table_csv(request, study_id: int, section: str, table: str):
             "The analysis is still being computed; try again shortly.", status=503, content_type="text/plain"
         )
     raise Http404("No such table.")
+
+
+@login_required
+def tables_xlsx(request, study_id: int):
+    """Every dashboard table in one workbook (numbers only), from the cached sections."""
+    from analytics.manuscript import tables_xlsx as workbook
+    from analytics.snapshot import _all_tables
+
+    study = study_for_pi(request.user, study_id, message=PI_ONLY)
+    states = services.sections_request(study, list(CACHED_SECTIONS))
+    results = {name: state.result for name, state in states.items() if state.result}
+    if not results:
+        return HttpResponse(
+            "The analysis is still being computed; try again shortly.", status=503, content_type="text/plain"
+        )
+    return _attachment(
+        workbook(_all_tables(results)),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        f"{_prefix(study)}-tables.xlsx",
+    )
 
 
 @login_required

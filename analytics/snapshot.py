@@ -1,6 +1,7 @@
 """The analysis snapshot: one zip of the study's exports, dashboard tables, figures and methods, kept.
 
-The zip holds the CSV exports (:mod:`analytics.sections.exports`), every dashboard table as displayed, the
+The zip holds the CSV exports (:mod:`analytics.sections.exports`), every dashboard table as numbers (one CSV
+each and ``tables/all_tables.xlsx``, :mod:`analytics.manuscript`), the
 figures (SVG, PNG at 300 dpi, PDF), ``methods.md`` (a methods paragraph naming each test and the software
 versions) and ``manifest.json`` (inputs hash, settings, versions, SHA-256 of every file). Entries have fixed
 timestamps (1980-01-01) and a fixed order, so the zip of unchanged data is byte-identical.
@@ -33,6 +34,7 @@ from django.utils.text import slugify
 from analytics.datasets import StudyData, study_data
 from analytics.digests import SNAPSHOT, Digests
 from analytics.figure_cache import figure_files
+from analytics.manuscript import tables_xlsx
 from analytics.models import AnalysisCache
 from analytics.sections.common import CACHED_SECTIONS
 from analytics.sections.exports import (
@@ -434,10 +436,21 @@ def snapshot_zip(study: Study) -> tuple[bytes, dict[str, Any]]:
         "data/subjects.csv": subjects_csv(study, data),
     }
     section_digests, results = _add_sections(study, files)
+    files["tables/all_tables.xlsx"] = tables_xlsx(_all_tables(results))
     files["methods.md"] = methods_text(study, data, results).encode("utf-8")
     manifest = _manifest(study, data, section_digests, files)
     files["manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
     return _zip_bytes(files), manifest
+
+
+def _all_tables(results: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Every table of the cached sections, in tab order, named ``<section>-<table>``."""
+    return [
+        (f"{section.replace(':', '-')}-{tab['id']}", tab)
+        for section in CACHED_SECTIONS
+        if section in results
+        for tab in results[section].get("tables", [])
+    ]
 
 
 def _add_sections(study: Study, files: dict[str, bytes]) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:

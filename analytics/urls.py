@@ -16,6 +16,7 @@ urlpatterns = [
     path("refresh/", pages.refresh, name="analytics-refresh"),
     path("exports/<slug:kind>.csv", pages.export_csv, name="analytics-export-csv"),
     path("exports/snapshot.zip", pages.snapshot, name="analytics-snapshot"),
+    path("exports/tables.xlsx", pages.tables_xlsx, name="analytics-tables-xlsx"),
     path("tables/<slug:section>/<slug:table>.csv", pages.table_csv, name="analytics-table-csv"),
     path("figures/<slug:name>.<str:fmt>", pages.figure, name="analytics-figure"),
 ]

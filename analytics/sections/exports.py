@@ -11,7 +11,9 @@ Files (columns documented in :data:`ROI_COLUMNS`, :data:`SCORE_COLUMNS`, :data:`
 * ``scores.csv`` — one row per read: VBQ, level SIs, SNR per level and L1–L4, M-score, reasons.
 * ``subjects.csv`` — wide: one row per case: reference data, WHO group, ROC outcome codes, consensus scores,
   and each reader × read's VBQ and SNR (``vbq_<reader>_r<n>``, ``snr_<reader>_r<n>``).
-* every dashboard table, exactly as displayed (``<section>-<table>.csv``).
+* every dashboard table as numbers only (``<section>-<table>.csv``; :mod:`analytics.manuscript`: estimate,
+  conf_low, conf_high and n in separate columns, empty for missing, words in a ``note`` column), and all of
+  them in one workbook (``tables.xlsx``).
 
 The analysis snapshot zip (:mod:`analytics.snapshot`) holds all of these.
 """
@@ -269,8 +271,12 @@ def subjects_csv(study: Study, data: StudyData | None = None) -> bytes:
 
 
 def table_csv(table: dict[str, Any]) -> bytes:
-    """A dashboard table exactly as displayed: its column headings, then its cells."""
-    return write_csv(table["columns"], table["rows"])
+    """A dashboard table as numbers only (:func:`analytics.manuscript.numeric_table`): estimates, CI bounds and
+    counts in their own columns, empty for missing, words in a ``note`` column."""
+    from analytics.manuscript import numeric_table
+
+    header, rows = numeric_table(table)
+    return write_csv(header, rows)
 
 
 #: Downloadable data files: name -> builder.

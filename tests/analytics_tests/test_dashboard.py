@@ -19,6 +19,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from analytics import services, tasks
+from analytics.manuscript import numeric_table
 from analytics.models import AnalysisCache
 from analytics.sections import exports as export
 from analytics.sections.common import CACHED_SECTIONS
@@ -225,7 +226,7 @@ def test_pages_show_cached_sections_and_csv_matches_display(demo, client):
         assert 'aria-current="page"' in html
     html = client.get(reverse("analytics-roc", kwargs={"study_id": study.pk}) + "?outcome=op_vs_rest").content.decode()
     assert "Osteoporosis vs osteopenia + normal" in html
-    # Every table on the page has a CSV link, and the CSV is the displayed table.
+    # Every table on the page has a CSV link, and the CSV is the displayed table as numbers (#16).
     result = _result(study, "roc:op_vs_normal")
     for table in result["tables"]:
         url = reverse(
@@ -234,7 +235,8 @@ def test_pages_show_cached_sections_and_csv_matches_display(demo, client):
         response = client.get(url)
         assert response.status_code == 200
         rows = list(csv.reader(io.StringIO(response.content.decode("utf-8"))))
-        assert rows[0] == table["columns"] and rows[1:] == table["rows"]
+        header, numeric_rows = numeric_table(table)
+        assert rows[0] == header and rows[1:] == numeric_rows
     auc_row = result["tables"][0]["rows"][0]
     assert len(auc_row[3].split(".")[1]) == 3  # AUC with 3 decimals
     assert auc_row[3] in client.get(reverse("analytics-roc", kwargs={"study_id": study.pk})).content.decode()
