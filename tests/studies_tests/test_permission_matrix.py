@@ -137,6 +137,9 @@ MATRIX = {
         )
     },
     "analytics-refresh": ("post", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 302, 404)),
+    # The readers of the inter-rater ICC (#16): an empty POST keeps the default, every reader.
+    "analytics-agreement-readers": ("post", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 302, 404)),
+    "analytics-tables-xlsx": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
     "analytics-export-csv": (
         "get",
         lambda i: {"study_id": i["study"], "kind": "roi_measurements"},
@@ -156,6 +159,11 @@ MATRIX = {
     "api-analytics-section": (
         "get",
         lambda i: {"study_id": i["study"], "section": "agreement"},
+        S(401, 404, 403, 403, 200, 404),
+    ),
+    "api-analytics-agreement-readers": (
+        "get",
+        lambda i: {"study_id": i["study"]},
         S(401, 404, 403, 403, 200, 404),
     ),
     "api-analytics-export": (
