@@ -50,9 +50,32 @@ def test_production_starts_with_its_secrets_and_the_demo_keeps_embedded_defaults
     assert dev.returncode == 0, dev.stderr
 
 
-def test_uploads_wait_on_the_storage_workers_share():
-    """UPLOAD_ROOT defaults to MEDIA_ROOT/uploads (docker compose mounts MEDIA_ROOT in web and worker)."""
+def test_uploads_wait_on_the_storage_workers_share(tmp_path):
+    """UPLOAD_ROOT defaults to MEDIA_ROOT/uploads (docker compose mounts MEDIA_ROOT in web and worker), never the
+    machine's own VBQ_VAR_DIR; the import views and the import sweep use it."""
     from studies.services.dicom_import import uploads_dir
 
     assert Path(uploads_dir()) == Path(settings.UPLOAD_ROOT)
-    assert Path(settings.UPLOAD_ROOT).is_relative_to(settings.MEDIA_ROOT)
+    shown = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "shell",
+            "-c",
+            "from django.conf import settings as s; print(s.UPLOAD_ROOT); print(s.VAR_DIR)",
+        ],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT),
+            "VBQ_DEV_SECRETS": "true",
+            "VBQ_VAR_DIR": str(tmp_path / "private"),
+            "MEDIA_ROOT": str(tmp_path / "shared"),
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    upload_root, var_dir = shown.stdout.split()[-2:]
+    assert Path(upload_root) == tmp_path / "shared" / "uploads", shown.stderr
+    assert not Path(upload_root).is_relative_to(var_dir)
