@@ -30,6 +30,10 @@ from ._validation import as_numeric, missing_label_mask
 
 __all__ = ["ICCMixedModelResult", "icc_lmm"]
 
+#: From this many ratings on, the variance-component design matrices are sparse: a 1,000-case × 3-reader fit
+#: takes ~12 s instead of ~160 s; below it the dense fit is faster (~0.1 s for 61 cases).
+SPARSE_FROM = 600
+
 
 @dataclass(frozen=True)
 class ICCMixedModelResult:
@@ -149,7 +153,9 @@ def icc_lmm(subject: Any, rater: Any, score: Any) -> ICCMixedModelResult:
     )
 
 
-def _fit(subject_index: np.ndarray, rater_index: np.ndarray, values: np.ndarray) -> tuple[float, float, float, bool]:
+def _fit(
+    subject_index: np.ndarray, rater_index: np.ndarray, values: np.ndarray, *, sparse: bool | None = None
+) -> tuple[float, float, float, bool]:
     # Imported here: statsmodels and pandas take ~1 s to import and only this function needs them.
     import pandas as pd
     from statsmodels.regression.mixed_linear_model import MixedLM
@@ -170,6 +176,7 @@ def _fit(subject_index: np.ndarray, rater_index: np.ndarray, values: np.ndarray)
         groups="one",
         re_formula="0",
         vc_formula={"rater": "0 + C(rater)", "subject": "0 + C(subject)"},
+        use_sparse=values.size >= SPARSE_FROM if sparse is None else sparse,
     )
     order = list(model.exog_vc.names)
     with warnings.catch_warnings():
