@@ -471,6 +471,10 @@ def test_compose_services_as_separate_processes_import_score_and_export(deployme
         ["sh", "-c", check[1].replace("celery ", f"{sys.executable} -m celery ").replace("$$", "$")], timeout=60
     )
     assert ping.returncode == 0, ping.stdout + ping.stderr
+    web_check = c["web"].spec["healthcheck"]  # ["CMD", "python", "-c", ...] against 127.0.0.1:8000 in its container
+    port = base.rsplit(":", 1)[1]
+    web_ok = c["web"].run([a.replace("127.0.0.1:8000", f"127.0.0.1:{port}") for a in web_check[1:]], timeout=30)
+    assert web_ok.returncode == 0, web_ok.stderr
     beat_check = c["beat"].spec["healthcheck"]
     beat_ok = c["beat"].run([sys.executable if a == "python" else a for a in beat_check[1:]], timeout=30)
     assert beat_ok.returncode == 0, beat_ok.stderr
