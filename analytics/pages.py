@@ -26,7 +26,7 @@ from analytics.datasets import OUTCOMES
 from analytics.models import AnalysisCache
 from analytics.sections import exports as csv_exports
 from analytics.sections.common import CACHED_SECTIONS, SECTIONS
-from analytics.snapshot import snapshot_filename, snapshot_get, snapshot_row
+from analytics.snapshot import all_tables, snapshot_filename, snapshot_get, snapshot_row
 from studies.models import Study
 from studies.permissions import study_for_pi
 from vbqsite.queue import enqueue
@@ -423,7 +423,6 @@ def table_csv(request, study_id: int, section: str, table: str):
 def tables_xlsx(request, study_id: int):
     """Every dashboard table in one workbook (numbers only), from the cached sections."""
     from analytics.manuscript import tables_xlsx as workbook
-    from analytics.snapshot import _all_tables
 
     study = study_for_pi(request.user, study_id, message=PI_ONLY)
     states = services.sections_request(study, list(CACHED_SECTIONS))
@@ -433,7 +432,7 @@ def tables_xlsx(request, study_id: int):
             "The analysis is still being computed; try again shortly.", status=503, content_type="text/plain"
         )
     return _attachment(
-        workbook(_all_tables(results)),
+        workbook(all_tables(results)),
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         f"{_prefix(study)}-tables.xlsx",
     )

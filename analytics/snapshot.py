@@ -54,6 +54,7 @@ from vbqsite.queue import enqueue
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "all_tables",
     "methods_text",
     "snapshot_filename",
     "snapshot_get",
@@ -436,14 +437,14 @@ def snapshot_zip(study: Study) -> tuple[bytes, dict[str, Any]]:
         "data/subjects.csv": subjects_csv(study, data),
     }
     section_digests, results = _add_sections(study, files)
-    files["tables/all_tables.xlsx"] = tables_xlsx(_all_tables(results))
+    files["tables/all_tables.xlsx"] = tables_xlsx(all_tables(results))
     files["methods.md"] = methods_text(study, data, results).encode("utf-8")
     manifest = _manifest(study, data, section_digests, files)
     files["manifest.json"] = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
     return _zip_bytes(files), manifest
 
 
-def _all_tables(results: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+def all_tables(results: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     """Every table of the cached sections, in tab order, named ``<section>-<table>``."""
     return [
         (f"{section.replace(':', '-')}-{tab['id']}", tab)
