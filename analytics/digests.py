@@ -19,6 +19,7 @@ from analytics.datasets import OUTCOMES, ROI_COLUMNS, agreement_reader_ids
 from analytics.sections.common import ANALYSIS_VERSION
 from scoring.models import ReadScore
 from studies.models import Case, Membership, Read, ReferenceRecord, Roi, Study
+from studies.reference_format import REFERENCE_FIELDS
 
 __all__ = ["SECTION_INPUTS", "SNAPSHOT", "Digests", "Fingerprints"]
 
@@ -108,19 +109,7 @@ class Digests:
             return (
                 ReferenceRecord.objects.filter(case__study=study)
                 .order_by("case_id")
-                .values_list(
-                    "case_id",
-                    "modality",
-                    "t_score",
-                    "bmd",
-                    "z_score",
-                    "tbs",
-                    "age",
-                    "sex",
-                    "bmi",
-                    "diabetes",
-                    "hyperlipidemia",
-                )
+                .values_list("case_id", *REFERENCE_FIELDS)
             )
         raise KeyError(group)
 

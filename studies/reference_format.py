@@ -17,3 +17,18 @@ REFERENCE_COLUMNS: Final = (
     "hyperlipidemia",
     "control",
 )
+
+#: The ReferenceRecord fields those columns fill (``reference_modality`` → ``modality``; ``control`` is a case
+#: flag), in the same order: what the API shows the PI and what the analytics' inputs digest covers.
+REFERENCE_FIELDS: Final = (
+    "modality",
+    "t_score",
+    "bmd",
+    "z_score",
+    "tbs",
+    "age",
+    "sex",
+    "bmi",
+    "diabetes",
+    "hyperlipidemia",
+)

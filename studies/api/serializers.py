@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from studies.models import Case, Membership, Read, ReferenceRecord, Roi, Study
+from studies.reference_format import REFERENCE_FIELDS
 from studies.services.membership import STUDY_SETTING_FIELDS
 from studies.services.reading import read_opens_at
 
@@ -67,16 +68,7 @@ class ReferenceSerializer(serializers.ModelSerializer):
     class Meta:
         model = ReferenceRecord
         fields = (
-            "modality",
-            "t_score",
-            "bmd",
-            "z_score",
-            "tbs",
-            "age",
-            "sex",
-            "bmi",
-            "diabetes",
-            "hyperlipidemia",
+            *REFERENCE_FIELDS,
             "covariates",
         )
 
