@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from scoring.models import RescoreJob
 from scoring.services import study_rescore_queue
+from studies.api.schema import READ_ERRORS, WRITE_ERRORS
 from studies.permissions import study_for_pi
 from vbqsite.queue import QUEUE_DOWN, QueueUnavailable
 
@@ -28,13 +29,13 @@ def _job_data(job: RescoreJob) -> dict:
 class StudyRescoreView(APIView):
     """POST: queue a whole-study rescore (PI); GET: progress of the latest one."""
 
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(request=None, responses={200: dict, **READ_ERRORS})
     def get(self, request, pk: int):
         study = study_for_pi(request.user, pk)
         job = RescoreJob.objects.filter(study=study).first()
         return Response(_job_data(job) if job else {"status": "none"})
 
-    @extend_schema(request=None, responses={202: dict, 503: dict})
+    @extend_schema(request=None, responses={202: dict, 503: dict, **WRITE_ERRORS})
     def post(self, request, pk: int):
         """202 with the job; 503 when the job queue refuses it (the job is recorded as failed)."""
         study = study_for_pi(request.user, pk)
