@@ -2,7 +2,7 @@
 
 The web (gunicorn), worker and beat commands and environments are read from ``docker-compose.yml`` (and the
 image's ``ENV`` from the ``Dockerfile``); each process runs in a mount namespace of its own that looks like its
-container: a private ``/var/lib/vbq`` (its VBQ_VAR_DIR) and ``/tmp``, and only the compose volume
+container: a private ``/var/lib/vbq`` (its VBQ_VAR_DIR) and temporary folder (``TMPDIR``), and only the compose volume
 ``/var/lib/vbq/media`` in common. They share PostgreSQL (a database created and dropped here) and Redis (a
 database number of its own). Then, over HTTP, as a user would: the first admin (``createsuperuser``), a zip
 uploaded through the API with a token, the reading plan, a reader's ROIs, the scores, the snapshot export.
@@ -100,14 +100,18 @@ def _exe(argv: list[str]) -> list[str]:
 
 
 def _container_argv(argv: list[str], private: Path, volumes: dict[str, Path], mounts) -> list[str]:
-    """Run ``argv`` with /var/lib/vbq and /tmp private and the compose volumes bind-mounted at their targets."""
+    """Run ``argv`` with /var/lib/vbq private and the compose volumes bind-mounted at their targets.
+
+    The container's own temporary folder is ``private/tmp`` through ``TMPDIR`` (every temporary file of the
+    application goes through :mod:`tempfile`), not a mount over /tmp: the checkout and its virtualenv may
+    themselves live under /tmp (CI clones there), and covering /tmp would hide them.
+    """
     steps = ["set -e"]
     for target in ("/var/lib/vbq", "/tmp"):
         (private / target.lstrip("/")).mkdir(parents=True, exist_ok=True)
-    for volume, target in mounts:  # before /tmp is covered (the sources live under pytest's /tmp)
+    for volume, target in mounts:
         steps.append(f"mkdir -p {target} && mount --bind {volumes[volume]} {target}")
     steps.insert(1, f"mount --bind {private / 'var/lib/vbq'} /var/lib/vbq")
-    steps.append(f"mount --bind {private / 'tmp'} /tmp")
     steps.append('exec "$@"')
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", "; ".join(steps), "sh", *argv]
 
@@ -122,6 +126,7 @@ class Container:
             {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.private), "LANG": "C.UTF-8"}
             | spec["env"]
             | {"PYTHONPATH": str(ROOT), "HOSTNAME": socket.gethostname()}  # as $HOSTNAME in a container
+            | {"TMPDIR": str(self.private / "tmp")}  # its private /tmp (see _container_argv)
             | overrides
         )
         self.proc: subprocess.Popen | None = None
