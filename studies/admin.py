@@ -68,6 +68,9 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = ("at", "study", "user", "action", "object_type", "object_id")
     list_filter = ("action", "object_type")
 
+    def has_add_permission(self, request):  # rows are written only through studies.services.audit.audit_log
+        return False
+
     def has_change_permission(self, request, obj=None):  # append-only
         return False
 

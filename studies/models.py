@@ -414,6 +414,24 @@ class Roi(models.Model):
         return f"{self.read} {self.label} v{self.version}"
 
 
+class AuditEventAppendOnly(Exception):
+    """Raised on any attempt to change or delete an audit row (the log is append-only)."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """Audit rows are written once (``create``) and never updated or deleted through the ORM.
+
+    The one exception is Django's deletion collector: deleting a whole study (an admin action) cascades
+    to its audit rows, and deleting a user sets ``user`` to NULL; neither goes through these methods.
+    """
+
+    def update(self, **kwargs):
+        raise AuditEventAppendOnly("The audit log is append-only: audit rows cannot be updated.")
+
+    def delete(self):
+        raise AuditEventAppendOnly("The audit log is append-only: audit rows cannot be deleted.")
+
+
 class AuditEvent(models.Model):
     """Append-only log of every change to ROIs, reads, members, reference data and settings."""
 
@@ -425,11 +443,21 @@ class AuditEvent(models.Model):
     data = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(auto_now_add=True, db_index=True)
 
+    objects = AuditEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.user} {self.action} {self.object_type}#{self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AuditEventAppendOnly("The audit log is append-only: audit rows cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditEventAppendOnly("The audit log is append-only: audit rows cannot be deleted.")
 
 
 class WorkerHeartbeat(models.Model):

@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from . import dicom_views, import_pages, pages, reference_pages, subject_code_pages, subject_key_pages, viewer_page
+from .audit_pages import site_audit, site_audit_csv, study_audit, study_audit_csv
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -60,6 +61,10 @@ urlpatterns = [
         import_pages.case_primary_series,
         name="study-case-primary-series",
     ),
+    path("studies/<int:study_id>/audit/", study_audit, name="study-audit"),
+    path("studies/<int:study_id>/audit.csv", study_audit_csv, name="study-audit-csv"),
+    path("audit/", site_audit, name="site-audit"),
+    path("audit.csv", site_audit_csv, name="site-audit-csv"),
     path("reads/<int:read_id>/", viewer_page.read_viewer, name="read-viewer"),
     path("dicom/instances/<int:pk>/file", dicom_views.instance_file, name="instance-file"),
     path("dicom/series/<int:pk>/", dicom_views.series_detail, name="series-detail"),

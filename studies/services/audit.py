@@ -6,7 +6,16 @@ from typing import Any
 
 from django.db import models
 
-from studies.models import AuditEvent, Study
+from studies.models import AuditEvent, Read, Roi, Study
+
+
+def _context(obj: models.Model | None) -> dict[str, Any]:
+    """The case (subject code) and read number an ROI or read belongs to, kept with the row so the
+    audit trail can be filtered by case even after the ROI is deleted."""
+    read = obj if isinstance(obj, Read) else obj.read if isinstance(obj, Roi) else None
+    if read is None:
+        return {}
+    return {"case": read.case.subject_code, "read_number": read.read_number}
 
 
 def audit_log(
@@ -24,5 +33,5 @@ def audit_log(
         action=action,
         object_type=obj._meta.model_name if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
-        data=data or {},
+        data=_context(obj) | (data or {}),
     )

@@ -68,6 +68,10 @@ MATRIX = {
     "study-subject-keys": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
     "study-subject-keys-export": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
     "study-subject-keys-delete": ("post", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 302, 404)),
+    "study-audit": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
+    "study-audit-csv": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
+    "site-audit": ("get", lambda i: {}, S(302, 403, 403, 403, 403, 200)),  # admins (is_staff) only
+    "site-audit-csv": ("get", lambda i: {}, S(302, 403, 403, 403, 403, 200)),
     "study-subject-codes": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
     # the study has reads: re-keying is refused (the PI is sent back with the reason)
     "study-subject-codes-rekey": ("post", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 302, 404)),
