@@ -279,26 +279,30 @@ def _as_float(value: Any) -> float | None:
 
 
 def _read_rows(study: Study) -> list[ReadRow]:
-    rows = Read.objects.filter(study=study).values_list(
-        "id",
-        "case_id",
-        "case__subject_code",
-        "reader_id",
-        "reader__username",
-        "read_number",
-        "status",
-        "started_at",
-        "submitted_at",
-        "time_on_task_seconds",
-        "order_index",
-        "score__id",
-        "score__vbq",
-        "score__vbq_reason",
-        "score__snr",
-        "score__snr_reason",
-        "score__snr_levels",
-        "score__m_score",
-        "score__m_score_reason",
+    rows = (
+        Read.objects.filter(study=study)
+        .exclude(status=Read.Status.VOIDED)
+        .values_list(
+            "id",
+            "case_id",
+            "case__subject_code",
+            "reader_id",
+            "reader__username",
+            "read_number",
+            "status",
+            "started_at",
+            "submitted_at",
+            "time_on_task_seconds",
+            "order_index",
+            "score__id",
+            "score__vbq",
+            "score__vbq_reason",
+            "score__snr",
+            "score__snr_reason",
+            "score__snr_levels",
+            "score__m_score",
+            "score__m_score_reason",
+        )
     )
     reads: dict[int, ReadRow] = {}
     for (
@@ -344,7 +348,7 @@ def _read_rows(study: Study) -> list[ReadRow]:
             m_score_reason=m_reason or "",
         )
     statistic = study.roi_statistic
-    rois = Roi.objects.filter(read__study=study).values_list(*ROI_COLUMNS)
+    rois = Roi.objects.filter(read__study=study).exclude(read__status=Read.Status.VOIDED).values_list(*ROI_COLUMNS)
     for read_id, label, version, excluded, reason, scored_version, mean, median, sd, error in rois:
         row = reads.get(read_id)
         if row is None:
@@ -476,6 +480,7 @@ def roi_rows(study: Study) -> Iterator[dict[str, Any]]:
     slices = study_slice_refs(study.pk)  # slice number (as the viewer shows it) and DICOM Instance Number
     qs = (
         Roi.objects.filter(read__study=study)
+        .exclude(read__status=Read.Status.VOIDED)
         .order_by("read__case__subject_code", "read__reader__username", "read__read_number", "label")
         .values(
             "read__case__subject_code",

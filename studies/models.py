@@ -355,6 +355,7 @@ class Read(models.Model):
         NOT_STARTED = "not_started", "Not started"
         IN_PROGRESS = "in_progress", "In progress"
         SUBMITTED = "submitted", "Submitted"
+        VOIDED = "voided", "Voided"  # by the PI (void or reassign): kept in the history, out of worklists/analytics
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reads")
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="reads")
@@ -367,6 +368,8 @@ class Read(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     time_on_task_seconds = models.FloatField(default=0.0)
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.TextField(blank=True)
 
     class Meta:
         constraints = [

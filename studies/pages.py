@@ -77,7 +77,7 @@ def study_detail(request, study_id: int):
             "members": study.memberships.select_related("user").order_by("role", "user__username"),
             "member_form": MemberAddForm(),
             "n_cases": study.cases.count(),
-            "n_reads": study.reads.count(),
+            "n_reads": study.reads.exclude(status=Read.Status.VOIDED).count(),
             "n_submitted": study.reads.filter(status=Read.Status.SUBMITTED).count(),
             "progress": _pi_progress(study),
         }
@@ -92,7 +92,8 @@ def _pi_progress(study: Study) -> list[dict]:
     """Reads done / total and time per case, per reader × read number (one aggregate query)."""
     submitted = Q(status=Read.Status.SUBMITTED)
     rows = (
-        study.reads.values("reader__username", "read_number")
+        study.reads.exclude(status=Read.Status.VOIDED)
+        .values("reader__username", "read_number")
         .annotate(
             total=Count("id"), done=Count("id", filter=submitted), seconds=Sum("time_on_task_seconds", filter=submitted)
         )

@@ -20,7 +20,8 @@ def reads_visible_to(user) -> QuerySet[Read]:
     if not user.is_authenticated:
         return Read.objects.none()
     pi_studies = Membership.objects.filter(user=user, role=Membership.Role.PI).values("study_id")
-    return Read.objects.filter(Q(reader=user) | Q(study_id__in=pi_studies))
+    own = Q(reader=user) & ~Q(status=Read.Status.VOIDED)  # a voided read is gone from its reader's view
+    return Read.objects.filter(own | Q(study_id__in=pi_studies))
 
 
 def reader_may_view(read: Read) -> bool:

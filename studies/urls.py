@@ -5,6 +5,7 @@ from django.urls import path, reverse_lazy
 
 from . import dicom_views, import_pages, pages, reference_pages, subject_code_pages, subject_key_pages, viewer_page
 from .audit_pages import site_audit, site_audit_csv, study_audit, study_audit_csv
+from .reads_page import study_read_action, study_reads
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -38,6 +39,8 @@ urlpatterns = [
     path("studies/<int:study_id>/imports/<int:job_id>/", import_pages.import_detail, name="study-import-detail"),
     path("studies/<int:study_id>/imports/<int:job_id>/retry/", import_pages.import_retry, name="study-import-retry"),
     path("studies/<int:study_id>/cases/", import_pages.case_list, name="study-cases"),
+    path("studies/<int:study_id>/reads/", study_reads, name="study-reads"),
+    path("studies/<int:study_id>/reads/<int:read_id>/action/", study_read_action, name="study-read-action"),
     path("studies/<int:study_id>/reference/", reference_pages.reference_page, name="study-reference"),
     path("studies/<int:study_id>/subject-codes/", subject_code_pages.subject_codes_page, name="study-subject-codes"),
     path(

@@ -22,8 +22,8 @@ from studies.services.reading import reads_for_reader
 def read_viewer(request, read_id: int):
     read = get_object_or_404(Read.objects.select_related("study", "case__primary_series"), pk=read_id)
     pi = is_pi(read.study_id, request.user)
-    if read.reader_id != request.user.pk and not pi:
-        raise Http404("No such read.")
+    if (read.reader_id != request.user.pk or read.status == Read.Status.VOIDED) and not pi:
+        raise Http404("No such read.")  # a voided read is gone for its reader
     if read.reader_id == request.user.pk and not reader_may_view(read):
         raise PermissionDenied("This read is not open yet.")
     series = read.case.primary_series

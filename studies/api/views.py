@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -19,13 +19,18 @@ from studies.models import Case, Membership, Read, Roi, Study
 from studies.permissions import is_pi, require_pi, require_study_creator
 from studies.selectors import reader_may_view, reads_visible_to, roi_stats_shown, studies_visible_to
 from studies.services import membership as membership_services
-from studies.services import reading
+from studies.services import read_actions, reading
 from studies.services.read_checks import read_checks
 
 from . import serializers as s
 from .import_views import CaseSeriesMixin
 from .parsers import ObjectJSONParser
 from .schema import READ_ERRORS, STALE, VERSION_QUERY, WRITE_ERRORS
+
+READ_ACTION = inline_serializer(
+    "ReadAction",
+    {"reason": serializers.CharField(), "reader": serializers.IntegerField(required=False, help_text="reassign")},
+)
 
 
 @extend_schema_view(
@@ -197,13 +202,37 @@ class ReadViewSet(viewsets.ReadOnlyModelViewSet):
         read = self.get_object()
         return Response(read_checks(read, stats_shown=roi_stats_shown(read, request.user)))
 
-    @extend_schema(request=None, responses=s.ReadSerializer)
+    @extend_schema(request=READ_ACTION, responses={200: s.ReadSerializer, **WRITE_ERRORS})
     @action(detail=True, methods=["post"])
     def reopen(self, request, pk=None):
-        """Reopen a submitted read (PI)."""
+        """Reopen a submitted read (PI); ``reason`` is required and audited."""
+        read = self._pi_read(request)
+        read = reading.read_reopen(read=read, user=request.user, reason=request.data.get("reason"))
+        return Response(s.ReadSerializer(read).data)
+
+    @extend_schema(request=READ_ACTION, responses={200: s.ReadSerializer, **WRITE_ERRORS})
+    @action(detail=True, methods=["post"])
+    def reassign(self, request, pk=None):
+        """Give the read to another reader of the study (PI): a new read (answered) at the end of that reader's
+        worklist; this one is voided and kept with its ROIs. ``reason`` and ``reader`` (user id) are required."""
+        read = self._pi_read(request)
+        new = read_actions.read_reassign(
+            read=read, user=request.user, reader_id=request.data.get("reader"), reason=request.data.get("reason")
+        )
+        return Response(s.ReadSerializer(new).data)
+
+    @extend_schema(request=READ_ACTION, responses={200: s.ReadSerializer, **WRITE_ERRORS})
+    @action(detail=True, methods=["post"])
+    def void(self, request, pk=None):
+        """Void the read (PI): out of its reader's worklist and the analytics, kept in the history."""
+        read = self._pi_read(request)
+        read = read_actions.read_void(read=read, user=request.user, reason=request.data.get("reason"))
+        return Response(s.ReadSerializer(read).data)
+
+    def _pi_read(self, request) -> Read:
         read = self.get_object()
         require_pi(read.study, request.user)
-        return Response(s.ReadSerializer(reading.read_reopen(read=read, user=request.user)).data)
+        return read
 
 
 @extend_schema_view(

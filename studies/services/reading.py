@@ -101,7 +101,9 @@ def read_opens_at(read: Read) -> timezone.datetime | None:
         return read.available_from
     if read.read_number == 1:
         return read.study.created_at
-    previous = Read.objects.filter(study_id=read.study_id, reader_id=read.reader_id, read_number=read.read_number - 1)
+    previous = Read.objects.filter(
+        study_id=read.study_id, reader_id=read.reader_id, read_number=read.read_number - 1
+    ).exclude(status=Read.Status.VOIDED)
     if not previous.exists() or previous.exclude(status=Read.Status.SUBMITTED).exists():
         return None
     last = max(r.submitted_at for r in previous if r.submitted_at)
@@ -113,15 +115,16 @@ def read_is_open(read: Read, now=None) -> bool:
     return opens is not None and opens <= (now or timezone.now())
 
 
-def read_reopen(*, read: Read, user) -> Read:
-    """PI action: reopen a submitted read so the reader can correct it."""
-    if read.study.locked:
-        raise ReadClosed("The study is locked.")
+def read_reopen(*, read: Read, user, reason: str) -> Read:
+    """PI action: reopen a submitted read so the reader can correct it (``reason`` is required and audited)."""
+    from .read_actions import check_action  # the PI's read actions share their checks
+
+    reason = check_action(read, reason)
     read.status = Read.Status.IN_PROGRESS
     read.submitted_at = None
     read.available_from = timezone.now()
     read.save(update_fields=["status", "submitted_at", "available_from"])
-    audit_log(study=read.study, user=user, action="read.reopen", obj=read)
+    audit_log(study=read.study, user=user, action="read.reopen", obj=read, data={"reason": reason})
     events.announce(events.read_reopened, read_id=read.pk)
     return read
 
@@ -289,7 +292,7 @@ def read_submit(*, read: Read, user) -> Read:
 
 
 def reads_for_reader(*, study: Study, reader, read_numbers: Iterable[int] | None = None):
-    qs = Read.objects.filter(study=study, reader=reader).select_related("case")
+    qs = Read.objects.filter(study=study, reader=reader).exclude(status=Read.Status.VOIDED).select_related("case")
     if read_numbers is not None:
         qs = qs.filter(read_number__in=list(read_numbers))
     return qs.order_by("read_number", "order_index")

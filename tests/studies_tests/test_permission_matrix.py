@@ -64,6 +64,13 @@ MATRIX = {
         S(302, 404, 403, 403, 302, 404),
     ),
     "study-cases": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
+    "study-reads": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
+    # no action and no reason: the PI gets the page back with the error (400), nothing changes
+    "study-read-action": (
+        "post",
+        lambda i: {"study_id": i["study"], "read_id": i["read"]},
+        S(302, 404, 403, 403, 400, 404),
+    ),
     "study-reference": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
     "study-subject-keys": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
     "study-subject-keys-export": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
@@ -119,7 +126,10 @@ MATRIX = {
     "api-read-detail": ("get", lambda i: {"pk": i["read"]}, S(401, 404, 200, 404, 200, 404)),
     "api-read-checks": ("get", lambda i: {"pk": i["read"]}, S(401, 404, 200, 404, 200, 404)),
     "api-read-submit": ("post", lambda i: {"pk": i["read"]}, S(401, 404, 400, 404, 403, 404)),
-    "api-read-reopen": ("post", lambda i: {"pk": i["read"]}, S(401, 404, 403, 404, 200, 404)),
+    # without a reason: 400 for the PI (the reason is required), nothing changes
+    "api-read-reopen": ("post", lambda i: {"pk": i["read"]}, S(401, 404, 403, 404, 400, 404)),
+    "api-read-reassign": ("post", lambda i: {"pk": i["read"]}, S(401, 404, 403, 404, 400, 404)),
+    "api-read-void": ("post", lambda i: {"pk": i["read"]}, S(401, 404, 403, 404, 400, 404)),
     "api-read-roi-list": ("get", lambda i: {"read_pk": i["read"]}, S(401, 404, 200, 404, 200, 404)),
     "api-read-roi-detail": (
         "get",
