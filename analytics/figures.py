@@ -15,12 +15,12 @@ import io
 import logging
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
 import numpy as np
-from matplotlib.figure import Figure
-from scipy import stats as sps
+
+if TYPE_CHECKING:  # matplotlib and scipy load on the first figure, not when the URLconf imports this module
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 # PDF font subsetting logs every glyph at INFO; nobody needs that in the server log.
@@ -57,6 +57,18 @@ COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#0
 GREY = "#555555"
 
 
+def _figure(**kwargs: Any) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
+def _rc_context():
+    import matplotlib
+
+    return matplotlib.rc_context(STYLE)
+
+
 def _num(value: float, digits: int = 3) -> str:
     """A number for figure text: ``digits`` significant digits and a true minus sign, as on the axes."""
     return f"{value:.{digits}g}".replace("-", "−")
@@ -65,7 +77,7 @@ def _num(value: float, digits: int = 3) -> str:
 def _axes_grid(n: int, *, ncols: int = 3, width: float = DOUBLE, row_height: float = 2.3):
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
-    fig = Figure(figsize=(width if n > 1 else SINGLE, row_height * nrows + 0.2))
+    fig = _figure(figsize=(width if n > 1 else SINGLE, row_height * nrows + 0.2))
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for extra in axes.flat[n:]:
         extra.set_visible(False)
@@ -74,7 +86,7 @@ def _axes_grid(n: int, *, ncols: int = 3, width: float = DOUBLE, row_height: flo
 
 def placeholder(text: str) -> Figure:
     """A small figure that says why there is no plot (shown instead of a broken image)."""
-    fig = Figure(figsize=(SINGLE, 1.2))
+    fig = _figure(figsize=(SINGLE, 1.2))
     ax = fig.add_subplot()
     ax.axis("off")
     ax.text(0.5, 0.5, text, ha="center", va="center", color=GREY, wrap=True, transform=ax.transAxes)
@@ -120,7 +132,7 @@ def box_figure(plot: dict[str, Any]) -> Figure:
     groups = [g for g in plot.get("groups") or [] if g["values"]]
     if not groups:
         return placeholder(f"{plot.get('measure', '')} by group: no scored subjects with reference data yet")
-    fig = Figure(figsize=(SINGLE, 2.8))
+    fig = _figure(figsize=(SINGLE, 2.8))
     ax = fig.add_subplot()
     data = [np.asarray(g["values"], dtype=float) for g in groups]
     ax.boxplot(
@@ -146,7 +158,7 @@ def roc_figure(plot: dict[str, Any]) -> Figure:
     curves = plot.get("curves") or []
     if not curves:
         return placeholder(f"ROC ({plot.get('outcome', '')}): not enough subjects in both outcome groups")
-    fig = Figure(figsize=(SINGLE, SINGLE))
+    fig = _figure(figsize=(SINGLE, SINGLE))
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], color="#bbbbbb", linewidth=0.6, linestyle=":")
     for i, curve in enumerate(curves):
@@ -182,12 +194,14 @@ def scatter_figure(plot: dict[str, Any]) -> Figure:
     if x.size < 3 or plot.get("regression") is None:
         return placeholder(f"{plot.get('xlabel', '')} vs {plot.get('ylabel', '')}: at least 3 subjects are needed")
     reg = plot["regression"]
-    fig = Figure(figsize=(SINGLE, 2.8))
+    fig = _figure(figsize=(SINGLE, 2.8))
     ax = fig.add_subplot()
     ax.scatter(x, y, s=9, color=COLOURS[0], alpha=0.75, linewidths=0)
     grid = np.linspace(x.min(), x.max(), 100)
     fit = reg["intercept"] + reg["slope"] * grid
     n = reg["n"]
+    from scipy import stats as sps
+
     t = sps.t.ppf(0.5 + reg["conf_level"] / 2, n - 2)
     # Confidence band of the fitted mean: se = sigma * sqrt(1/n + (x - mean)^2 / Sxx), Sxx = (sigma / se_b)^2.
     sxx = (reg["sigma"] / reg["slope_se"]) ** 2 if reg["slope_se"] else np.inf
@@ -263,7 +277,7 @@ def build(name: str, plot: dict[str, Any] | None) -> Figure:
     """The figure ``name`` (e.g. ``"ba-vbq"``) from its plot dict; a placeholder when there is no data."""
     for prefix, (_, builder) in FIGURES.items():
         if name.startswith(prefix):
-            with matplotlib.rc_context(STYLE):
+            with _rc_context():
                 if plot is None:
                     return placeholder("No data for this figure yet")
                 try:
@@ -284,6 +298,6 @@ def render(fig: Figure, fmt: str) -> bytes:
         "pdf": {"CreationDate": None, "ModDate": None},
     }[fmt]
     buffer = io.BytesIO()
-    with matplotlib.rc_context(STYLE):
+    with _rc_context():
         fig.savefig(buffer, format=fmt, dpi=300 if fmt == "png" else 72, metadata=metadata)
     return buffer.getvalue()

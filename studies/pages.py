@@ -12,10 +12,10 @@ from django.views.decorators.http import require_POST
 from studies.forms import MemberAddForm, StudyForm
 from studies.models import Membership, Read, Study
 from studies.permissions import require_study_creator, study_for_member, study_for_pi
-from studies.selectors import reader_may_view, studies_visible_to
+from studies.selectors import studies_visible_to
 from studies.services import membership as membership_services
 from studies.services import reading
-from studies.services.reading import read_opens_at
+from studies.services.read_opening import reads_opening
 
 
 def home(request):
@@ -46,7 +46,9 @@ def study_create(request):
 
 def _worklist(study: Study, user) -> list[dict]:
     rounds: dict[int, dict] = {}
-    for read in reading.reads_for_reader(study=study, reader=user):
+    reads = list(reading.reads_for_reader(study=study, reader=user))
+    openings = reads_opening(reads)  # two queries for the whole worklist, not per read
+    for read in reads:
         rnd = rounds.setdefault(
             read.read_number,
             {
@@ -54,13 +56,13 @@ def _worklist(study: Study, user) -> list[dict]:
                 "reads": [],
                 "done": 0,
                 "total": 0,
-                "opens_at": read_opens_at(read),
+                "opens_at": openings[read.pk].opens_at,
                 "open": False,
             },
         )
         rnd["total"] += 1
         rnd["done"] += read.status == Read.Status.SUBMITTED
-        if reader_may_view(read):
+        if openings[read.pk].may_view:
             rnd["open"] = True
             rnd["reads"].append(read)
     for rnd in rounds.values():

@@ -10,26 +10,37 @@
 
 from __future__ import annotations
 
-from analytics.datasets import StudyData
-from analytics.sections import agreement, correlation, groups, progress, roc, table1
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-__all__ = ["MODULES", "compute_section"]
+if TYPE_CHECKING:
+    from analytics.datasets import StudyData
+
+__all__ = ["MODULES", "compute_section", "section_module"]
 
 #: The section registry: cached section → the module whose ``compute`` makes it (``roc:<outcome>`` → roc).
+#: Names, imported on first use: the section modules pull in scipy/statsmodels, which the URLconf (and so
+#: every web worker's start-up) must not pay for.
 MODULES = {
-    "progress": progress,
-    "agreement": agreement,
-    "table1": table1,
-    "groups": groups,
-    "roc": roc,
-    "correlation": correlation,
+    "progress": "analytics.sections.progress",
+    "agreement": "analytics.sections.agreement",
+    "table1": "analytics.sections.table1",
+    "groups": "analytics.sections.groups",
+    "roc": "analytics.sections.roc",
+    "correlation": "analytics.sections.correlation",
 }
+
+
+def section_module(section: str) -> ModuleType:
+    """The module that computes ``section`` (imported on first use)."""
+    return importlib.import_module(MODULES[section])
 
 
 def compute_section(section: str, data: StudyData) -> dict:
     """Compute one cached section (``roc:<outcome>`` for the ROC)."""
     if section.startswith("roc:"):
-        return roc.compute(data, outcome=section.split(":", 1)[1])
+        return section_module("roc").compute(data, outcome=section.split(":", 1)[1])
     if section not in MODULES or section == "roc":
         raise ValueError(f"unknown section {section!r}")
-    return MODULES[section].compute(data)
+    return section_module(section).compute(data)

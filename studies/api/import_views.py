@@ -20,6 +20,8 @@ from studies.services.import_files import upload_too_large
 from studies.services.import_jobs import import_job_retry
 from vbqsite.queue import QUEUE_DOWN, QueueUnavailable
 
+from .pagination import HeaderLimitOffsetPagination
+
 #: Bytes a multipart form adds around the file (boundaries, headers, the study field).
 FORM_OVERHEAD = 64 * 1024
 
@@ -97,6 +99,7 @@ class ImportJobViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = ImportJobSerializer
     parser_classes = [MultiPartParser, FormParser]
+    pagination_class = HeaderLimitOffsetPagination  # ?limit= (100, at most 500) &offset=; the body stays a list
 
     def get_queryset(self):
         pi_studies = Membership.objects.filter(user=self.request.user, role=Membership.Role.PI).values("study_id")

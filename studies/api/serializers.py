@@ -108,7 +108,8 @@ class ReadSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_opens_at(self, read: Read):
-        opens = read_opens_at(read)
+        openings = self.context.get("openings")  # computed once for a list (studies.services.read_opening)
+        opens = openings[read.pk].opens_at if openings and read.pk in openings else read_opens_at(read)
         return opens.isoformat() if opens else None
 
 

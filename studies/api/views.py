@@ -21,9 +21,11 @@ from studies.selectors import reader_may_view, reads_visible_to, roi_stats_shown
 from studies.services import membership as membership_services
 from studies.services import read_actions, reading
 from studies.services.read_checks import read_checks
+from studies.services.read_opening import reads_opening
 
 from . import serializers as s
 from .import_views import CaseSeriesMixin
+from .pagination import HeaderLimitOffsetPagination
 from .parsers import ObjectJSONParser
 from .schema import READ_ERRORS, STALE, VERSION_QUERY, WRITE_ERRORS
 
@@ -118,7 +120,9 @@ class StudyViewSet(
         study = self.get_object()
         require_pi(study, request.user)
         cases = Case.objects.filter(study=study).select_related("reference").prefetch_related("series")
-        return Response(s.CaseSerializer(cases, many=True).data)
+        pages = HeaderLimitOffsetPagination()  # ?limit= (100, at most 500) &offset=; the body stays a list
+        page = pages.paginate_queryset(cases, request, self)
+        return pages.get_paginated_response(s.CaseSerializer(page, many=True).data)
 
     @extend_schema(request=None, responses={200: dict})
     @action(detail=True, methods=["post"])
@@ -149,6 +153,7 @@ class ReadViewSet(viewsets.ReadOnlyModelViewSet):
     """Reads: a reader sees their own (blinded); a PI sees every read of their studies."""
 
     serializer_class = s.ReadSerializer
+    pagination_class = HeaderLimitOffsetPagination
 
     def get_queryset(self):
         # a reader's reads in their randomised worklist order (never by subject code or import order)
@@ -174,8 +179,13 @@ class ReadViewSet(viewsets.ReadOnlyModelViewSet):
         pi_of = set(
             Membership.objects.filter(user=request.user, role=Membership.Role.PI).values_list("study_id", flat=True)
         )
-        reads = [r for r in self.get_queryset() if r.study_id in pi_of or reader_may_view(r)]
-        return Response([self._data(r, r.study_id in pi_of) for r in reads])
+        reads = list(self.get_queryset().select_related("score"))
+        openings = reads_opening(reads)  # two queries for the whole list, not per read
+        reads = [r for r in reads if r.study_id in pi_of or openings[r.pk].may_view]
+        page = self.paginate_queryset(reads)  # ?limit= (100, at most 500) &offset=; the body stays a list
+        ctx = {"openings": openings}
+        data = [(s.PiReadSerializer if r.study_id in pi_of else s.ReadSerializer)(r, context=ctx).data for r in page]
+        return self.get_paginated_response(data)
 
     def retrieve(self, request, *args, **kwargs):
         read = self.get_object()
