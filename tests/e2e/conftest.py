@@ -63,11 +63,18 @@ def launched_chromium():
 
 
 @pytest.fixture(scope="session")
-def browser():
-    if not VIEWER_JS.exists():
-        skip_or_fail("viewer bundle not built: run `cd frontend && npm ci && npm run build`")
+def chromium_session():
+    """One Chromium for the whole session: Playwright's sync API refuses a second instance while one runs."""
     with launched_chromium() as chromium:
         yield chromium
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_session):
+    """The shared Chromium, for tests that open the viewer (its bundle must be built)."""
+    if not VIEWER_JS.exists():
+        skip_or_fail("viewer bundle not built: run `cd frontend && npm ci && npm run build`")
+    return chromium_session
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 from analytics.synthetic import synthetic_study
 from tests import factories as f
 
-from .conftest import ARTIFACTS, launched_chromium, login
+from .conftest import ARTIFACTS, login
 
 pytestmark = pytest.mark.e2e
 
@@ -29,10 +29,9 @@ PAGES = (
 
 
 @pytest.fixture(scope="module")
-def dashboard_browser():
-    """Chromium without the viewer bundle requirement of the shared ``browser`` fixture."""
-    with launched_chromium() as chromium:
-        yield chromium
+def dashboard_browser(chromium_session):
+    """The session's Chromium without the viewer bundle requirement of the shared ``browser`` fixture."""
+    return chromium_session
 
 
 def test_every_dashboard_page_as_the_pi(dashboard_browser, live_server, transactional_db):

@@ -11,16 +11,15 @@ from django.utils import timezone
 from studies.models import AuditEvent, Case, Read
 from tests import factories as f
 
-from .conftest import ARTIFACTS, launched_chromium, login
+from .conftest import ARTIFACTS, login
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def reads_browser():
-    """Chromium without the viewer bundle requirement of the shared ``browser`` fixture."""
-    with launched_chromium() as chromium:
-        yield chromium
+def reads_browser(chromium_session):
+    """The session's Chromium without the viewer bundle requirement of the shared ``browser`` fixture."""
+    return chromium_session
 
 
 @pytest.fixture
