@@ -471,3 +471,6 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname} @ {self.seen_at}"
+
+
+from studies.network_models import DicomReceiver, DicomWebServer  # noqa: E402, F401  (#19: models of their own module)
