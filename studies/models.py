@@ -255,7 +255,9 @@ def instance_upload_to(instance: Instance, filename: str) -> str:
 
 
 class Instance(models.Model):
-    """One de-identified single-frame DICOM file."""
+    """One slice of a series: a de-identified single-frame DICOM file, or one frame of a multi-frame (enhanced MR)
+    file. The frames of a file share its ``file``; each has its ``frame_number`` and, as ``sop_instance_uid``, the
+    frame's key (:func:`studies.dicom.frames.frame_uid`), so that a slice is still named by one UID everywhere."""
 
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
     sop_instance_uid = models.CharField(max_length=64, unique=True)
@@ -266,6 +268,9 @@ class Instance(models.Model):
     sha256 = models.CharField(max_length=64)
     size = models.PositiveBigIntegerField(default=0)
     instance_number = models.IntegerField(null=True, blank=True)
+    frame_number = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Frame of a multi-frame file (1-based); empty for a single-frame file"
+    )
     slice_position = models.FloatField(default=0.0, help_text="Position along the slice normal (mm)")
     image_position = models.JSONField(default=list)
     image_orientation = models.JSONField(default=list)
