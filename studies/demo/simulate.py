@@ -14,7 +14,9 @@ seed study's 0.94 and 0.74 (``DESIGN.md``, "VBQ vs QCT").
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -160,3 +162,44 @@ def simulated_rois(geometry: PhantomGeometry, *, reader: str, read_number: int) 
         }
     )
     return out
+
+
+#: Seconds a simulated reader spends on one case, and the pause between two cases of a sitting.
+CASE_SECONDS = (60.0, 240.0)
+PAUSE_SECONDS = (5.0, 40.0)
+
+
+@dataclass(frozen=True)
+class ReadTiming:
+    """When a simulated read was opened and submitted, and the time spent on it (``Read.time_on_task_seconds``)."""
+
+    opened_at: datetime
+    submitted_at: datetime
+    seconds: float
+
+
+def case_seconds(subject_code: str, *, reader: str, read_number: int) -> float:
+    """Time a simulated reader spends on one case (s), reproducible from (subject, reader, read number).
+
+    The reader's pace (median 100–170 s, drawn from the name) times a log-normal case difficulty (SD 0.3 on the
+    log scale); a second read is 10 % quicker (the protocol is familiar by then); kept within 60–240 s.
+    """
+    pace = float(_rng("pace", reader).uniform(100.0, 170.0))
+    rng = _rng("time", subject_code, reader, read_number)
+    seconds = pace * (0.9 if read_number > 1 else 1.0) * float(np.exp(rng.normal(0.0, 0.3)))
+    return round(float(np.clip(seconds, *CASE_SECONDS)), 1)
+
+
+def reading_session(subject_codes: Sequence[str], *, reader: str, read_number: int, end: datetime) -> list[ReadTiming]:
+    """One sitting: the cases in worklist order, back to back with a 5–40 s pause between two, the last one
+    submitted at ``end``. Durations from :func:`case_seconds`; pauses reproducible from (reader, read number)."""
+    rng = _rng("pauses", reader, read_number)
+    seconds = [case_seconds(code, reader=reader, read_number=read_number) for code in subject_codes]
+    pauses = np.round(rng.uniform(*PAUSE_SECONDS, size=len(seconds)), 1)
+    out = []
+    done = end
+    for spent, pause in zip(reversed(seconds), pauses, strict=True):  # backwards from the last case
+        opened = done - timedelta(seconds=spent)
+        out.append(ReadTiming(opened_at=opened, submitted_at=done, seconds=spent))
+        done = opened - timedelta(seconds=float(pause))
+    return out[::-1]

@@ -3,8 +3,9 @@
 Two studies, as in the source papers: "VBQ vs QCT (demo)" (61 subjects: 21 normal, 21 osteopenia,
 19 osteoporosis) and "SNR / M-score vs DEXA (demo)" (5 osteoporotic women + 5 young controls). A PI and
 three readers are created; readers 2 and 3 are simulated (ROIs placed with each reader's habits and per-read
-jitter on the heterogeneous phantom anatomy, both reads submitted; see ``studies.demo.simulate``) so the
-dashboard has data, and reader 1 is left to read in the browser. ``--study VBQ`` builds one study only.
+jitter on the heterogeneous phantom anatomy, both reads submitted, each case with a plausible 60–240 s of reading
+time in one sitting per read, read 2 a washout after read 1; see ``studies.demo.simulate``) so the dashboard,
+the reads page and the progress table have data, and reader 1 is left to read in the browser. ``--study VBQ`` builds one study only.
 Re-running changes nothing.
 """
 
@@ -14,6 +15,7 @@ import io
 import tempfile
 import time
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -129,6 +131,25 @@ class Command(BaseCommand):
         )
         return {code: by_digest[digest] for code, digest in rows}
 
+    @staticmethod
+    def _timings(study: Study, reads: list[Read], geometries: dict) -> dict[int, simulate.ReadTiming]:
+        """Plausible opened/submitted times of the simulated reads (``simulate.reading_session``): each reader reads
+        each read number in one sitting in worklist order; the last read number's sitting ends shortly before now,
+        each earlier one a washout (+ 1 day) before the next, so the read pages and progress show real time spent."""
+        now = timezone.now()
+        sessions: dict[tuple[str, int], list[Read]] = {}
+        for read in reads:  # already in worklist order (read number, order index)
+            sessions.setdefault((read.reader.username, read.read_number), []).append(read)
+        last = max(study.reads_per_reader, *(n for _, n in sessions)) if sessions else study.reads_per_reader
+        out: dict[int, simulate.ReadTiming] = {}
+        for (reader, number), todo in sessions.items():
+            offset = SIMULATED_READERS.index(reader) if reader in SIMULATED_READERS else len(SIMULATED_READERS)
+            end = now - timedelta(days=(last - number) * (study.washout_days + 1), minutes=5 + 40 * offset)
+            codes = [geometries[r.case.subject_code].subject_code for r in todo]  # the phantom's own, stable label
+            timings = simulate.reading_session(codes, reader=reader, read_number=number, end=end)
+            out.update((r.pk, t) for r, t in zip(todo, timings, strict=True))
+        return out
+
     def _import_reference(self, study, path: Path, user) -> None:
         try:
             from studies.services.reference_csv import reference_import
@@ -146,12 +167,17 @@ class Command(BaseCommand):
             return
         self.stdout.write(f"  simulating {todo.count()} reads by {', '.join(SIMULATED_READERS)}…")
         geometries = {code: self._geometry(s, root) for code, s in self._cases(study, members).items()}
-        for read in todo.select_related("case__primary_series", "reader").order_by("read_number", "order_index"):
-            geometry = geometries.get(read.case.subject_code)
-            if geometry is None:
-                continue
-            if read.available_from is None or read.available_from > timezone.now():
-                read.available_from = timezone.now()  # the demo waives the washout of simulated readers
+        reads = [
+            read
+            for read in todo.select_related("case__primary_series", "reader").order_by("read_number", "order_index")
+            if read.case.subject_code in geometries
+        ]
+        timings = self._timings(study, reads, geometries)
+        for read in reads:
+            geometry = geometries[read.case.subject_code]
+            timing = timings[read.pk]
+            if read.available_from is None or read.available_from > timing.opened_at:
+                read.available_from = timing.opened_at  # the demo waives the washout of simulated readers
                 read.save(update_fields=["available_from"])
             instances = list(read.case.primary_series.instances.order_by("slice_position", "id"))
             sop = instances[geometry.mid_slice_index].sop_instance_uid
@@ -161,7 +187,13 @@ class Command(BaseCommand):
                 ):
                     if not read.rois.filter(label=payload["label"]).exists():
                         reading.roi_create(read=read, user=read.reader, data=payload | {"sop_instance_uid": sop})
-            reading.read_submit(read=read, user=read.reader)
+            with transaction.atomic():  # the submit's events fire on commit, after the simulated times are in
+                # The simulated time on the case, which the submit keeps (and its audit row records).
+                Read.objects.filter(pk=read.pk).update(time_on_task_seconds=timing.seconds, last_activity_at=None)
+                reading.read_submit(read=read, user=read.reader)
+                Read.objects.filter(pk=read.pk).update(
+                    started_at=timing.opened_at, submitted_at=timing.submitted_at, last_activity_at=timing.submitted_at
+                )
         # Score now, whatever the task setup (no broker, or a broker without a worker yet): the scoring app's
         # audit recomputes what is missing and stores it (studies does not import scoring).
         call_command("scoring_audit", study=str(study.pk), fix=True, stdout=io.StringIO())
