@@ -52,7 +52,7 @@ def read_viewer(request, read_id: int):
         "protocol": protocol_for(read.study).viewer_config(labels),
         "exclusionReasons": [{"value": v, "label": lab} for v, lab in Roi.ExclusionReason.choices],
         "sameSlice": read.study.same_slice_required,
-        "series": series_payload(series) if series else None,
+        "series": series_payload(series, request) if series else None,  # pixel-grant links for this session
     }
     context = {"read": read, "cfg": cfg, "study": read.study}
     if pi:

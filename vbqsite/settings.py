@@ -188,6 +188,15 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "/media/"  # never served publicly: DICOM files go through the authenticated instance view
+# Pixel grants (studies/pixel_grants.py): the viewer's instance links are signed for one session and series and
+# live this long — also how long a revoked membership can still fetch images already granted (default 2 h).
+PIXEL_GRANT_SECONDS = 60 * int(os.environ.get("VBQ_PIXEL_GRANT_MINUTES", "120"))
+# Links are stable within this window (browser cache hits on revisited cases); a grant lives at least
+# PIXEL_GRANT_SECONDS minus this.
+PIXEL_GRANT_BUCKET_SECONDS = min(600, max(1, PIXEL_GRANT_SECONDS // 4))
+# Behind nginx (deploy/nginx.conf): the internal location that maps to MEDIA_ROOT, e.g. "/_media/"; Django then
+# answers with X-Accel-Redirect and nginx sends the file. Empty: Django sends it (sendfile via wsgi.file_wrapper).
+PIXEL_ACCEL_REDIRECT = os.environ.get("VBQ_PIXEL_ACCEL_REDIRECT", "")
 # Import uploads (the identified zip, kept until its job has run): on storage that web and workers share, so a
 # worker on another machine or container can open what the web stored. Default: MEDIA_ROOT/uploads.
 UPLOAD_ROOT = Path(os.environ.get("UPLOAD_ROOT", MEDIA_ROOT / "uploads"))

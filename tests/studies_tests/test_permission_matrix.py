@@ -102,6 +102,9 @@ MATRIX = {
     "api-study-subject-codes-rekey": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 409, 404)),
     "read-viewer": ("get", lambda i: {"read_id": i["read"]}, S(302, 404, 200, 404, 200, 404)),
     "instance-file": ("get", lambda i: {"pk": i["instance"]}, S(401, 403, 200, 200, 200, 403)),
+    # The reader's pixel-grant link (issued to the reader's session by series-detail), fetched by each role:
+    # only that session opens it (test_granted_links_per_role: each role's own links).
+    "instance-file-granted": ("get", None, S(401, 403, 200, 403, 403, 403)),
     "series-detail": ("get", lambda i: {"pk": i["series"]}, S(401, 403, 200, 200, 200, 403)),
     "series-thumbnail": ("get", lambda i: {"pk": i["series"]}, S(401, 403, 200, 200, 200, 403)),
     "healthz": ("get", lambda i: {}, S(200, 200, 200, 200, 200, 200)),
@@ -245,14 +248,42 @@ def _client_for(role, w, client):
 @pytest.mark.parametrize("name", sorted(MATRIX))
 def test_permission_matrix(name, role, world, client):
     method, kwargs, expected = MATRIX[name]
-    url = reverse(URL_NAME_FOR_ROW.get(name, name), kwargs=kwargs(_ids(world)) or None)
     f.allow_study_creation(world.pi)  # as an admin grants it to a PI
-    client = _client_for(role, world, client)
+    if kwargs is None:  # a pixel-grant link: the one series-detail gave the reader's session
+        url, reader_client = _reader_granted_url(world)
+        client = reader_client if role == "reader" else _client_for(role, world, client)
+    else:
+        url = reverse(URL_NAME_FOR_ROW.get(name, name), kwargs=kwargs(_ids(world)) or None)
+        client = _client_for(role, world, client)
     response = getattr(client, method)(url)
     assert response.status_code == expected[role], (name, role, getattr(response, "content", b"")[:300])
     if name in VISIBLE and expected[role] == 200:
         visible = VISIBLE[name](world)[role]
         assert {obj["id"] for obj in response.json()} == visible
+
+
+def _reader_granted_url(w):
+    from django.test import Client
+
+    reader_client = Client()
+    reader_client.force_login(w.reader)
+    series = reader_client.get(reverse("series-detail", args=[w.case.primary_series.pk])).json()
+    return series["instances"][0]["url"], reader_client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+def test_granted_links_per_role(role, world, client):
+    """Each role's own links: given (and opening) exactly where series-detail and read-viewer answer 200."""
+    client = _client_for(role, world, client)
+    detail = client.get(reverse("series-detail", args=[world.case.primary_series.pk]))
+    assert detail.status_code == MATRIX["series-detail"][2][role]
+    page = client.get(reverse("read-viewer", args=[world.read.pk]))
+    assert ("/dicom/g/" in page.content.decode()) == (page.status_code == 200)
+    if detail.status_code == 200:
+        urls = [i["url"] for i in detail.json()["instances"]]
+        assert urls and all(u.startswith("/dicom/g/") for u in urls)
+        assert all(client.get(u).status_code == 200 for u in urls)
 
 
 @pytest.mark.django_db
