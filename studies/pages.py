@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, Sum
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from studies.forms import MemberAddForm, StudyForm
@@ -65,8 +66,11 @@ def _worklist(study: Study, user) -> list[dict]:
         if openings[read.pk].may_view:
             rnd["open"] = True
             rnd["reads"].append(read)
+    now = timezone.now()
     for rnd in rounds.values():
         rnd["next"] = next((r for r in rnd["reads"] if r.status != Read.Status.SUBMITTED), None)
+        # opened, but none of its cases may be shown: a later read of them is open (blinding, reader_may_view)
+        rnd["hidden"] = not rnd["open"] and rnd["opens_at"] is not None and rnd["opens_at"] <= now
     return sorted(rounds.values(), key=lambda r: r["number"])
 
 

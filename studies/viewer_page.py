@@ -8,6 +8,7 @@ from django.http import Http404
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 
 from studies.dicom_views import series_payload
 from studies.models import Read, Roi
@@ -34,14 +35,14 @@ def read_viewer(request, read_id: int):
         after = [r for r in worklist if r.order_index > read.order_index] + worklist
         next_read = next((r for r in after if r.status != Read.Status.SUBMITTED and r.pk != read.pk), None)
     labels = required_labels(read)
+    editable = read.reader_id == request.user.pk and read.status != Read.Status.SUBMITTED and not read.study.locked
     cfg = {
         "readId": read.pk,
         "subjectCode": read.case.subject_code,
         "readNumber": read.read_number,
         "status": read.status,
-        "editable": read.reader_id == request.user.pk
-        and read.status != Read.Status.SUBMITTED
-        and not read.study.locked,
+        "editable": editable,
+        "readOnlyMessage": None if editable else _read_only_message(read, own=read.reader_id == request.user.pk),
         "roiApi": reverse("api-read-roi-list", args=[read.pk]),
         "readApi": reverse("api-read-detail", args=[read.pk]),
         "submitApi": reverse("api-read-submit", args=[read.pk]),
@@ -58,6 +59,21 @@ def read_viewer(request, read_id: int):
     if pi:
         context["pi_summary"] = _pi_summary(read)
     return render(request, "studies/viewer.html", context)
+
+
+def _read_only_message(read: Read, *, own: bool) -> str:
+    """Why the viewer shows this read view-only, in the words of the banner above the protocol panel."""
+    if read.status == Read.Status.SUBMITTED:
+        when = timezone.localtime(read.submitted_at).strftime("%Y-%m-%d %H:%M") if read.submitted_at else None
+        if own:
+            return (
+                f"You submitted this read{f' on {when}' if when else ''}: view only. "
+                "If it needs a correction, ask the PI to reopen it."
+            )
+        return f"This read is submitted{f' ({when})' if when else ''}: view only."
+    if read.study.locked:
+        return "The study is locked: view only."
+    return "View only: you cannot change this read."
 
 
 def _pi_summary(read: Read) -> dict:
