@@ -60,12 +60,16 @@ def roi_stats(values: np.ndarray, mask: np.ndarray, row_spacing: float, col_spac
 
 
 def measure_roi(
-    path_or_ds: str | os.PathLike[str] | Dataset, shape: str, points_px: Sequence[Sequence[float]]
+    path_or_ds: str | os.PathLike[str] | Dataset,
+    shape: str,
+    points_px: Sequence[Sequence[float]],
+    frame: int | None = None,
 ) -> RoiStats:
-    """Statistics of one ROI drawn on a DICOM slice (a path, decoded once through the cache, or a Dataset)."""
+    """Statistics of one ROI drawn on a DICOM slice (a path, decoded once through the cache, or a Dataset) —
+    on frame ``frame`` (1-based) of a multi-frame file."""
     if isinstance(path_or_ds, Dataset):
-        sl = PixelSlice.from_dataset(path_or_ds)
+        sl = PixelSlice.from_dataset(path_or_ds, frame)
     else:
-        sl = load_pixels(path_or_ds)
+        sl = load_pixels(path_or_ds, frame=frame)
     mask = roi_mask(shape, points_px, sl.rows, sl.cols, sl.row_spacing, sl.col_spacing)
     return roi_stats(sl.values, mask, sl.row_spacing, sl.col_spacing)

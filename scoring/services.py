@@ -73,7 +73,8 @@ def roi_changed_score(*, roi_id: int) -> ReadScore | None:
 
 
 def _instance_pixels(instance: Instance, cache: SliceCache | None):
-    """Decoded pixels of a stored instance (local file path; other storages are copied to a temp file)."""
+    """Decoded pixels of a stored instance — its frame of a multi-frame file (``frame_number``) — from the local
+    file (other storages are copied to a temp file)."""
     try:
         path = instance.file.path
     except NotImplementedError:  # remote storage backend
@@ -82,7 +83,7 @@ def _instance_pixels(instance: Instance, cache: SliceCache | None):
         with instance.file.open("rb") as src, tempfile.NamedTemporaryFile(suffix=".dcm", delete=False) as dst:
             dst.write(src.read())
             path = dst.name
-    return load_pixels(path, cache=cache)
+    return load_pixels(path, cache=cache, frame=instance.frame_number)
 
 
 @transaction.atomic

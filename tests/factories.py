@@ -167,3 +167,44 @@ def make_roi(read: Read, label: str = "L1", **payload) -> Roi:
 
     data = roi_payload(read.case, label) | payload
     return roi_create(read=read, user=read.reader, data=data)
+
+
+def enhanced_mr(subject=None, *, rng_seed: int = 3, enhanced: bool = False):
+    """A phantom's sagittal T1 series as one multi-frame file, made by highdicom's legacy conversion
+    (``highdicom.legacy.LegacyConvertedEnhancedMRImage``): ``(multi-frame dataset, its single-frame datasets,
+    geometry)``. The file is a Legacy Converted Enhanced MR Image, or with ``enhanced=True`` the same data as an
+    Enhanced MR Image (SOP class …4.1). Deterministic: the same subject and seed give the same file."""
+    import warnings
+
+    from highdicom.legacy import LegacyConvertedEnhancedMRImage
+    from pydicom import dcmread
+    from pydicom.uid import EnhancedMRImageStorage
+
+    from studies.demo.phantom.bad_files import example_subject
+    from studies.demo.phantom.dicom import uid
+    from studies.demo.phantom.series import build_series
+
+    subject = subject or example_subject()
+    singles, geometry = build_series(subject, rng_seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # highdicom notes the attributes it leaves unassigned
+        converted = LegacyConvertedEnhancedMRImage(
+            singles,
+            series_instance_uid=uid(subject.patient_id, rng_seed, "enhanced-series"),
+            series_number=4,
+            sop_instance_uid=uid(subject.patient_id, rng_seed, "enhanced-instance"),
+            instance_number=1,
+        )
+    buf = io.BytesIO()
+    converted.save_as(buf, enforce_file_format=True)
+    ds = dcmread(io.BytesIO(buf.getvalue()))
+    if enhanced:
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = EnhancedMRImageStorage
+    return ds, singles, geometry
+
+
+def part10(ds: Dataset) -> bytes:
+    """``ds`` written as a DICOM Part-10 file."""
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()

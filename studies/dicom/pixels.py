@@ -2,8 +2,13 @@
 
 Values are in stored-value units after the DICOM modality LUT (Rescale Slope / Intercept), see
 :func:`decode_pixels`; the pixel size comes from *Pixel Spacing* (:func:`pixel_spacing`). Decoded slices are
-memoised per file in a small LRU (:class:`SliceCache`), so a job measuring several ROIs on one slice decodes
-it once.
+memoised per file and frame in a small LRU (:class:`SliceCache`), so a job measuring several ROIs on one slice
+decodes it once.
+
+A multi-frame (enhanced MR) file is read one frame at a time (``frame``, 1-based): the frame's stored values,
+rescaled with the Rescale Slope / Intercept of its functional groups, and its Pixel Spacing
+(:func:`studies.dicom.frames.frame_dataset`) — the same computation as for a single-frame file holding that
+frame, so the values, and every score measured on them, are identical.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, get_decoder
 
+from .frames import frame_dataset
 from .guard import DecodeFailed, decode_with_plugins, describe, is_fatal
 
 __all__ = ["PixelError", "PixelSlice", "SliceCache", "decode_pixels", "load_pixels", "pixel_spacing"]
@@ -29,8 +35,9 @@ class PixelError(ValueError):
     """The pixel data of a DICOM file cannot be turned into a 2-D array of values (user-readable message)."""
 
 
-def decode_pixels(ds: Dataset) -> np.ndarray:
-    """Decode a single-frame greyscale DICOM image to float64 values after the modality LUT.
+def decode_pixels(ds: Dataset, frame: int | None = None) -> np.ndarray:
+    """Decode a single-frame greyscale DICOM image, or frame ``frame`` (1-based) of a multi-frame one, to float64
+    values after the modality LUT.
 
     Parameters
     ----------
@@ -44,13 +51,15 @@ def decode_pixels(ds: Dataset) -> np.ndarray:
     numpy.ndarray
         ``(Rows, Columns)`` float64 array: stored values passed through
         :func:`pydicom.pixels.apply_modality_lut` (``value * RescaleSlope + RescaleIntercept`` where present,
-        or the Modality LUT Sequence). Signedness follows *Pixel Representation*.
+        or the Modality LUT Sequence). Signedness follows *Pixel Representation*. For a frame of a multi-frame
+        file the rescale is the frame's, from its Pixel Value Transformation functional group.
 
     Raises
     ------
     PixelError
-        No pixel data, more than one frame, a colour image, an incomplete rescale, a transfer syntax
-        without an installed decoder (the message names it), or data the decoder rejects.
+        No pixel data, more than one frame and no ``frame`` (or a frame the file does not have), a colour
+        image, an incomplete rescale, a transfer syntax without an installed decoder (the message names it), or
+        data the decoder rejects.
     """
     if "PixelData" not in ds:
         kind = (
@@ -61,10 +70,12 @@ def decode_pixels(ds: Dataset) -> np.ndarray:
         raise PixelError(f"The DICOM file has {kind}; it cannot be measured.")
 
     frames = _int_or_none(ds.get("NumberOfFrames"))
-    if frames is not None and frames > 1:
+    if frame is None and frames is not None and frames > 1:
         raise PixelError(
-            f"The DICOM file is a multi-frame image ({frames} frames); only single-slice images can be measured."
+            f"The DICOM file is a multi-frame image ({frames} frames) and no frame was named; it cannot be measured."
         )
+    if frame is not None and not 1 <= frame <= (frames or 1):
+        raise PixelError(f"The DICOM file has {frames or 1} frame(s); frame {frame} does not exist.")
     samples = _int_or_none(ds.get("SamplesPerPixel"))
     if samples is not None and samples != 1:
         raise PixelError(
@@ -92,9 +103,10 @@ def decode_pixels(ds: Dataset) -> np.ndarray:
                 + "."
             )
 
-    _check_rescale(ds)
+    lut = ds if frame is None else frame_dataset(ds, frame)  # the frame's rescale, from its functional groups
+    _check_rescale(lut)
     try:
-        stored = _decode_stored(ds, get_decoder(ts) if ts.is_compressed else None, ts)
+        stored = _decode_stored(ds, get_decoder(ts) if ts.is_compressed else None, ts, frame)
     except DecodeFailed as exc:
         raise PixelError(f"The compressed pixel data are corrupt ({exc}); the file cannot be measured.") from exc
     except BaseException as exc:  # pydicom/plugins raise many types (native panics too); one clear message
@@ -104,16 +116,24 @@ def decode_pixels(ds: Dataset) -> np.ndarray:
     if stored.ndim != 2:
         raise PixelError(f"The decoded pixel data has shape {stored.shape}; a single 2-D greyscale slice is required.")
     try:
-        values = apply_modality_lut(stored, ds)
+        values = apply_modality_lut(stored, lut)
     except Exception as exc:
         raise PixelError(f"The modality LUT / rescale could not be applied: {exc}") from exc
     return np.asarray(values, dtype=np.float64)
 
 
-def _decode_stored(ds: Dataset, decoder, ts: str) -> np.ndarray:
+def _decode_stored(ds: Dataset, decoder, ts: str, frame: int | None = None) -> np.ndarray:
+    """The stored values of the image, or of frame ``frame`` (uncompressed: that frame alone is decoded)."""
     if decoder is None:
-        return ds.pixel_array
-    return decode_with_plugins(ds, decoder, ts)
+        if frame is None:
+            return ds.pixel_array
+        ds.pixel_array_options(index=frame - 1)
+        try:
+            return ds.pixel_array
+        finally:
+            ds.pixel_array_options()  # the caller's dataset decodes all its frames again
+    stored = decode_with_plugins(ds, decoder, ts)
+    return stored[frame - 1] if frame is not None and stored.ndim == 3 else stored
 
 
 def _int_or_none(value: object) -> int | None:
@@ -174,18 +194,19 @@ class PixelSlice:
     cols: int
 
     @classmethod
-    def from_dataset(cls, ds: Dataset) -> PixelSlice:
-        values = decode_pixels(ds)
-        row_spacing, col_spacing = pixel_spacing(ds)
+    def from_dataset(cls, ds: Dataset, frame: int | None = None) -> PixelSlice:
+        values = decode_pixels(ds) if frame is None else decode_pixels(ds, frame)
+        row_spacing, col_spacing = pixel_spacing(ds if frame is None else frame_dataset(ds, frame))
         values.flags.writeable = False  # shared through the cache
         return cls(values, row_spacing, col_spacing, int(values.shape[0]), int(values.shape[1]))
 
 
 class SliceCache:
-    """Small thread-safe LRU cache of decoded slices keyed by ``(path, mtime_ns, size)``.
+    """Small thread-safe LRU cache of decoded slices keyed by ``(path, mtime_ns, size, frame)``.
 
     A scoring job measures several ROIs on the same slice; each slice is decoded once. A file rewritten in
-    place gets a new key (its mtime/size change), so stale pixels are never served.
+    place gets a new key (its mtime/size change), so stale pixels are never served. The frames of a multi-frame
+    file are decoded one by one from one parse of the file (the last multi-frame file read is kept parsed).
     """
 
     def __init__(self, maxsize: int = 16) -> None:
@@ -194,16 +215,18 @@ class SliceCache:
         self.maxsize = maxsize
         self.hits = 0
         self.misses = 0
-        self._data: OrderedDict[tuple[str, int, int], PixelSlice] = OrderedDict()
+        self._data: OrderedDict[tuple[str, int, int, int | None], PixelSlice] = OrderedDict()
         self._lock = threading.Lock()
+        self._file_lock = threading.Lock()
+        self._file: tuple[tuple[str, int, int], Dataset] | None = None
 
-    def get(self, path: str | os.PathLike[str]) -> PixelSlice:
+    def get(self, path: str | os.PathLike[str], frame: int | None = None) -> PixelSlice:
         resolved = os.path.realpath(os.fspath(path))
         try:
             st = os.stat(resolved)
         except OSError as exc:
             raise PixelError(f"The DICOM file {os.fspath(path)!r} cannot be read: {exc.strerror}.") from exc
-        key = (resolved, st.st_mtime_ns, st.st_size)
+        key = (resolved, st.st_mtime_ns, st.st_size, frame)
         with self._lock:
             hit = self._data.get(key)
             if hit is not None:
@@ -211,37 +234,54 @@ class SliceCache:
                 self.hits += 1
                 return hit
             self.misses += 1
-        slice_ = _read_slice(resolved)  # decode outside the lock: other threads keep going
+        slice_ = self._read(resolved, key, frame)  # decode outside the lock: other threads keep going
         with self._lock:
-            for old in [k for k in self._data if k[0] == resolved]:  # an older version of the same file
+            for old in [k for k in self._data if k[0] == resolved and k[1:3] != key[1:3]]:  # an older version
                 del self._data[old]
             self._data[key] = slice_
             while len(self._data) > self.maxsize:
                 self._data.popitem(last=False)
         return slice_
 
+    def _read(self, path: str, key: tuple, frame: int | None) -> PixelSlice:
+        if frame is None:
+            return _read_slice(path)
+        with self._file_lock:  # one parse of the file for all its frames (the dataset's decode options change)
+            if self._file is None or self._file[0] != key[:3]:
+                self._file = None
+                self._file = (key[:3], _read_dataset(path))
+            return PixelSlice.from_dataset(self._file[1], frame)
+
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
             self.hits = self.misses = 0
+        with self._file_lock:
+            self._file = None
 
     def __len__(self) -> int:
         return len(self._data)
 
 
-def _read_slice(path: str) -> PixelSlice:
+def _read_dataset(path: str) -> Dataset:
     try:
-        ds = pydicom.dcmread(path)
+        return pydicom.dcmread(path)
     except BaseException as exc:  # InvalidDicomError, OSError, struct errors on truncated files ...
         if is_fatal(exc):
             raise
         raise PixelError(f"The file {Path(path).name!r} is not a readable DICOM file: {exc}") from exc
-    return PixelSlice.from_dataset(ds)
+
+
+def _read_slice(path: str, frame: int | None = None) -> PixelSlice:
+    return PixelSlice.from_dataset(_read_dataset(path), frame)
 
 
 _DEFAULT_CACHE = SliceCache()
 
 
-def load_pixels(path: str | os.PathLike[str], *, cache: SliceCache | None = None) -> PixelSlice:
-    """Read and decode a DICOM slice, memoised in ``cache`` (default: a process-wide :class:`SliceCache`)."""
-    return (_DEFAULT_CACHE if cache is None else cache).get(path)
+def load_pixels(
+    path: str | os.PathLike[str], *, cache: SliceCache | None = None, frame: int | None = None
+) -> PixelSlice:
+    """Read and decode a DICOM slice — frame ``frame`` (1-based) of a multi-frame file — memoised in ``cache``
+    (default: a process-wide :class:`SliceCache`)."""
+    return (_DEFAULT_CACHE if cache is None else cache).get(path, frame)

@@ -4,7 +4,9 @@ After :func:`~studies.dicom.validate.inspect_file` has accepted the files and th
 Series Instance UID, a series is rejected when :func:`check_series_geometry` finds it cannot be measured as one
 stack, ordered with :func:`sort_instances` along :func:`slice_normal`, and described (plane, T1/T2, contrast)
 by :func:`classify_series`. Every function takes pydicom datasets or, in their place, the plain dicts of
-:func:`~studies.dicom.validate.image_facts` (anything answering ``.get(keyword)``).
+:func:`~studies.dicom.validate.image_facts` (anything answering ``.get(keyword)``). The facts of a multi-frame
+(enhanced MR) file count as one image per frame (:func:`~studies.dicom.frames.expand_facts`): its frames are
+slices of the series like the files of a single-frame series.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Final
 
 import numpy as np
 from pydicom.dataset import Dataset
+
+from .frames import expand_facts
 
 __all__ = [
     "SeriesInfo",
@@ -74,6 +78,11 @@ def _floats(value: object) -> list[float] | None:
     return out if all(math.isfinite(v) for v in out) else None
 
 
+def _slices(datasets: Iterable[Dataset]) -> list[Dataset]:
+    """The images of a series: each dataset, and each frame of the facts of a multi-frame file."""
+    return [f for d in datasets for f in (expand_facts(d) if isinstance(d, dict) else [d])]
+
+
 def _int_or_none(value: object) -> int | None:
     try:
         return int(value) if value not in (None, "") else None
@@ -87,7 +96,7 @@ def check_series_geometry(datasets: Iterable[Dataset]) -> list[str]:
     Checks matrix size (Rows × Columns), Pixel Spacing (to 0.001 mm), Image Orientation (Patient) (to 0.001),
     and that no two slices share a position along the slice normal.
     """
-    items = list(datasets)
+    items = _slices(datasets)
     if not items:
         return ["The series has no images."]
     problems = []
@@ -152,7 +161,7 @@ def sort_instances(datasets: Iterable[Dataset]) -> list[Dataset]:
     ValueError
         If an image lacks Image Position or Orientation (Patient).
     """
-    items = list(datasets)
+    items = _slices(datasets)
     if not items:
         return []
     normal = slice_normal(items[0])
@@ -178,7 +187,7 @@ def classify_series(datasets: Iterable[Dataset]) -> SeriesInfo:
     ValueError
         If the series is empty or its first image has no valid orientation.
     """
-    items = list(datasets)
+    items = _slices(datasets)
     if not items:
         raise ValueError("The series has no images.")
     try:

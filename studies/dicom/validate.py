@@ -6,8 +6,10 @@ every problem becomes an :class:`InspectResult` with a stable ``code`` (see :dat
 drops repeated instances with :func:`mark_duplicates`, and hands each series to :mod:`studies.dicom.series`
 (consistent geometry, slice order, classification) to build the cases.
 
-Only what VBQ and SNR measurement needs is accepted: single-frame MR images, grey scale (MONOCHROME1/2), with
-the image-plane geometry that lets a viewer and the scoring code place ROIs in millimetres.
+Only what VBQ and SNR measurement needs is accepted: MR images, grey scale (MONOCHROME1/2), with the image-plane
+geometry that lets a viewer and the scoring code place ROIs in millimetres — single-frame files, and Enhanced MR /
+Legacy Converted Enhanced MR files whose functional groups place every frame consistently
+(:mod:`studies.dicom.frames`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from pydicom.uid import (
     UID,
     CTImageStorage,
     DeflatedExplicitVRLittleEndian,
-    EnhancedMRImageStorage,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -39,6 +40,7 @@ from pydicom.uid import (
 from pydicom.valuerep import VR
 
 from . import values
+from .frames import ENHANCED_MR_CLASSES, file_facts, frame_facts
 from .guard import DecodeFailed, decode_with_plugins, is_fatal
 from .read import read_bytes_to_end
 
@@ -66,6 +68,7 @@ REJECTION_CODES: Final[dict[str, str]] = {
     "no_pixel_data": "No image in the file",
     "non_mr_modality": "Not an MR image",
     "multi_frame": "Multi-frame file",
+    "inconsistent_frames": "Inconsistent multi-frame file",
     "unsupported_photometric": "Colour or unsupported photometric interpretation",
     "unsupported_pixel_format": "Unsupported pixel format",
     "unknown_transfer_syntax": "Unknown transfer syntax",
@@ -81,7 +84,7 @@ REJECTION_CODES: Final[dict[str, str]] = {
 #: Codes whose files are passed over rather than reported as errors.
 SKIPPED_CODES: Final = frozenset({"dicomdir"})
 
-_IMAGE_STORAGE: Final = frozenset({MRImageStorage, EnhancedMRImageStorage, CTImageStorage})
+_IMAGE_STORAGE: Final = frozenset({MRImageStorage, CTImageStorage, *ENHANCED_MR_CLASSES})
 _ACCEPTED_PHOTOMETRIC: Final = frozenset({"MONOCHROME1", "MONOCHROME2"})
 _UNDEFINED_LENGTH: Final = 0xFFFFFFFF
 
@@ -271,11 +274,12 @@ def _inspect(data: bytes, label: str) -> InspectResult:
             **ids,
         )
     frames = values.integer(ds, _NUMBER_OF_FRAMES)
-    if frames is not None and frames > 1:
+    enhanced = sop_class in ENHANCED_MR_CLASSES
+    if frames is not None and frames > 1 and not enhanced:
         return _reject(
             "multi_frame",
-            f"This file holds {frames} frames: multi-frame (enhanced MR) files are not supported; "
-            "export the series as single-frame images.",
+            f"This file holds {frames} frames but is not an Enhanced MR image: only single-frame MR images and "
+            "Enhanced MR (or Legacy Converted Enhanced MR) files can be read; export the series as either.",
             label,
             **ids,
         )
@@ -322,7 +326,18 @@ def _inspect(data: bytes, label: str) -> InspectResult:
             label,
             **ids,
         )
-    geometry = _geometry_problems(ds)
+    if enhanced:
+        frame_list, frame_problems = frame_facts(ds)
+        if frame_problems:
+            return _reject(
+                "inconsistent_frames",
+                "This multi-frame (enhanced MR) file cannot be read as a stack of slices: "
+                f"{'; '.join(frame_problems)}. Export the series again from the scanner or PACS.",
+                label,
+                **ids,
+            )
+        frames = len(frame_list)
+    geometry = [] if enhanced else _geometry_problems(ds)
     if geometry:
         return _reject(
             "missing_geometry",
@@ -344,9 +359,18 @@ def _inspect(data: bytes, label: str) -> InspectResult:
                 label,
                 **ids,
             )
+        frame_bytes = rows * columns * samples * bits // 8
+        if enhanced and found >= expected + frame_bytes:
+            return _reject(
+                "inconsistent_frames",
+                f"This multi-frame file holds image data for {found // frame_bytes} frames but declares {frames} "
+                "(Number of Frames); export the series again from the scanner or PACS.",
+                label,
+                **ids,
+            )
         return _accept(ds, data, originals, label, ids)
 
-    problem = _decode_problem(ds, ts_uid)
+    problem = _decode_problem(ds, ts_uid, frames or 1)
     if problem is not None:
         code, reason = problem
         return _reject(code, reason, label, **ids)
@@ -396,6 +420,7 @@ _FACT_VECTORS: Final = frozenset({"PixelSpacing", "ImageOrientationPatient", "Im
 def image_facts(ds: Dataset) -> dict[str, object]:
     """The :data:`FACT_TAGS` values of ``ds`` as plain Python values (str, int, float, list of float or None).
 
+    An enhanced MR file's facts also hold ``Frames``, each frame's geometry (:func:`~.frames.file_facts`).
     The dict answers ``.get(keyword)`` like the dataset, so the functions of :mod:`studies.dicom.series`
     accept it in its place.
     """
@@ -411,6 +436,8 @@ def image_facts(ds: Dataset) -> dict[str, object]:
             facts[keyword] = numbers[0] if numbers else None
         else:
             facts[keyword] = values.text(ds, tag, codec)
+    if values.text(ds, _SOP_CLASS_UID).strip() in ENHANCED_MR_CLASSES:
+        facts.update(file_facts(ds, frame_facts(ds)[0]))  # per frame: ``Frames`` (studies.dicom.frames)
     return facts
 
 
@@ -439,7 +466,7 @@ _NOT_DICOM_REASON: Final = (
 )
 
 
-def _decode_problem(ds: Dataset, ts: UID) -> tuple[str, str] | None:
+def _decode_problem(ds: Dataset, ts: UID, frames: int = 1) -> tuple[str, str] | None:
     """Decode compressed pixels; say whether the codec is missing or the data is broken."""
     from pydicom.pixels import get_decoder
 
@@ -459,7 +486,15 @@ def _decode_problem(ds: Dataset, ts: UID) -> tuple[str, str] | None:
         pixels = decode_with_plugins(ds, decoder, ts)
     except DecodeFailed as exc:
         return "corrupt_pixel_data", exc.reason
-    if pixels.shape[:2] != (int(ds.Rows), int(ds.Columns)):
+    if frames > 1:
+        found = pixels.shape[0] if pixels.ndim == 3 else 1
+        if found != frames or pixels.shape[1:3] != (int(ds.Rows), int(ds.Columns)):
+            return (
+                "inconsistent_frames",
+                f"The image data decodes to {found} frame(s) of {pixels.shape[-1]}×{pixels.shape[-2]} pixels but "
+                f"the header declares {frames} of {ds.Columns}×{ds.Rows}; the file may be damaged.",
+            )
+    elif pixels.shape[:2] != (int(ds.Rows), int(ds.Columns)):
         return (
             "corrupt_pixel_data",
             f"The decoded image is {pixels.shape[1]}×{pixels.shape[0]} pixels but the header says "

@@ -37,7 +37,8 @@ def _compute(series: Series, instances: list) -> dict:
     slices = []
     for instance in instances:
         try:
-            slices.append(load_pixels(instance.file.path, cache=cache).values[::step, ::step])
+            pixels = load_pixels(instance.file.path, cache=cache, frame=instance.frame_number)
+            slices.append(pixels.values[::step, ::step])
         except (OSError, PixelError) as exc:  # an unreadable slice is left out; scoring reports it on its ROIs
             log.warning("default window of series %s: slice %s left out: %s", series.pk, instance.pk, exc)
     window = percentile_window(slices)

@@ -25,7 +25,7 @@ def series_thumbnail_png(series: Series) -> bytes:
 
     instances = list(ordered_instances(series))
     middle = instances[len(instances) // 2]
-    values = load_pixels(middle.file.path).values
+    values = load_pixels(middle.file.path, frame=middle.frame_number).values
     window = series_default_window(series)  # the viewer's default window (studies.dicom.window)
     lo, hi = (window["lower"], window["upper"]) if window else np.percentile(values, [1, 99.5])
     img = np.clip((values - lo) / max(hi - lo, 1e-9), 0, 1)

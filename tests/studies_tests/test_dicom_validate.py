@@ -68,9 +68,9 @@ def test_every_bad_file_gets_its_code(bad_files):
 def test_reasons_say_what_to_do(bad_files):
     folder, _ = bad_files
     results = _inspect_folder(folder)
-    assert results["enhanced_multiframe.dcm"].reason.endswith(
-        "multi-frame (enhanced MR) files are not supported; export the series as single-frame images."
-    )
+    enhanced = results["enhanced_multiframe.dcm"].reason  # an enhanced MR file without functional groups
+    assert "Per-frame Functional Groups Sequence, which places each frame, is missing" in enhanced
+    assert enhanced.endswith("Export the series again from the scanner or PACS.")
     codec = results["mpeg4_encoded.dcm"].reason
     assert "MPEG-4" in codec and "1.2.840.10008.1.2.4.102" in codec and "no decoder" in codec
     assert "1.3.46.670589.33.1.4.1" in results["jpeg_private_transfer_syntax.dcm"].reason

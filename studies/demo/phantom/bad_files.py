@@ -135,7 +135,7 @@ def make_bad_files(out_dir: Path) -> dict[str, str]:
     ds.file_meta.MediaStorageSOPClassUID = EnhancedMRImageStorage
     ds.NumberOfFrames = 3
     ds.PixelData = base.PixelData * 3
-    write("enhanced_multiframe.dcm", to_bytes(ds), "multi_frame")
+    write("enhanced_multiframe.dcm", to_bytes(ds), "inconsistent_frames")  # no functional groups place its frames
 
     ds = _derived(base, "ct")
     ds.SOPClassUID = CTImageStorage
