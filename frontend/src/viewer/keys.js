@@ -7,6 +7,7 @@ const typing = (t) => t instanceof HTMLElement && (t.isContentEditable || ['INPU
 /** `cmd` is an object of callbacks; unknown keys fall through to the browser. */
 export function bindKeys(cmd) {
   document.addEventListener('keydown', (e) => {
+    if (document.querySelector('dialog[open]')) return; // a modal dialog (submit confirmation) has the keys
     if (e.key === 'Escape') {
       cmd.escape();
       return;

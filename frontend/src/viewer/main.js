@@ -305,6 +305,24 @@ async function submit() {
   location.assign(cfg.nextUrl || cfg.worklistUrl);
 }
 
+/**
+ * Ctrl+Enter: ask before submitting (a shortcut is easy to hit by accident, and a submitted read is closed to its
+ * reader). Enter confirms, Esc goes back. The Submit button itself submits at once: clicking it is deliberate.
+ */
+function confirmSubmit() {
+  const btn = document.getElementById('vw-submit');
+  if (!state.editable) return;
+  if (btn.disabled) {
+    submit(); // says what is still missing
+    return;
+  }
+  const dialog = document.getElementById('vw-confirm');
+  if (dialog.open) return;
+  dialog.returnValue = '';
+  dialog.showModal();
+  dialog.querySelector('[data-action="confirm-submit"]').focus();
+}
+
 function setReadOnly(message) {
   state.editable = false;
   const banner = document.getElementById('vw-readonly');
@@ -406,7 +424,7 @@ async function main() {
 
   ({ viewport, group } = createViewer(element));
   if (!state.editable) {
-    setReadOnly(cfg.status === 'submitted' ? 'This read is submitted: view only.' : 'View only: you cannot change this read.');
+    setReadOnly(cfg.readOnlyMessage || (cfg.status === 'submitted' ? 'This read is submitted: view only.' : 'View only: you cannot change this read.'));
   }
   state.imageIds = instances.map((i) => `wadouri:${new URL(i.url, location.href).href}`);
   state.imageIds.forEach((id, k) => {
@@ -468,6 +486,11 @@ async function main() {
   document.querySelector('[data-action="help-close"]').addEventListener('click', () => setHelpOpen(false));
   document.querySelector('[data-action="retry"]').addEventListener('click', () => queue.retryNow());
   document.getElementById('vw-submit').addEventListener('click', submit);
+  const confirmDialog = document.getElementById('vw-confirm');
+  confirmDialog.addEventListener('close', () => {
+    if (confirmDialog.returnValue === 'submit') submit();
+    else element.focus({ preventScroll: true });
+  });
   setInterval(() => queue.failedKeys().length && refresh(), 1000); // retry countdown
 
   bindKeys({
@@ -476,7 +499,7 @@ async function main() {
       else if (panel.isExcludeOpen()) panel.closeExclude();
       else cancelActiveManipulations(element);
     },
-    submit,
+    submit: confirmSubmit,
     preset: (i) => PRESETS[i] && preset(PRESETS[i].id),
     selectIndex: (i) => state.labels[i] && select(state.labels[i]),
     tool: (t) => setTool(t),
