@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from studies.dicom import deid
+from studies.dicom.frames import expand_facts, frame_uid
 from studies.dicom.series import SeriesInfo, classify_series
 from studies.dicom.validate import InspectResult
 from studies.models import Case, Instance, Series, Study, SubjectCodeAssignment, SubjectKey, instance_file_name
@@ -99,7 +100,7 @@ class _Planner:
         self.stored = _existing(
             Instance,
             "sop_instance_uid",
-            [uid_map.map(r.sop_instance_uid) for items in series.values() for *_, r in items],
+            [_slice_key(uid_map.map(r.sop_instance_uid), r.facts) for items in series.values() for *_, r in items],
         )
         self.stored_series = _existing(Series, "series_instance_uid", [uid_map.map(uid) for uid in series])
         rows = list(Case.objects.filter(study=study).values_list("subject_code", "patient_digest", "date_offset_days"))
@@ -141,7 +142,7 @@ class _Planner:
         mapped = {index: self.uid_map.map(r.sop_instance_uid) for index, _, r in items}
         files = []
         for index, name, result in items:
-            if mapped[index] in self.stored:
+            if _slice_key(mapped[index], result.facts) in self.stored:
                 outcome.add(name, "skipped", "already_imported", "This image is already in the study; nothing changed.")
             else:
                 files.append((index, name, mapped[index], result.facts))
@@ -151,6 +152,14 @@ class _Planner:
         subject = self.subject(patient_id)
         series_uid = self.uid_map.map(info.series_instance_uid)
         return _SeriesPlan(subject, info, series_uid, files, new_series=series_uid not in self.stored_series)
+
+
+def _slice_key(mapped_sop_instance_uid: str, facts: dict | None) -> str:
+    """The key of a file's (first) slice row: its SOP Instance UID, or for a multi-frame file the key of its
+    first frame (:func:`~studies.dicom.frames.frame_uid`)."""
+    if facts and facts.get("Frames"):
+        return frame_uid(mapped_sop_instance_uid, 1)
+    return mapped_sop_instance_uid
 
 
 def _existing(model: type, field: str, values: list[str], chunk: int = 500) -> set[str]:
@@ -371,26 +380,31 @@ def _commit_series(
 
 
 def _instances(series: Series, plan: _SeriesPlan, stored: list[StoredFile]) -> list[dict[str, object]]:
-    """The series' :class:`Instance` rows (values by field attname, for :func:`insert_rows`)."""
+    """The series' :class:`Instance` rows (values by field attname, for :func:`insert_rows`): one per file, and
+    one per frame of a multi-frame file (its ``frame_number``, keyed by :func:`~studies.dicom.frames.frame_uid`)."""
     by_index = {f.index: f for f in stored}
     rows = []
     for index, _, mapped, facts in plan.files:
         file = by_index[index]
-        position = facts["ImagePositionPatient"]
-        rows.append(
-            {
-                "series_id": series.pk,
-                "sop_instance_uid": mapped,
-                "source_digest": hashlib.sha256(mapped.encode()).hexdigest(),
-                "file": file.name,
-                "sha256": file.sha256,
-                "size": file.size,
-                "instance_number": facts["InstanceNumber"],
-                "slice_position": float(sum(p * n for p, n in zip(position, plan.info.normal, strict=True))),
-                "image_position": position,
-                "image_orientation": facts["ImageOrientationPatient"],
-            }
-        )
+        for slice_facts in expand_facts(facts):
+            frame = slice_facts.get("FrameNumber")
+            key = frame_uid(mapped, frame) if frame else mapped
+            position = slice_facts["ImagePositionPatient"]
+            rows.append(
+                {
+                    "series_id": series.pk,
+                    "sop_instance_uid": key,
+                    "source_digest": hashlib.sha256(key.encode()).hexdigest(),
+                    "file": file.name,
+                    "sha256": file.sha256,
+                    "size": file.size,
+                    "instance_number": slice_facts["InstanceNumber"],
+                    "frame_number": frame,
+                    "slice_position": float(sum(p * n for p, n in zip(position, plan.info.normal, strict=True))),
+                    "image_position": position,
+                    "image_orientation": slice_facts["ImageOrientationPatient"],
+                }
+            )
     return rows
 
 
