@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ from studies.models import Case, ImportJob, Instance, Study
 from vbqsite import jobs
 
 from .audit import audit_log
+from .dicomweb_fetch import fetch_pending
 from .import_cases import (
     ImportOutcome,
     _Planner,
@@ -238,8 +240,11 @@ def uploads_dir() -> Path:
     return path
 
 
-def import_job_create(*, study: Study, user, source: Path | str) -> ImportJob:
+def import_job_create(*, study: Study, user, source: Path | str, report: list[dict] | None = None) -> ImportJob:
     """Record an import of ``source`` and queue it once the row is committed.
+
+    ``report`` holds rows about files that never reached ``source`` (e.g. images the DICOM listener refused),
+    in the per-file report's format; the import's own rows are added after them.
 
     Raises :class:`vbqsite.queue.QueueUnavailable` when the broker refuses the job (which is then failed, not
     left queued; Retry queues it again). Not to be called inside a transaction: the caller must learn whether the
@@ -248,7 +253,7 @@ def import_job_create(*, study: Study, user, source: Path | str) -> ImportJob:
     if study.locked:
         raise ValidationError("This study is locked: no more images can be imported.")
     with transaction.atomic(durable=True):
-        job = ImportJob.objects.create(study=study, created_by=user, source=str(source))
+        job = ImportJob.objects.create(study=study, created_by=user, source=str(source), report=report or [])
         audit_log(study=study, user=user, action="import.create", obj=job, data={"source": Path(source).name})
     import_job_enqueue(job)
     return job
@@ -267,8 +272,12 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
     try:
         _run_job(job)
     finally:
-        if _is_upload(job.source):
-            Path(job.source).unlink(missing_ok=True)  # the raw (identified) upload is not kept
+        if _is_upload(job.source):  # the raw (identified) upload is not kept: a zip, or a folder of received files
+            source = Path(job.source)
+            if source.is_dir() and not source.is_symlink():
+                shutil.rmtree(source, ignore_errors=True)
+            else:
+                source.unlink(missing_ok=True)
     return job
 
 
@@ -282,7 +291,9 @@ def _run_job(job: ImportJob) -> None:
     def progress(done: int, total: int) -> None:
         beat(force=done >= total, done=done, total=total)
 
+    prior = list(job.report or [])  # rows the job was created with (files refused before they were stored)
     try:
+        fetch_pending(Path(job.source), progress)  # a DICOMweb pull retrieves its images first
         outcome = dicom_import_run(study=job.study, source=Path(job.source), progress=progress, alive=beat)
     except ValidationError as exc:
         job.status, job.error = ImportJob.Status.FAILED, " ".join(exc.messages)
@@ -305,9 +316,11 @@ def _run_job(job: ImportJob) -> None:
         job.status, job.error = ImportJob.Status.FAILED, f"The import failed ({exc.__class__.__name__})."
     else:
         job.status = ImportJob.Status.DONE
-        job.total, job.done = outcome.total, outcome.total
+        job.total = job.done = outcome.total + len(prior)
+        for row in prior:
+            setattr(outcome, row["outcome"], getattr(outcome, row["outcome"]) + 1)
         job.accepted, job.skipped, job.rejected = outcome.accepted, outcome.skipped, outcome.rejected
-        job.report = outcome.report
+        job.report = prior + outcome.report
         if outcome.burned_in_series:
             job.error = "Burned-in annotation flagged in: " + "; ".join(outcome.burned_in_series)
         audit_log(
@@ -333,7 +346,6 @@ def import_orphans_sweep(*, max_age_seconds: float | None = None, now: float | N
     """Remove import temporary folders (``/tmp/vbq-import-*``) and stored uploads older than ``max_age_seconds``
     (default ``settings.IMPORT_ORPHAN_MAX_AGE_SECONDS``) whose job is not queued or running: what a killed
     process left behind (identified data). Returns the paths removed."""
-    import shutil
     import tempfile
 
     from .import_files import TEMP_PREFIX
