@@ -212,6 +212,14 @@ SAMPLE_SIZE_FIELDS: dict[str, tuple[str, float | int, type]] = {
     "alpha": ("α (one-sided)", 0.05, float),
     "power": ("Power", 0.8, float),
 }
+#: One line of help under each field of the sample-size form, in a clinician's words.
+SAMPLE_SIZE_HELP: dict[str, str] = {
+    "icc": "The agreement you expect between readers (0 to 1), from a pilot or the literature.",
+    "null": "The lowest agreement that would still be acceptable: the study should show the ICC is above it.",
+    "raters": "How many readers measure every case.",
+    "alpha": "The risk of concluding the ICC is above the acceptable value when it is not (usually 0.05).",
+    "power": "The chance of showing it when the ICC really is the expected value (usually 0.8 or 0.9).",
+}
 
 
 def _sample_size(request, study: Study, n_readers: int) -> dict:
@@ -239,7 +247,8 @@ def _sample_size(request, study: Study, n_readers: int) -> dict:
             number = default
         values[name] = number
     current_n = study.cases.count()
-    out: dict = {"fields": [(f"ss_{k}", v[0], values[k]) for k, v in SAMPLE_SIZE_FIELDS.items()], "errors": errors}
+    fields = [(f"ss_{k}", v[0], values[k], SAMPLE_SIZE_HELP[k]) for k, v in SAMPLE_SIZE_FIELDS.items()]
+    out: dict = {"fields": fields, "errors": errors}
     if errors:
         return out
     try:
