@@ -29,6 +29,11 @@ roi_changed = Signal()
 read_submitted = Signal()
 #: A submitted read was reopened by the PI. kwargs: ``read_id``.
 read_reopened = Signal()
+#: The PI gave a read to another reader: the old read is voided, a new one created.
+#: kwargs: ``read_id`` (the voided read), ``new_read_id``.
+read_reassigned = Signal()
+#: The PI voided a read (out of its reader's worklist and the analytics, kept in the history). kwargs: ``read_id``.
+read_voided = Signal()
 #: Study settings changed. kwargs: ``study_id``, ``fields`` (names of the changed settings).
 study_settings_changed = Signal()
 #: The study's reference data were replaced. kwargs: ``study_id``, ``controls_changed`` (the control group

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from studies import events
 from studies.models import Membership, Read
 
 from .audit import audit_log
@@ -47,6 +48,7 @@ def read_void(*, read: Read, user, reason: str) -> Read:
     reason = check_action(read, reason)
     _void(read, reason)
     audit_log(study=read.study, user=user, action="read.void", obj=read, data={"reason": reason})
+    events.announce(events.read_voided, read_id=read.pk)
     return read
 
 
@@ -92,4 +94,5 @@ def read_reassign(*, read: Read, user, reader_id, reason: str) -> Read:
         obj=read,
         data={"reason": reason, "to_reader": member.user.get_username(), "new_read": new.pk},
     )
+    events.announce(events.read_reassigned, read_id=read.pk, new_read_id=new.pk)
     return new
