@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "studies",
     "scoring",
     "analytics",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -224,6 +225,14 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "VBQ Reader <noreply@localhost>")
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+# Reminder e-mails (notifications app; each user turns each kind off at /account/email/). Every
+# VBQ_NOTIFY_INTERVAL_SECONDS (default 15 minutes) the reminders sweep e-mails readers whose repeat reads opened
+# and about PI actions on their reads, looking back VBQ_NOTIFY_LOOKBACK_HOURS (default 48: a beat down for less
+# than that loses nothing; older openings are not announced). The daily digest goes to PIs once the local time
+# (TIME_ZONE) reaches VBQ_DIGEST_HOUR (default 7).
+NOTIFY_SWEEP_INTERVAL_SECONDS = float(os.environ.get("VBQ_NOTIFY_INTERVAL_SECONDS", "900"))
+NOTIFY_LOOKBACK_HOURS = float(os.environ.get("VBQ_NOTIFY_LOOKBACK_HOURS", "48"))
+NOTIFY_DIGEST_HOUR = int(os.environ.get("VBQ_DIGEST_HOUR", "7"))
 
 # HTTPS hardening: https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
 HTTPS = env_bool("HTTPS", False)
@@ -316,6 +325,9 @@ CELERY_BEAT_SCHEDULE = {
     # stuck import jobs, then leftovers (IMPORT_ORPHAN_MAX_AGE_SECONDS); stuck rescores
     "import-sweep": {"task": "studies.tasks.import_sweep", "schedule": JOB_SWEEP_INTERVAL_SECONDS},
     "rescore-jobs-sweep": {"task": "scoring.tasks.rescore_jobs_sweep", "schedule": JOB_SWEEP_INTERVAL_SECONDS},
+    # reminder e-mails (repeat reads opened, PI actions) and, hourly, the PIs' daily digest (sent once a day)
+    "reminders-sweep": {"task": "notifications.tasks.reminders_sweep", "schedule": NOTIFY_SWEEP_INTERVAL_SECONDS},
+    "daily-digest": {"task": "notifications.tasks.daily_digest_send", "schedule": 3600.0},
 }
 
 LOGGING = {

@@ -7,6 +7,7 @@ from studies import health
 
 urlpatterns = [
     path("", include("studies.urls")),
+    path("", include("notifications.urls")),
     path("api/analytics/", include("analytics.api.urls")),
     path("api/", include("scoring.urls")),
     path("api/", include("studies.api.urls")),

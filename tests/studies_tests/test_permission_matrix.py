@@ -45,6 +45,7 @@ MATRIX = {
         S(200, 200, 200, 200, 200, 200),
     ),
     "password-set-done": ("get", lambda i: {}, S(200, 200, 200, 200, 200, 200)),
+    "notification-preferences": ("get", lambda i: {}, S(302, 200, 200, 200, 200, 200)),  # one's own e-mail settings
     "study-list": ("get", lambda i: {}, S(302, 200, 200, 200, 200, 200)),
     # Only users an admin allowed ("Can add study": the PI here, superusers) may create a study.
     "study-create": ("get", lambda i: {}, S(302, 403, 403, 403, 200, 200)),

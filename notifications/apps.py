@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class NotificationsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "notifications"
+    verbose_name = "E-mail notifications"
+
+    def ready(self) -> None:
+        # React to what studies announces (studies imports nothing from notifications).
+        from notifications import receivers
+
+        receivers.connect()

@@ -1,0 +1,11 @@
+from django import forms
+
+from notifications.models import NotificationPreference
+
+
+class PreferencesForm(forms.ModelForm):
+    """One checkbox per kind of e-mail; labels and help texts come from :mod:`notifications.kinds`."""
+
+    class Meta:
+        model = NotificationPreference
+        fields = ["read_opened", "read_changed", "daily_digest"]

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from . import pages
+
+urlpatterns = [
+    path("account/email/", pages.preferences, name="notification-preferences"),
+]
