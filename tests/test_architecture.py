@@ -1,8 +1,8 @@
 """The shape of the code: dependencies point one way, and the pure modules import no Django.
 
-- ``studies`` is the bottom app: no module of it imports ``scoring`` or ``analytics`` — at module level or
-  inside a function, with ``import``/``from … import`` or ``importlib`` — so that the apps above react to
-  what it announces (``studies.events``) instead of being called by it.
+- ``studies`` is the bottom app: no module of it imports ``scoring``, ``analytics`` or ``notifications`` — at
+  module level or inside a function, with ``import``/``from … import`` or ``importlib`` — so that the apps above
+  react to what it announces (``studies.events``) instead of being called by it.
 - Pixel math, DICOM handling, the reading protocol and the statistics are plain functions: importing them in a
   fresh interpreter loads no Django (STYLE.md).
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-UPPER_APPS = ("scoring", "analytics")
+UPPER_APPS = ("scoring", "analytics", "notifications")
 
 
 def _imported_modules(path: Path) -> list[tuple[int, str]]:
