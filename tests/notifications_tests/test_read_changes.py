@@ -127,3 +127,13 @@ def test_nothing_for_a_locked_study(world):
     world.study.save()
     assert read_changes_notify() == {}
     assert mail.outbox == []
+
+
+def test_queries_do_not_grow_with_the_events(django_assert_max_num_queries):
+    w = repeat_study(n_cases=20, submitted_days_ago=1)
+    for read in Read.objects.filter(study=w.study, reader=w.alice, read_number=1):
+        read_reopen(read=read, user=w.pi, reason="redo")
+    # events, recorded pairs, reads, users, preferences, studies, new reads (7) + savepoint, insert, release (3)
+    with django_assert_max_num_queries(10):
+        assert read_changes_notify() == {"sent": 1}
+    assert "Reopened for you to correct: 20 cases of your first read" in mail.outbox[0].body
