@@ -73,7 +73,9 @@ def deliver(*, user, kind: Kind, items: list[Item], subject: str, body: str, wan
     one of the items (nothing is sent: the other run's e-mail told the user). An SMTP error propagates after the
     rows are rolled back.
     """
-    if not wants:
+    if not user.is_active:
+        outcome = SentNotification.Outcome.INACTIVE
+    elif not wants:
         outcome = SentNotification.Outcome.OFF
     elif not (user.email or "").strip():
         outcome = SentNotification.Outcome.NO_ADDRESS

@@ -39,6 +39,7 @@ class SentNotification(models.Model):
         SENT = "sent", "E-mailed"
         OFF = "off", "Not sent: turned off by the user"
         NO_ADDRESS = "no_address", "Not sent: the user has no e-mail address"
+        INACTIVE = "inactive", "Not sent: the account is deactivated"
         COVERED = "covered", "Not sent: another e-mail told the user"
 
     key = models.CharField(max_length=120, unique=True)

@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
                 ('key', models.CharField(max_length=120, unique=True)),
                 ('kind', models.CharField(choices=[('read_opened', 'Cases ready for a repeat read'), ('read_changed', 'Changes the PI makes to my reads'), ('daily_digest', 'Daily progress digest')], max_length=20)),
                 ('object_id', models.BigIntegerField(blank=True, null=True)),
-                ('outcome', models.CharField(choices=[('sent', 'E-mailed'), ('off', 'Not sent: turned off by the user'), ('no_address', 'Not sent: the user has no e-mail address'), ('covered', 'Not sent: another e-mail told the user')], max_length=12)),
+                ('outcome', models.CharField(choices=[('sent', 'E-mailed'), ('off', 'Not sent: turned off by the user'), ('no_address', 'Not sent: the user has no e-mail address'), ('inactive', 'Not sent: the account is deactivated'), ('covered', 'Not sent: another e-mail told the user')], max_length=12)),
                 ('at', models.DateTimeField(auto_now_add=True, db_index=True)),
                 ('study', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='studies.study')),
                 ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),

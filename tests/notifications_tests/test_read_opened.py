@@ -112,6 +112,14 @@ def test_a_reader_without_an_address_is_recorded_not_mailed():
     assert mail.outbox == []
 
 
+def test_a_deactivated_account_is_recorded_not_mailed():
+    w = repeat_study(n_cases=1)
+    w.alice.is_active = False
+    w.alice.save()
+    assert read_opened_notify() == {"reads": 1, "inactive": 1}
+    assert mail.outbox == []
+
+
 def test_a_failed_send_is_retried_on_the_next_run(settings):
     repeat_study(n_cases=2)
     # A real SMTP backend aimed at a port nobody listens on: the connection is refused.
