@@ -60,6 +60,7 @@ PURE_MODULES = [
     "analytics.stats_cli",
     "scoring.pixels",
     "scoring.measures",
+    "scoring.dicom_sr",
     "studies.protocol",
     "studies.roi_geometry",
     "studies.demo.phantom",

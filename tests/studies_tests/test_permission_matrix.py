@@ -125,6 +125,10 @@ MATRIX = {
     ),
     "api-study-plan": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
     "api-study-rescore": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 202, 404)),
+    # DICOM SR (#19): the world's reads are not submitted (409 with the reason); zips are the PI's
+    "api-read-sr": ("get", lambda i: {"pk": i["read"]}, S(401, 404, 409, 404, 409, 404)),
+    "api-case-sr": ("get", lambda i: {"pk": i["study"], "case_id": i["case"]}, S(401, 404, 403, 403, 409, 404)),
+    "api-study-sr": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 409, 404)),
     "api-study-lock": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
     "api-read-list": ("get", lambda i: {}, S(401, 200, 200, 200, 200, 200)),
     "api-read-detail": ("get", lambda i: {"pk": i["read"]}, S(401, 404, 200, 404, 200, 404)),
