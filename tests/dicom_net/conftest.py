@@ -64,7 +64,9 @@ def echo(port: int, called: str, host: str = "127.0.0.1") -> bool:
 class Orthanc:
     """One Orthanc process with its own configuration, ports and storage."""
 
-    def __init__(self, folder: Path, modalities: dict[str, tuple[str, int]], dicomweb: bool = True) -> None:
+    def __init__(
+        self, folder: Path, modalities: dict[str, tuple[str, int]], dicomweb: bool = True, users: dict | None = None
+    ) -> None:
         self.folder = folder
         self.http_port, self.dicom_port = free_port(), free_port()
         self.aet = "ORTHANC_TEST"
@@ -77,7 +79,8 @@ class Orthanc:
             "DicomPort": self.dicom_port,
             "DicomAet": self.aet,
             "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False,
+            "AuthenticationEnabled": bool(users),
+            "RegisteredUsers": users or {},
             "HttpServerEnabled": True,
             "DicomServerEnabled": True,
             "DicomCheckCalledAet": False,
@@ -94,6 +97,7 @@ class Orthanc:
         self.config = folder / "orthanc.json"
         self.config.write_text(json.dumps(config, indent=2))
         self.proc: subprocess.Popen | None = None
+        self.auth = next(iter(users.items())) if users else None
 
     def start(self) -> Orthanc:
         log = open(self.folder / "orthanc.log", "ab")
@@ -105,7 +109,7 @@ class Orthanc:
         if self.proc.poll() is not None:
             raise AssertionError("Orthanc exited: " + (self.folder / "orthanc.log").read_text()[-2000:])
         try:
-            return requests.get(self.url + "/system", timeout=1).ok
+            return requests.get(self.url + "/system", auth=self.auth, timeout=1).ok
         except requests.RequestException:
             return False
 
@@ -113,7 +117,7 @@ class Orthanc:
         """Store ``files`` in Orthanc over REST; return the Orthanc instance ids."""
         ids = []
         for path in files:
-            r = requests.post(self.url + "/instances", data=path.read_bytes(), timeout=30)
+            r = requests.post(self.url + "/instances", data=path.read_bytes(), auth=self.auth, timeout=30)
             r.raise_for_status()
             ids.append(r.json()["ID"])
         return ids
@@ -134,8 +138,10 @@ def orthanc_factory(tmp_path):
         skip_or_fail("Orthanc with its DICOMweb plugin is not installed (Debian packages orthanc, orthanc-dicomweb)")
     started: list[Orthanc] = []
 
-    def start(modalities: dict[str, tuple[str, int]] | None = None, dicomweb: bool = True) -> Orthanc:
-        o = Orthanc(tmp_path / f"orthanc{len(started)}", modalities or {}, dicomweb).start()
+    def start(
+        modalities: dict[str, tuple[str, int]] | None = None, dicomweb: bool = True, users: dict | None = None
+    ) -> Orthanc:
+        o = Orthanc(tmp_path / f"orthanc{len(started)}", modalities or {}, dicomweb, users).start()
         started.append(o)
         return o
 
