@@ -399,7 +399,8 @@ function updateSliceIndicator() {
   box.dataset.index = String(k);
   // Slice numbers count along the slice normal (studies/slices.py); the scanner's numbering may differ.
   const number = cfg.series.instances[k]?.instance_number;
-  box.title = `Slice ${k + 1} of ${n} along the slice normal` + (number != null ? ` (DICOM Instance Number ${number})` : '');
+  const frame = cfg.series.instances[k]?.frame;
+  box.title = `Slice ${k + 1} of ${n} along the slice normal` + (frame ? ` (frame ${frame} of the multi-frame file)` : number != null ? ` (DICOM Instance Number ${number})` : '');
 }
 
 function hasWindowTags(imageId) {
@@ -426,7 +427,11 @@ async function main() {
   if (!state.editable) {
     setReadOnly(cfg.readOnlyMessage || (cfg.status === 'submitted' ? 'This read is submitted: view only.' : 'View only: you cannot change this read.'));
   }
-  state.imageIds = instances.map((i) => `wadouri:${new URL(i.url, location.href).href}`);
+  // A frame of a multi-frame (enhanced MR) file: wadouri takes `frame=n` as the last query parameter (1-based).
+  state.imageIds = instances.map((i) => {
+    const href = new URL(i.url, location.href).href;
+    return `wadouri:${href}${i.frame ? `${href.includes('?') ? '&' : '?'}frame=${i.frame}` : ''}`;
+  });
   state.imageIds.forEach((id, k) => {
     state.sopOf.set(id, instances[k].sop);
     state.imageIdOf.set(instances[k].sop, id);
