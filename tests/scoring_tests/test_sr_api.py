@@ -252,3 +252,21 @@ def test_the_study_zip_costs_a_constant_number_of_queries(client, scene, django_
     with django_assert_max_num_queries(len(few.captured_queries)):
         archive = _zip(client.get(url))
     assert len([n for n in archive.namelist() if n.endswith(".dcm")]) == 5
+
+
+def test_the_pi_pages_link_to_the_downloads(client, scene):
+    client.force_login(scene.pi)
+    reads = client.get(reverse("study-reads", args=[scene.study.pk])).content.decode()
+    read_url = reverse("api-read-sr", args=[scene.read.pk])
+    assert f'href="{read_url}"' in reads
+    assert f'href="{reverse("api-case-sr", args=[scene.study.pk, scene.case.pk])}"' in reads
+    study_url = reverse("api-study-sr", args=[scene.study.pk])
+    assert f'href="{study_url}"' in reads
+    cases = client.get(reverse("study-cases", args=[scene.study.pk])).content.decode()
+    assert f'href="{reverse("api-case-sr", args=[scene.study.pk, scene.case.pk])}"' in cases
+    exports = client.get(reverse("analytics-exports", args=[scene.study.pk])).content.decode()
+    assert f'href="{study_url}"' in exports
+    assert client.get(read_url).status_code == 200  # the page's session is enough (no token)
+    Read.objects.filter(pk=scene.read.pk).update(status=Read.Status.IN_PROGRESS, submitted_at=None)
+    reads = client.get(reverse("study-reads", args=[scene.study.pk])).content.decode()
+    assert f'href="{read_url}"' not in reads  # only submitted reads have an SR
