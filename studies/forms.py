@@ -77,6 +77,5 @@ class MemberAddForm(forms.Form):
         label="Role",
         choices=Membership.Role.choices,
         initial=Membership.Role.READER,
-        help_text="Readers draw ROIs on their own worklist and never see scores or reference data; a PI manages the "
-        "study and sees everything.",
+        help_text="A reader reads their own worklist, blinded; a PI manages the study.",
     )
