@@ -119,17 +119,20 @@ def subject_codes_rekey(*, study: Study, user) -> RekeyResult:
                 new_codes[case.pk] = code = new_subject_code(taken, prefix=prefix)
                 taken.add(code)
             instances = list(Instance.objects.filter(series__case__study=study).select_related("series").order_by("pk"))
+            moved: dict[str, tuple[str, str, int]] = {}  # old name -> new name, sha256, size (frames share a file)
             for inst in instances:
-                code = new_codes[inst.series.case_id]
-                with inst.file.open("rb") as fh:
-                    data = _rewritten(fh.read(), code)
-                name = instance_file_name(
-                    study.pk, code, inst.series.series_instance_uid, inst.file.name.rsplit("/", 1)[-1]
-                )
-                old_files.append(inst.file.name)
-                inst.file.name = storage.save(name, ContentFile(data))
-                written.append(inst.file.name)
-                inst.sha256, inst.size = hashlib.sha256(data).hexdigest(), len(data)
+                if inst.file.name not in moved:
+                    code = new_codes[inst.series.case_id]
+                    with inst.file.open("rb") as fh:
+                        data = _rewritten(fh.read(), code)
+                    name = instance_file_name(
+                        study.pk, code, inst.series.series_instance_uid, inst.file.name.rsplit("/", 1)[-1]
+                    )
+                    old_files.append(inst.file.name)
+                    new_name = storage.save(name, ContentFile(data))
+                    written.append(new_name)
+                    moved[inst.file.name] = (new_name, hashlib.sha256(data).hexdigest(), len(data))
+                inst.file.name, inst.sha256, inst.size = moved[inst.file.name]
             Instance.objects.bulk_update(instances, ["file", "sha256", "size"], batch_size=500)
             # new codes avoid every old one: the unique (study, code) constraint holds row by row
             for case in cases:
@@ -142,10 +145,10 @@ def subject_codes_rekey(*, study: Study, user) -> RekeyResult:
                 user=user,
                 action="subject_codes.rekey",
                 obj=study,
-                data={"cases": len(cases), "files": len(instances), "assignments_dropped": dropped},
+                data={"cases": len(cases), "files": len(moved), "assignments_dropped": dropped},
             )
             transaction.on_commit(lambda: _remove(storage, old_files))
     except BaseException:
         _remove(storage, written)  # nothing partial: the new files go, the old ones (still referenced) stay
         raise
-    return RekeyResult(cases=len(cases), files=len(instances))
+    return RekeyResult(cases=len(cases), files=len(moved))

@@ -135,3 +135,38 @@ def test_the_viewer_payload_names_each_frame_of_the_shared_file(converted, tmp_p
     assert len({i["url"] for i in instances}) == 1  # one file, fetched once by the viewer
     body = b"".join(client.get(instances[0]["url"]).streaming_content)
     assert int(pydicom.dcmread(io.BytesIO(body)).NumberOfFrames) == 13
+
+
+def test_replacing_subject_codes_rewrites_the_shared_file_once(
+    converted, tmp_path, settings, django_capture_on_commit_callbacks
+):
+    from studies.services.subject_rekey import subject_codes_rekey
+
+    study = f.make_study()
+    _write(tmp_path / "in", "enhanced.dcm", converted[0])
+    dicom_import_run(study=study, source=tmp_path / "in")
+    with django_capture_on_commit_callbacks(execute=True):  # the old file is removed once the change is committed
+        result = subject_codes_rekey(study=study, user=study.created_by)
+    assert result.files == 1
+    case = Case.objects.get()
+    rows = list(Instance.objects.all())
+    assert len(rows) == 13 and len({r.file.name for r in rows}) == 1 and len(_stored(settings)) == 1
+    stored = pydicom.dcmread(rows[0].file.path)
+    assert stored.PatientID == case.subject_code and rows[0].sha256 == rows[-1].sha256
+
+
+def test_default_window_and_thumbnail_read_the_frames(converted, tmp_path):
+    from studies.services.display_window import series_default_window
+    from studies.services.thumbnails import series_thumbnail_png
+
+    study = f.make_study()
+    _write(tmp_path / "in", "enhanced.dcm", converted[0])
+    for k, ds in enumerate(converted[1]):
+        _write(tmp_path / "single", f"IM{k:04d}.dcm", ds)
+    dicom_import_run(study=study, source=tmp_path / "in")
+    other = f.make_study()
+    dicom_import_run(study=other, source=tmp_path / "single")
+    multi, single = Series.objects.get(case__study=study), Series.objects.get(case__study=other)
+    window = series_default_window(multi)
+    assert window is not None and window == series_default_window(single)  # the same voxels, the same window
+    assert series_thumbnail_png(multi) == series_thumbnail_png(single)
