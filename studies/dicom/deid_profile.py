@@ -138,10 +138,14 @@ ADDITIONAL_REMOVALS: Final[frozenset[str]] = frozenset(
     }
 )
 
-#: Attributes that are Type 2 in the MR Image IOD (PS3.3 A.4) among those with a compound action code: they
-#: are emptied (``Z``) rather than removed. Content Date/Time are Type 2C (present for temporally related
-#: images, which MR slices are); Contrast/Bolus Agent is Type 2 in the Contrast/Bolus module.
-MR_IOD_TYPE2: Final[frozenset[str]] = frozenset({"ContentDate", "ContentTime", "ContrastBolusAgent"})
+#: Attributes that are Type 2 in the MR Image IOD (PS3.3 A.4) or the Enhanced MR Image IOD (A.36, also the
+#: Legacy Converted one) among those with a compound action code: they are emptied (``Z``) rather than removed.
+#: Content Date/Time are Type 2C (present for temporally related images, which MR slices are); Contrast/Bolus
+#: Agent is Type 2 in the Contrast/Bolus module; Acquisition Context Sequence is Type 2 in the Acquisition
+#: Context module, mandatory in the enhanced MR IODs (only ever emptied when a file holds it).
+MR_IOD_TYPE2: Final[frozenset[str]] = frozenset(
+    {"ContentDate", "ContentTime", "ContrastBolusAgent", "AcquisitionContextSequence"}
+)
 
 #: Private attributes known to carry no identifying information, kept under the Retain Safe Private Option
 #: (PS3.15 E.3.10, Table E.3.10-1): (group, private creator, element offset within the block). Philips stores

@@ -228,6 +228,8 @@ def test_deidentification_reaches_into_the_functional_groups(converted):
     original = _source(converted, 0)
     assert original in {s.SOPInstanceUID for s in singles} and source == mapper.map(original)
     assert "ReferencedSOPInstanceUID" in report.uids_remapped
+    # Type 2 in the enhanced MR IODs: emptied, not removed
+    assert "AcquisitionContextSequence" in mf and len(mf.AcquisitionContextSequence) == 0
     text = f.part10(mf)
     for single in singles:
         assert single.SOPInstanceUID.encode() not in text
