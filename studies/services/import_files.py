@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -139,7 +140,8 @@ def _files_under(folder: Path) -> list[tuple[str, str]]:
     return files
 
 
-#: Prefix of the temporary folders zips are extracted to (the import sweep removes old ones).
+#: Prefix of the temporary folders zips are extracted to. A running import touches its folder as it works; the
+#: import sweep removes one left untouched for longer than JOB_HEARTBEAT_TIMEOUT_SECONDS (its process is gone).
 TEMP_PREFIX = "vbq-import-"
 
 
@@ -150,6 +152,7 @@ class _Source:
         self.source = Path(source)
         self.tmp: str | None = None
         self.tick = tick
+        self.touched = 0.0
 
     def __enter__(self) -> list[tuple[str, str]]:
         if not self.source.exists():
@@ -158,7 +161,7 @@ class _Source:
             return _files_under(self.source)
         self.tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX)
         try:  # the context is not entered if this raises: nothing extracted (identified) may stay behind
-            _safe_extract(self.source, Path(self.tmp), self.tick)
+            _safe_extract(self.source, Path(self.tmp), self._extracting)
             files = _files_under(Path(self.tmp))
             if not files:
                 raise ValidationError("No files found in the archive.")
@@ -171,6 +174,16 @@ class _Source:
         if self.tmp:
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = None
+
+    def _extracting(self) -> None:
+        """Called per chunk extracted: the job's heartbeat, and the folder marked in use (at most once a second;
+        the import sweep removes a folder left untouched for longer than JOB_HEARTBEAT_TIMEOUT_SECONDS)."""
+        if self.tick is not None:
+            self.tick()
+        now = time.monotonic()
+        if now - self.touched >= 1.0:
+            self.touched = now
+            self.touch()
 
     def touch(self) -> None:
         """Mark the temporary folder as in use (its modification time), for the import sweep."""

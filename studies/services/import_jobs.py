@@ -2,8 +2,8 @@
 
 The rules (claim, heartbeat, sweep) are :mod:`vbqsite.jobs`; this module applies them to :class:`ImportJob`.
 A job the broker refused, or that the sweep gave up on, is failed with a message; its upload stays (until the
-import sweep removes leftovers older than ``IMPORT_ORPHAN_MAX_AGE_SECONDS``) so that Retry can queue the same job
-again.
+import sweep removes leftovers older than ``IMPORT_ORPHAN_MAX_AGE_SECONDS``, counted from the failure for a job the
+sweep gave up on) so that Retry can queue the same job again.
 """
 
 from __future__ import annotations
@@ -75,5 +75,15 @@ def import_job_retry(*, job: ImportJob, user) -> ImportJob:
 
 
 def import_jobs_sweep() -> dict[str, list[int]]:
-    """Queue again, or fail, the import jobs that are stuck (:func:`vbqsite.jobs.jobs_sweep`)."""
-    return jobs.jobs_sweep(ImportJob, enqueue_job=lambda job: _send(job.pk), noun="import")
+    """Queue again, or fail, the import jobs that are stuck (:func:`vbqsite.jobs.jobs_sweep`).
+
+    The upload of a job the sweep gives up on is kept for Retry for ``IMPORT_ORPHAN_MAX_AGE_SECONDS`` counted from
+    now (its modification time is what the import sweep reads), then removed like every other leftover.
+    """
+    done = jobs.jobs_sweep(ImportJob, enqueue_job=lambda job: _send(job.pk), noun="import")
+    for source in ImportJob.objects.filter(pk__in=done["failed"]).values_list("source", flat=True):
+        try:
+            os.utime(source)
+        except OSError:  # already gone: Retry will say so
+            pass
+    return done

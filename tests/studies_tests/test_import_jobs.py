@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import time
 import zipfile
 from datetime import timedelta
@@ -99,8 +100,10 @@ def test_a_queued_import_never_picked_up_is_queued_again_then_failed(sent, setti
     assert len(sent) == settings.JOB_QUEUED_MAX_REQUEUES
 
 
-def test_the_bound_is_a_setting(sent, settings):
+def test_the_bound_is_a_setting(sent, settings, tmp_path, monkeypatch):
     settings.JOB_HEARTBEAT_TIMEOUT_SECONDS, settings.JOB_MAX_REQUEUES = 3, 0
+    # the sweep also removes import folders untouched for 3 s: this test's own temporary directory, not other runs'
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     job = _job("running", silent_for=4)
     assert tasks.import_sweep()["failed"] == [job.pk]
     job.refresh_from_db()
