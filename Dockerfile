@@ -24,4 +24,4 @@ RUN useradd --system --home-dir /var/lib/vbq --shell /usr/sbin/nologin vbq \
     && mkdir -p /var/lib/vbq/media/uploads && chown -R vbq:vbq /var/lib/vbq
 USER vbq
 EXPOSE 8000
-CMD ["gunicorn", "vbqsite.wsgi", "--preload", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]
+CMD ["gunicorn", "vbqsite.wsgi", "--preload", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-class", "gthread", "--threads", "4", "--keep-alive", "5", "--timeout", "120"]

@@ -62,7 +62,8 @@ def granted_file(request, token: str, name: str):
     """A file of the series a pixel grant opens, for the session it was issued to: no database query.
 
     401 without a session cookie, 403 for a tampered, expired or other session's grant, 404 for a name that is
-    not a file of the series' folder.
+    not a file of the series' folder. Under gunicorn, valid grants are answered the same way before Django's
+    middleware runs (:mod:`studies.pixel_wsgi`); this view gives every other answer, and serves runserver and tests.
     """
     try:
         grant = pixel_grants.verify(token, request.COOKIES.get(settings.SESSION_COOKIE_NAME))

@@ -75,16 +75,33 @@ class GrantError(Exception):
         self.status, self.detail = status, detail
 
 
+#: Grants this process has verified: (token, session key) → (grant, signed at). A viewer fetches a series' files
+#: with one grant, so the signature is checked once per series and process; the age is checked on every use.
+_verified: dict[tuple[str, str], tuple[Grant, int]] = {}
+_VERIFIED_MAX = 4096
+
+
 def verify(token: str, session_key: str | None) -> Grant:
     """The grant in ``token`` if its signature holds, it has not expired and ``session_key`` is its session."""
     if not session_key:
         raise GrantError(401, "Your session has expired: log in again.")
+    max_age = settings.PIXEL_GRANT_SECONDS
+    known = _verified.get((token, session_key))
+    if known is not None:
+        grant, signed_at = known
+        if time.time() - signed_at <= max_age:
+            return grant
+        raise GrantError(403, "This image link has expired: reload the page.")
     try:
-        payload = _signer().unsign_object(token, max_age=settings.PIXEL_GRANT_SECONDS)
+        payload = _signer().unsign_object(token, max_age=max_age)
     except signing.SignatureExpired:
         raise GrantError(403, "This image link has expired: reload the page.") from None
     except (signing.BadSignature, ValueError):
         raise GrantError(403, "You do not have access to this image.") from None
     if not isinstance(payload, dict) or payload.get("k") != session_tag(session_key):
         raise GrantError(403, "You do not have access to this image.")
-    return Grant(series_id=payload["s"], folder=payload["d"], user_id=payload["u"])
+    grant = Grant(series_id=payload["s"], folder=payload["d"], user_id=payload["u"])
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[(token, session_key)] = (grant, signing.b62_decode(token.rsplit(":", 2)[1]))
+    return grant

@@ -55,4 +55,5 @@ def file_response(request, path: str, *, relative: str, etag: str, size: int, ma
         return response
     response = FileResponse(open(path, "rb"), content_type=CONTENT_TYPE, headers=headers)
     response["Content-Length"] = str(size)
+    del response["Content-Disposition"]  # FileResponse's "inline; filename=…": nothing needs it
     return response

@@ -11,5 +11,10 @@ from django.core.wsgi import get_wsgi_application
 from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vbqsite.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
 get_resolver().url_patterns  # noqa: B018 - imports the URLconf now
+
+from studies.pixel_wsgi import GrantedFiles  # noqa: E402 - after django.setup()
+
+# The viewer's pixel-grant links are answered before Django's middleware stack when valid (studies/pixel_wsgi.py).
+application = GrantedFiles(django_application)
