@@ -10,7 +10,10 @@ from studies.models import Read, Roi
 
 
 class RoiScore(models.Model):
-    roi = models.OneToOneField(Roi, on_delete=models.CASCADE, related_name="score")
+    # No database constraint and no ORM cascade: deleting an ROI is then one DELETE (a save costs ≤ 4 queries,
+    # studies.services.roi_save); scoring removes the deleted ROI's statistics right after (the delete event) and the
+    # periodic sweep any left by a read or study deletion (scoring.roi_jobs.orphan_scores_delete).
+    roi = models.OneToOneField(Roi, on_delete=models.DO_NOTHING, db_constraint=False, related_name="score")
     roi_version = models.PositiveIntegerField()
     n = models.PositiveIntegerField(null=True)
     area_mm2 = models.FloatField(null=True)

@@ -16,11 +16,14 @@ from vbqsite.queue import enqueue
 SCORING_SETTINGS = frozenset({"measure_vbq", "measure_snr", "roi_statistic", "min_levels_vbq", "noise_correction"})
 
 
-def on_roi_changed(*, read_id: int, roi_id: int | None, action: str, **_) -> None:
+def on_roi_changed(
+    *, read_id: int, roi_id: int | None, action: str, version: int | None = None, deleted_roi_id=None, **_
+) -> None:
     if roi_id is not None:
-        enqueue(tasks.roi_score, roi_id)  # measures the ROI (unless excluded), then scores its read
+        # measures the ROI at this version (dropped if a newer one is stored by then), then scores its read
+        enqueue(tasks.roi_score, roi_id, version)
     else:
-        enqueue(tasks.read_score, read_id)
+        enqueue(tasks.read_score, read_id, deleted_roi_id)
 
 
 def on_study_settings_changed(*, study_id: int, fields: list[str], **_) -> None:

@@ -13,11 +13,9 @@ from django.utils import timezone
 
 from studies import events
 from studies.models import Case, Membership, Read, Roi, Study
-from studies.slices import slice_refs
 
 from .audit import audit_log
 from .read_checks import read_checks
-from .roi_payload import validate_roi_payload
 
 # Time between two autosaves that still counts as working on the case (longer gaps are breaks).
 ACTIVITY_GAP = timedelta(minutes=5)
@@ -183,16 +181,6 @@ ROI_FIELDS = (
 )
 
 
-def _roi_snapshot(roi: Roi) -> dict:
-    return {f: getattr(roi, f) for f in ROI_FIELDS} | {"version": roi.version}
-
-
-def _roi_audit(roi: Roi) -> dict:
-    """The ROI as the audit log records it: :func:`_roi_snapshot` and the slice number (:mod:`studies.slices`)."""
-    ref = slice_refs([roi.sop_instance_uid]).get(roi.sop_instance_uid)
-    return _roi_snapshot(roi) | {"slice_number": ref.number if ref else None}
-
-
 def roi_version(value) -> int:
     """The ROI version a write carries: a whole number ≥ 1 (a JSON integer; not 1.5, "1", true or a list)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -203,65 +191,25 @@ def roi_version(value) -> int:
     return value
 
 
-def roi_validate(*, read: Read, data: dict) -> dict:
-    """Check an ROI payload; raise ValidationError with a reader-readable message."""
-    return validate_roi_payload(read=read, data=data)
-
-
-@transaction.atomic
 def roi_create(*, read: Read, user, data: dict) -> Roi:
-    read = Read.objects.select_for_update().select_related("study").get(pk=read.pk)
-    _assert_writable(read, user)
-    clean = roi_validate(read=read, data=data)
-    if Roi.objects.filter(read=read, label=clean["label"]).exists():
-        raise StaleEdit(Roi.objects.get(read=read, label=clean["label"]))
-    roi = Roi.objects.create(read=read, **clean)
-    _touch(read)
-    audit_log(study=read.study, user=user, action="roi.create", obj=roi, data=_roi_audit(roi))
-    events.announce(events.roi_changed, read_id=read.pk, roi_id=roi.pk, action="create")
-    return roi
+    """Create an ROI (:func:`studies.services.roi_save.save_roi_create`: four queries, no study lock)."""
+    from .roi_save import save_roi_create
+
+    return save_roi_create(read_id=read.pk, user=user, data=data).roi
 
 
-@transaction.atomic
 def roi_update(*, roi: Roi, user, data: dict, version: int | None) -> Roi:
-    roi = Roi.objects.select_for_update().select_related("read__study").get(pk=roi.pk)
-    read = roi.read
-    _assert_writable(read, user)
-    if version is None:
-        raise ValidationError("Send the ROI's version with every change (optimistic concurrency).")
-    if roi_version(version) != roi.version:
-        raise StaleEdit(roi)
-    clean = roi_validate(read=read, data={**_roi_snapshot(roi), **data})
-    if clean["label"] != roi.label and Roi.objects.filter(read=read, label=clean["label"]).exists():
-        raise ValidationError(f"This read already has a {clean['label']} ROI.")
-    before = _roi_audit(roi)
-    for key, value in clean.items():
-        setattr(roi, key, value)
-    roi.version += 1
-    roi.save()
-    _touch(read)
-    audit_log(
-        study=read.study,
-        user=user,
-        action="roi.update",
-        obj=roi,
-        data={"before": before, "after": _roi_audit(roi)},
-    )
-    events.announce(events.roi_changed, read_id=read.pk, roi_id=roi.pk, action="update")
-    return roi
+    """Change an ROI at ``version`` (:func:`studies.services.roi_save.save_roi_update`); StaleEdit when stale."""
+    from .roi_save import save_roi_update
+
+    return save_roi_update(read_id=roi.read_id, roi_id=roi.pk, user=user, data=data, version=version).roi
 
 
-@transaction.atomic
 def roi_delete(*, roi: Roi, user, version: int | None) -> None:
-    roi = Roi.objects.select_for_update().select_related("read__study").get(pk=roi.pk)
-    read = roi.read
-    _assert_writable(read, user)
-    if version is not None and roi_version(version) != roi.version:
-        raise StaleEdit(roi)
-    audit_log(study=read.study, user=user, action="roi.delete", obj=roi, data=_roi_audit(roi))
-    roi.delete()
-    _touch(read)
-    events.announce(events.roi_changed, read_id=read.pk, roi_id=None, action="delete")
+    """Delete an ROI (:func:`studies.services.roi_save.save_roi_delete`); StaleEdit when ``version`` is stale."""
+    from .roi_save import save_roi_delete
+
+    save_roi_delete(read_id=roi.read_id, roi_id=roi.pk, user=user, version=version)
 
 
 def read_submit_problems(read: Read) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
@@ -51,12 +53,35 @@ def _points(raw, shape: str) -> list[list[float]]:
     return points
 
 
-def validate_roi_payload(*, read: Read, data: dict) -> dict:
+@dataclass(frozen=True)
+class SliceGeometry:
+    """The size of the image an ROI is drawn on: its series' rows × columns and pixel spacing (row, column; mm)."""
+
+    rows: int
+    columns: int
+    pixel_spacing: list
+
+
+def case_slice_geometry(read: Read, sop: str) -> SliceGeometry | None:
+    """The geometry of slice ``sop`` when it is an image of the read's case (one query); None otherwise."""
+    instance = Instance.objects.filter(sop_instance_uid=sop, series__case_id=read.case_id).select_related("series")
+    instance = instance.first()
+    if instance is None:
+        return None
+    series = instance.series
+    return SliceGeometry(series.rows, series.columns, series.pixel_spacing)
+
+
+def validate_roi_payload(
+    *, read: Read, data: dict, geometry: Callable[[str], SliceGeometry | None] | None = None
+) -> dict:
     """Clean an ROI payload; raise ``ValidationError`` with a sentence a reader understands.
 
     A drawn ROI needs a label, a shape, its points in image pixel coordinates (pixel centres at integer
     (col, row)) and the SOP Instance UID of a slice of this case. An exclusion needs a level label
-    (L1–L4) and a reason, and carries no geometry.
+    (L1–L4) and a reason; it keeps the level's drawn geometry when it has one (validated like a drawn ROI).
+    ``geometry(sop)`` gives the slice's size when the caller has already loaded it (the ROI save loads it with
+    everything else in one query); by default it is looked up.
     """
     protocol = protocol_for(read.study)
     label = str(data.get("label") or "").strip().upper()
@@ -77,12 +102,15 @@ def validate_roi_payload(*, read: Read, data: dict) -> dict:
         note = str(data.get("exclusion_note") or "")[:200]
         if reason == Roi.ExclusionReason.OTHER and not note.strip():
             raise ValidationError(f"Describe why {label} is excluded (reason “other”).")
+        kept = {"shape": "", "points_px": [], "sop_instance_uid": "", "csf_level": ""}
+        if data.get("shape") and data.get("points_px") and data.get("sop_instance_uid"):
+            # Excluding a drawn level keeps its ROI (shown dashed, left out of every score): undoing the
+            # exclusion brings the same ROI back instead of sending the level back to "to draw".
+            drawn = validate_roi_payload(read=read, data={**data, "excluded": False}, geometry=geometry)
+            kept = {key: drawn[key] for key in kept}
         return {
             "label": label,
-            "shape": "",
-            "points_px": [],
-            "sop_instance_uid": "",
-            "csf_level": "",
+            **kept,
             "excluded": True,
             "exclusion_reason": reason,
             "exclusion_note": note,
@@ -92,15 +120,10 @@ def validate_roi_payload(*, read: Read, data: dict) -> dict:
     if shape not in Roi.Shape.values:
         raise ValidationError(f"Unknown ROI shape “{data.get('shape')}”. Use rectangle, ellipse or polygon.")
     sop = str(data.get("sop_instance_uid") or "").strip()
-    instance = (
-        Instance.objects.filter(sop_instance_uid=sop, series__case_id=read.case_id).select_related("series").first()
-        if sop
-        else None
-    )
-    if instance is None:
+    series = (geometry or (lambda uid: case_slice_geometry(read, uid)))(sop) if sop else None
+    if series is None:
         raise ValidationError("The ROI must be drawn on a slice of this case's images (unknown SOP Instance UID).")
     points = _points(data.get("points_px"), shape)
-    series = instance.series
     outside = [
         (c, r)
         for c, r in points

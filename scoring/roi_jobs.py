@@ -1,0 +1,141 @@
+"""Scoring after one ROI change: that ROI's statistics, then its read's VBQ/SNR and M-score — nothing else.
+
+A reader drags an ROI and the viewer saves every position, so one ROI may change several times a second:
+
+- **superseded versions are dropped**: a job carries the ROI version it was queued for; finding a newer version
+  stored, it does nothing (the newer version's own job scores it). Quick moves queued faster than the worker runs
+  them therefore coalesce into one measurement of the latest position. A result is stored only while its version
+  is still current (the ROI row is locked for that one INSERT … ON CONFLICT), so a late job never overwrites a
+  newer result;
+- **only the changed ROI is measured** (its slice's pixels come from the worker's slice cache,
+  :data:`studies.dicom.pixels._DEFAULT_CACHE`); the read's VBQ and SNR are recomputed from the stored statistics of
+  its ROIs (:func:`scoring.services._read_inputs`, one query) and skipped when the read's inputs digest is unchanged;
+- **the read's M-score** is computed from the study's control SNRs and stored with its VBQ/SNR in one upsert;
+  **every M-score of the study** is refreshed (:func:`scoring.services.study_mscores_refresh`) only when the SNR
+  of a control's first read — the readings the control group's mean and SD are taken from
+  (:func:`scoring.services.control_snrs`) — changed.
+
+The formulas are those of :mod:`scoring.measures` through the same functions as a whole-study rescore, so the
+results are identical (tests/scoring_tests/test_roi_jobs.py compares them with a fresh computation).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+
+from scoring import measures
+from scoring.models import ReadScore, RoiScore
+from scoring.pixels import roi_stats
+from scoring.services import (
+    READ_SCORE_FIELDS,
+    STAT_FIELDS,
+    _input_rows,
+    _instance_pixels,
+    _read_inputs,
+    _read_score_fields,
+    control_snrs,
+    study_mscores_refresh,
+)
+from studies.dicom.pixels import PixelError
+from studies.models import Instance, Read, Roi
+from studies.roi_geometry import RoiGeometryError, roi_mask
+
+__all__ = ["orphan_scores_delete", "read_change_score", "roi_change_score"]
+
+#: The M-score columns stored with a read's score.
+M_FIELDS = ("m_score", "m_score_reason")
+
+
+def roi_change_score(*, roi_id: int, version: int | None = None) -> ReadScore | None:
+    """Measure ROI ``roi_id`` at ``version`` (None: whatever version is stored), then score its read.
+
+    Returns the read's score, or None when the job was superseded (a newer version is stored), the ROI is gone,
+    or another ROI of the read still waits for its statistics (its own job scores the read).
+    """
+    roi = Roi.objects.filter(pk=roi_id).select_related("read__study", "read__case").first()
+    if roi is None or (version is not None and roi.version != version):
+        return None  # deleted, or superseded: the stored version's own job measures it
+    if roi.excluded:
+        RoiScore.objects.filter(roi_id=roi.pk).delete()  # an excluded level has no statistics
+    elif not _measure_and_store(roi):
+        return None  # changed while we measured: the newer version's job continues
+    return read_change_score(read=roi.read)
+
+
+def _measure_and_store(roi: Roi) -> bool:
+    """Pixel statistics of ``roi`` at its loaded version, stored if that version is still current."""
+    values: dict = dict.fromkeys(STAT_FIELDS)
+    error = ""
+    instance = Instance.objects.filter(sop_instance_uid=roi.sop_instance_uid).first()
+    try:
+        if instance is None:
+            raise PixelError("The slice this ROI was drawn on is no longer stored.")
+        pixels = _instance_pixels(instance, None)  # None: the worker's shared slice cache
+        mask = roi_mask(roi.shape, roi.points_px, pixels.rows, pixels.cols, pixels.row_spacing, pixels.col_spacing)
+        stats = roi_stats(pixels.values, mask, pixels.row_spacing, pixels.col_spacing)
+        values = {k: getattr(stats, k) for k in STAT_FIELDS}
+    except (PixelError, RoiGeometryError) as exc:
+        error = str(exc)
+    with transaction.atomic():
+        # Lock the ROI row for the one INSERT: a save either came before (we see its version and drop this
+        # result) or waits ~1 ms until the result is stored (and its own job then measures the new version).
+        current = Roi.objects.select_for_update().filter(pk=roi.pk).values_list("version", flat=True).first()
+        if current != roi.version:
+            return False
+        RoiScore.objects.bulk_create(
+            [RoiScore(roi_id=roi.pk, roi_version=roi.version, error=error, **values)],
+            update_conflicts=True,
+            unique_fields=["roi"],
+            update_fields=["roi_version", "error", *STAT_FIELDS, "computed_at"],
+        )
+    return True
+
+
+def _m_fields(snr: float | None, controls: list[float]) -> dict:
+    """A read's M-score columns (as :func:`scoring.services.study_mscores_refresh`)."""
+    if snr is None:
+        return {"m_score": None, "m_score_reason": "no SNR for this read"}
+    result = measures.m_score(snr, controls)
+    return {"m_score": result.value, "m_score_reason": result.reason or ""}
+
+
+def read_change_score(*, read: Read) -> ReadScore | None:
+    """VBQ, SNR and M-score of ``read`` (loaded with its study and case) from its ROIs' stored statistics.
+
+    Nothing is written when the read's inputs digest is the stored one. The study's other M-scores are refreshed
+    only when this read is a control's first read and its SNR changed.
+    """
+    by_label, digest, complete = _read_inputs(read, _input_rows(read=read))
+    if not complete:
+        return None  # an ROI of the read has no result for its current version yet: its job scores the read
+    old = ReadScore.objects.filter(read=read).first()
+    if old is not None and old.inputs_digest == digest:
+        return old
+    fields = _read_score_fields(read.study, by_label, digest)
+    in_control_group = read.case.is_control and read.read_number == 1
+    update = list(READ_SCORE_FIELDS)
+    if not in_control_group:  # its SNR is not one of the controls': the group's mean and SD stay as they are
+        fields |= _m_fields(fields["snr"], control_snrs(read.study))
+        update += M_FIELDS
+    (score,) = ReadScore.objects.bulk_create(
+        [ReadScore(read=read, **fields)], update_conflicts=True, unique_fields=["read"], update_fields=update
+    )
+    if in_control_group and (old is None or old.snr != fields["snr"]):
+        study_mscores_refresh(study_id=read.study_id)  # the control group changed: every M-score of the study
+    return ReadScore.objects.filter(read=read).first() if in_control_group else score
+
+
+def read_change_score_by_id(*, read_id: int, deleted_roi_id: int | None = None) -> ReadScore | None:
+    """After an ROI was deleted: drop its statistics, then score the read (``read_id``)."""
+    if deleted_roi_id is not None:
+        RoiScore.objects.filter(roi_id=deleted_roi_id).delete()
+    read = Read.objects.filter(pk=read_id).select_related("study", "case").first()
+    return None if read is None else read_change_score(read=read)
+
+
+def orphan_scores_delete() -> int:
+    """Delete ROI statistics whose ROI no longer exists (its read or study was deleted); returns how many."""
+    orphans = RoiScore.objects.filter(~Exists(Roi.objects.filter(pk=OuterRef("roi_id"))))
+    deleted, _ = orphans.delete()
+    return deleted
