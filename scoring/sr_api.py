@@ -13,15 +13,17 @@ from __future__ import annotations
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scoring import sr_export
-from studies.api.schema import READ_ERRORS, ErrorSerializer
-from studies.models import Case, Read, Study
+from scoring.sr_send import sr_send
+from studies.api.schema import READ_ERRORS, WRITE_ERRORS, ErrorSerializer
+from studies.models import Case, DicomWebServer, Read, Study
 from studies.permissions import is_pi, study_for_pi
 from studies.selectors import reader_may_view, reads_visible_to
 
@@ -124,3 +126,53 @@ class StudySrView(APIView):
         study: Study = study_for_pi(request.user, pk)
         reads = sr_export.reads_for_sr(study=study, status=Read.Status.SUBMITTED)
         return _zip_response(reads, f"study-{study.pk}_sr.zip", folders=True)
+
+
+MAX_ID = 10**18 - 1
+
+
+class SrSendRequest(serializers.Serializer):
+    # ids bounded like the API's others (18 digits): a larger number is a 400, never a database overflow
+    server = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="One of the study's DICOMweb servers")
+    case = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, help_text="Only this case")
+    read = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, help_text="Only this read")
+
+
+SrSendAnswer = inline_serializer(
+    "SrSendAnswer",
+    {
+        "server": serializers.CharField(),
+        "sent": serializers.ListField(
+            child=serializers.DictField(), help_text="read, subject_code, reader, read_number, sr_sop_instance_uid"
+        ),
+        "not_sent": serializers.ListField(child=serializers.DictField(), help_text="… and the reason"),
+    },
+)
+
+
+class StudySrSendView(APIView):
+    @extend_schema(
+        summary="Send the DICOM SRs of submitted reads to a DICOMweb server of the study (STOW-RS, PI)",
+        request=SrSendRequest,
+        responses={200: SrSendAnswer, **WRITE_ERRORS},
+    )
+    def post(self, request, pk: int):
+        """Stores the SR of one read (``read``), of a case's submitted reads (``case``) or of the whole study's
+        (neither; at most 500) in the chosen PACS. Reads without an SR yet are listed in ``not_sent`` with the
+        reason; a server that is down or refuses gives 400 with what to check."""
+        study = study_for_pi(request.user, pk)
+        body = SrSendRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        v = body.validated_data
+        server = get_object_or_404(DicomWebServer, pk=v["server"], study=study)
+        filters = {"study": study, "status": Read.Status.SUBMITTED}
+        if "read" in v:
+            read = get_object_or_404(Read, pk=v["read"], study=study)
+            if read.status != Read.Status.SUBMITTED:
+                raise SrUnavailableError(sr_export.NOT_SUBMITTED.format(status=read.get_status_display().lower()))
+            filters["pk"] = read.pk
+        if "case" in v:
+            filters["case"] = get_object_or_404(Case, pk=v["case"], study=study)
+        # a Django ValidationError (nothing to send, the server failed) is a 400 in the API's one error shape
+        result = sr_send(study=study, server=server, reads=sr_export.reads_for_sr(**filters), user=request.user)
+        return Response({"server": result.server, "sent": result.sent, "not_sent": result.not_sent})

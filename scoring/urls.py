@@ -10,4 +10,5 @@ urlpatterns = [
     path("reads/<int:pk>/sr/", sr_api.ReadSrView.as_view(), name="api-read-sr"),
     path("studies/<int:pk>/cases/<int:case_id>/sr/", sr_api.CaseSrView.as_view(), name="api-case-sr"),
     path("studies/<int:pk>/sr/", sr_api.StudySrView.as_view(), name="api-study-sr"),
+    path("studies/<int:pk>/sr/send/", sr_api.StudySrSendView.as_view(), name="api-study-sr-send"),
 ]

@@ -129,6 +129,7 @@ MATRIX = {
     "api-read-sr": ("get", lambda i: {"pk": i["read"]}, S(401, 404, 409, 404, 409, 404)),
     "api-case-sr": ("get", lambda i: {"pk": i["study"], "case_id": i["case"]}, S(401, 404, 403, 403, 409, 404)),
     "api-study-sr": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 409, 404)),
+    "api-study-sr-send": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 400, 404)),  # no server: 400
     "api-study-lock": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
     "api-read-list": ("get", lambda i: {}, S(401, 200, 200, 200, 200, 200)),
     "api-read-detail": ("get", lambda i: {"pk": i["read"]}, S(401, 404, 200, 404, 200, 404)),
