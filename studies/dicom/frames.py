@@ -70,9 +70,12 @@ def _lookup(frame: Dataset | None, shared: Dataset | None, macro: str, keyword: 
     """``keyword`` of the functional group ``macro``: the frame's item first, then the shared one (PS3.3
     C.7.6.16.1: a macro is in one of the two, never both)."""
     for group in (frame, shared):
-        item = _item(group, macro) if group is not None else None
-        if item is not None and keyword in item:
-            return item.get(keyword)
+        try:
+            item = _item(group, macro) if group is not None else None
+            if item is not None and keyword in item:
+                return item.get(keyword)
+        except Exception:  # a value pydicom cannot convert (e.g. "abc" as a DS): reported as not valid
+            return None
     return None
 
 

@@ -240,3 +240,16 @@ def test_deidentification_reaches_into_the_functional_groups(converted):
 def _source(converted, frame_index: int) -> str:
     item = converted[0].PerFrameFunctionalGroupsSequence[frame_index]
     return item.ConversionSourceAttributesSequence[0].ReferencedSOPInstanceUID
+
+
+def test_a_malformed_value_in_the_functional_groups_is_reported_not_raised(converted):
+    ds = copy.deepcopy(converted[0])
+    data = f.part10(ds)
+    position = ds.PerFrameFunctionalGroupsSequence[2].PlanePositionSequence[0]
+    text = "\\".join(str(v) for v in position.ImagePositionPatient).encode()
+    # the same bytes with the third frame's position made unreadable as numbers (same length: offsets hold)
+    broken = data.replace(text, b"x" * len(text), 1)
+    assert broken != data
+    result = inspect_file(broken, name="malformed.dcm")
+    assert (result.status, result.code) == ("rejected", "inconsistent_frames")
+    assert "frame 3 has no valid Image Position (Patient)" in result.reason
