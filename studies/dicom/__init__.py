@@ -4,6 +4,8 @@
 - :mod:`~studies.dicom.values`: top-level values read from the raw bytes without decoding elements.
 - :mod:`~studies.dicom.validate`: one file's verdict (accepted, or rejected with a stable code and reason).
 - :mod:`~studies.dicom.series`: a series' geometry checks, slice order and classification (plane, T1/T2).
+- :mod:`~studies.dicom.frames`: enhanced (multi-frame) MR: each frame's geometry and rescale from the functional
+  groups, the reasons an inconsistent file is rejected, a frame's key among the slices.
 - :mod:`~studies.dicom.deid`: PS3.15 Basic Profile de-identification; its table is data
   (``profiles/ps3_15_basic_profile.csv``, loaded by :mod:`~studies.dicom.deid_profile`).
   Its keyed UID remapping and date shifts are :mod:`~studies.dicom.deid_keyed`.
