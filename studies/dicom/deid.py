@@ -12,7 +12,9 @@ codes, from Table E.1-1a:
   UID with one that is consistent across the study (:class:`UidMapper`), ``K`` keep, ``C`` clean (only with
   the Clean Descriptors Option, ``clean_descriptors=True``).
 - Compound codes (``X/Z``, ``X/D``, ``Z/D``, ``X/Z/D``, ``X/Z/U``) are resolved for the MR Image IOD (PS3.3
-  A.4): an attribute that is Type 2 there is emptied (:data:`MR_IOD_TYPE2`), every other one is removed.
+  A.4) and the Enhanced MR Image IODs (A.36): an attribute that is Type 2 there is emptied
+  (:data:`MR_IOD_TYPE2`), every other one is removed. The functional groups of an enhanced file are sequences,
+  so the table reaches every frame's attributes.
 - Patient's Name and Patient ID are replaced by the study's subject code (a ``D`` with a meaningful dummy).
 - Dates: with ``keep_dates=True`` and a ``date_offset_days``, every DA and DT value (except the patient's
   birth date, which is emptied) is shifted by that many days and TM values are kept, as the Retain
