@@ -5,6 +5,7 @@ from django.urls import path, reverse_lazy
 
 from . import dicom_views, import_pages, pages, reference_pages, subject_code_pages, subject_key_pages, viewer_page
 from .audit_pages import site_audit, site_audit_csv, study_audit, study_audit_csv
+from .dicom_network_pages import dicom_network_page
 from .reads_page import study_read_action, study_reads
 
 urlpatterns = [
@@ -36,6 +37,7 @@ urlpatterns = [
     path("studies/<int:study_id>/members/", pages.study_member_add, name="study-member-add"),
     path("studies/<int:study_id>/plan/", pages.study_plan_build, name="study-plan-build"),
     path("studies/<int:study_id>/imports/", import_pages.import_list, name="study-imports"),
+    path("studies/<int:study_id>/dicom/", dicom_network_page, name="study-dicom-network"),
     path("studies/<int:study_id>/imports/<int:job_id>/", import_pages.import_detail, name="study-import-detail"),
     path("studies/<int:study_id>/imports/<int:job_id>/retry/", import_pages.import_retry, name="study-import-retry"),
     path("studies/<int:study_id>/cases/", import_pages.case_list, name="study-cases"),

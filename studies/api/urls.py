@@ -6,7 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from . import import_views, reference_views, subject_code_views, views
+from . import dicom_network_views, import_views, reference_views, subject_code_views, views
 from .auth_views import token_view
 
 docs_view = SpectacularSwaggerSplitView.as_view(url_name="api-schema")
@@ -37,6 +37,31 @@ urlpatterns = [
         "studies/<int:pk>/subject-codes/rekey/",
         subject_code_views.SubjectCodesRekeyView.as_view(),
         name="api-study-subject-codes-rekey",
+    ),
+    path(
+        "studies/<int:pk>/dicom-receiver/",
+        dicom_network_views.DicomReceiverView.as_view(),
+        name="api-study-dicom-receiver",
+    ),
+    path(
+        "studies/<int:pk>/dicomweb-servers/",
+        dicom_network_views.DicomWebServersView.as_view(),
+        name="api-study-dicomweb-servers",
+    ),
+    path(
+        "studies/<int:pk>/dicomweb-servers/<int:server_pk>/",
+        dicom_network_views.DicomWebServerDetailView.as_view(),
+        name="api-study-dicomweb-server",
+    ),
+    path(
+        "studies/<int:pk>/dicomweb-servers/<int:server_pk>/search/",
+        dicom_network_views.DicomWebSearchView.as_view(),
+        name="api-study-dicomweb-search",
+    ),
+    path(
+        "studies/<int:pk>/dicomweb-servers/<int:server_pk>/pull/",
+        dicom_network_views.DicomWebPullView.as_view(),
+        name="api-study-dicomweb-pull",
     ),
     path("reads/<int:read_pk>/rois/", roi_list, name="api-read-roi-list"),
     path("reads/<int:read_pk>/rois/<int:pk>/", roi_detail, name="api-read-roi-detail"),

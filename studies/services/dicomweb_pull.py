@@ -76,7 +76,11 @@ def client_for(server: DicomWebServer):
         session.auth = (server.username, _secret(server))
     elif server.auth == DicomWebServer.Auth.TOKEN:
         headers["Authorization"] = f"Bearer {_secret(server)}"
-    return DICOMwebClient(server.url.rstrip("/"), session=session, headers=headers, timeout=TIMEOUT)
+    client = DICOMwebClient(server.url.rstrip("/"), session=session, headers=headers, timeout=TIMEOUT)
+    # its default retries every failed request 5 times with exponential back-off (30 s for a server that is down,
+    # see dicomweb_client.web.DICOMwebClient.set_http_retry_params): the PI is told at once instead
+    client.set_http_retry_params(retry=False)
+    return client
 
 
 def server_error(server_name: str, url: str, exc: Exception) -> str:
