@@ -99,8 +99,42 @@ async def _fetch_loop(port: int, targets: list[tuple[str, int]], headers: str, d
         writer.close()
 
 
-def load(port: int, targets: list[tuple[str, int]], *, headers: dict, connections: int, seconds: float) -> dict:
-    """``connections`` keep-alive clients fetching ``targets`` (path, expected size) round-robin for ``seconds``."""
+def tree_cpu_seconds(roots: list[int]) -> float:
+    """User + system CPU seconds of the processes ``roots`` and all their descendants (from /proc)."""
+    parent, times = {}, {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick
+    wanted, total = set(roots), 0.0
+    changed = True
+    while changed:
+        grown = {pid for pid, ppid in parent.items() if ppid in wanted} - wanted
+        changed = bool(grown)
+        wanted |= grown
+    for pid in wanted:
+        total += times.get(pid, 0.0)
+    return total
+
+
+def load(
+    port: int,
+    targets: list[tuple[str, int]],
+    *,
+    headers: dict,
+    connections: int,
+    seconds: float,
+    server_pids: list[int] = (),
+) -> dict:
+    """``connections`` keep-alive clients fetching ``targets`` (path, expected size) round-robin for ``seconds``;
+    with ``server_pids``, also the server's CPU time per request (its processes and their children)."""
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
 
     async def run(duration: float) -> dict:
@@ -110,9 +144,11 @@ def load(port: int, targets: list[tuple[str, int]], *, headers: dict, connection
         return out
 
     asyncio.run(run(1.0))  # warm-up: connections, caches, each gunicorn worker's first request
+    server0 = tree_cpu_seconds(list(server_pids)) if server_pids else 0.0
     cpu0, t0 = time.process_time(), time.perf_counter()
     out = asyncio.run(run(seconds))
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    server_cpu = tree_cpu_seconds(list(server_pids)) - server0 if server_pids else None
     lat = sorted(out["latencies"])
     q = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else [lat[0] if lat else 0.0] * 99
     return {
@@ -123,6 +159,8 @@ def load(port: int, targets: list[tuple[str, int]], *, headers: dict, connection
         "p50_ms": 1000 * q[49],
         "p99_ms": 1000 * q[98],
         "client_cpu_share": cpu / wall,
+        "client_cpu_us_per_request": 1e6 * cpu / max(1, len(lat)),
+        "server_cpu_us_per_request": 1e6 * server_cpu / max(1, len(lat)) if server_cpu is not None else None,
     }
 
 
@@ -305,7 +343,7 @@ def profile_gunicorn(env: dict, tmp: Path, targets: list, headers: dict, seconds
     total = sum(tt for (_cc, _nc, tt, _ct, _callers) in pstats.Stats(str(prof)).stats.values())
     print(
         f"  profiled worker (1 worker, 1 thread, under cProfile): {r['rps']:.0f} req/s; "
-        f"{1e6 * total / max(1, r['requests']):.0f} µs of profiled Python per request"
+        f"{1e6 * total / max(1, r['requests']):.0f} µs of request-thread CPU per request (profiler included)"
     )
     return C.profile_top(str(prof), n=25, sort="tottime")
 
@@ -340,7 +378,9 @@ def run(args, tmp: Path, database_url: str | None) -> int:
         accel, a_port = start_gunicorn(env, tmp, accel=True)
         procs.append(accel)
         granted = granted_targets(g_port, series, cookie)
-        servers: dict[str, tuple[int, list, dict]] = {"gunicorn (sendfile)": (g_port, granted, {"Cookie": cookie})}
+        servers: dict[str, tuple[int, list, dict, list[int]]] = {
+            "gunicorn (sendfile)": (g_port, granted, {"Cookie": cookie}, [gunicorn.pid])
+        }
         nginx_cm = None
         if NGINX:
             nginx_cm = LocalNginx(
@@ -349,26 +389,39 @@ def run(args, tmp: Path, database_url: str | None) -> int:
                 workdir=tmp / "nginx",
                 workers=os.cpu_count() or 1,  # the nginx image's "worker_processes auto"
             ).__enter__()
-            servers["nginx → gunicorn (X-Accel-Redirect)"] = (nginx_cm.port, granted, {"Cookie": cookie})
+            servers["nginx → gunicorn (X-Accel-Redirect)"] = (
+                nginx_cm.port,
+                granted,
+                {"Cookie": cookie},
+                [nginx_cm.proc.pid, accel.pid],
+            )
         else:
             print("nginx not installed: the deployment's nginx front is not measured (apt-get install nginx)")
         if args.checked:
             checked = [(f"/dicom/instances/{i.pk}/file", i.size) for i in instances]
-            servers["gunicorn, checked per request"] = (g_port, checked, {"Cookie": cookie})
+            servers["gunicorn, checked per request"] = (g_port, checked, {"Cookie": cookie}, [gunicorn.pid])
         if Path(ORTHANC).exists():
             orthanc, o_port = start_orthanc(tmp, password)
             procs.append(orthanc)
-            servers["Orthanc"] = (o_port, orthanc_upload(o_port, orthanc_auth, files), {"Authorization": orthanc_auth})
+            servers["Orthanc"] = (
+                o_port,
+                orthanc_upload(o_port, orthanc_auth, files),
+                {"Authorization": orthanc_auth},
+                [orthanc.pid],
+            )
         else:
             print(f"{ORTHANC} not found (apt-get install orthanc): no peer in this run")
         print(f"client: {args.connections} keep-alive connections, {args.seconds:g} s per server per round")
         for round_ in range(1, args.rounds + 1):
-            for name, (port, targets, headers) in servers.items():
-                r = load(port, targets, headers=headers, connections=args.connections, seconds=args.seconds)
+            for name, (port, targets, headers, pids) in servers.items():
+                r = load(
+                    port, targets, headers=headers, connections=args.connections, seconds=args.seconds, server_pids=pids
+                )
                 results.setdefault(name, []).append(r)
                 print(
                     f"  round {round_}  {name:38s} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
-                    f"p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}  client CPU {100 * r['client_cpu_share']:.0f} %"
+                    f"p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}  CPU per request: server "
+                    f"{r['server_cpu_us_per_request']:.0f} µs, client {r['client_cpu_us_per_request']:.0f} µs"
                 )
                 if r["errors"]:
                     print(f"    first error: {r['first_error']}")
@@ -390,7 +443,18 @@ def run(args, tmp: Path, database_url: str | None) -> int:
     peer = summary.get("Orthanc")
     for name, r in summary.items():
         ratio = f"  {r['rps'] / peer['rps']:.2f}× Orthanc's req/s" if peer and name != "Orthanc" else ""
-        print(f"  {name:38s} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms{ratio}")
+        print(
+            f"  {name:38s} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
+            f"server CPU {r['server_cpu_us_per_request']:.0f} µs/request{ratio}"
+        )
+    if peer:
+        print("ratio to Orthanc in the same round (median of rounds; the machine is shared, rounds differ):")
+        for name in servers:
+            if name != "Orthanc":
+                pairs = zip(results[name], results["Orthanc"], strict=True)
+                ratios = [r["rps"] / o["rps"] for r, o in pairs]
+                each = ", ".join(f"{x:.2f}" for x in ratios)
+                print(f"  {name:38s} {statistics.median(ratios):.2f}×  (rounds: {each})")
     if peer:
         for name, r in summary.items():
             if name != "Orthanc":

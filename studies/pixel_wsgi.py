@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 from urllib.parse import quote
 
-from django.conf import settings
+from django.conf import settings as django_settings
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
+from django.utils.functional import empty
 
 from studies import pixel_grants
 from studies.pixel_serving import CONTENT_TYPE, etag_matches, nginx_etag
@@ -47,7 +48,7 @@ class GrantedFiles:
 
     # ------------------------------------------------------------------------------------------------
 
-    def _host_allowed(self, environ) -> bool:
+    def _host_allowed(self, environ, settings) -> bool:
         if settings.USE_X_FORWARDED_HOST:
             return False  # Django's rules for forwarded hosts: let it decide
         host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
@@ -63,7 +64,7 @@ class GrantedFiles:
         return known
 
     @staticmethod
-    def _secure(environ) -> bool:
+    def _secure(environ, settings) -> bool:
         if environ.get("wsgi.url_scheme") == "https":
             return True
         header = settings.SECURE_PROXY_SSL_HEADER
@@ -73,7 +74,7 @@ class GrantedFiles:
         return False
 
     @staticmethod
-    def _security_headers(secure: bool) -> list[tuple[str, str]]:
+    def _security_headers(secure: bool, settings) -> list[tuple[str, str]]:
         """What Django's SecurityMiddleware, clickjacking middleware and CSP add (a stricter CSP: it is a file)."""
         headers = [("Content-Security-Policy", FILE_CSP), ("X-Frame-Options", settings.X_FRAME_OPTIONS)]
         if settings.SECURE_CONTENT_TYPE_NOSNIFF:
@@ -93,10 +94,11 @@ class GrantedFiles:
         return headers
 
     def _serve(self, environ, start_response, path: str):
+        settings = _settings()
         token, _, name = path[len(PREFIX) :].partition("/")
-        if not token or not pixel_grants.FILE_NAME.fullmatch(name) or not self._host_allowed(environ):
+        if not token or not pixel_grants.FILE_NAME.fullmatch(name) or not self._host_allowed(environ, settings):
             return None
-        secure = self._secure(environ)
+        secure = self._secure(environ, settings)
         if settings.SECURE_SSL_REDIRECT and not secure:
             return None
         session_key = parse_cookie(environ.get("HTTP_COOKIE", "")).get(settings.SESSION_COOKIE_NAME)
@@ -112,7 +114,7 @@ class GrantedFiles:
             return None
         etag = nginx_etag(stat)
         headers = [("ETag", etag), ("Cache-Control", f"private, max-age={int(settings.PIXEL_GRANT_SECONDS)}")]
-        headers += self._security_headers(secure)
+        headers += self._security_headers(secure, settings)
         if etag_matches(environ.get("HTTP_IF_NONE_MATCH"), etag):
             start_response("304 Not Modified", headers)
             return []
@@ -126,6 +128,14 @@ class GrantedFiles:
         handle = open(file_path, "rb")
         wrapper = environ.get("wsgi.file_wrapper")
         return wrapper(handle, 65536) if wrapper else _chunks(handle)
+
+
+def _settings():
+    """The current settings object itself: plain attribute reads instead of a LazyObject lookup each (a dozen per
+    request); read per request, so override_settings in tests still applies."""
+    if django_settings._wrapped is empty:
+        django_settings._setup()
+    return django_settings._wrapped
 
 
 def _chunks(handle, size: int = 65536):
