@@ -1,5 +1,6 @@
 """Cached analysis results (filled by the analytics jobs)."""
 
+from django.conf import settings
 from django.db import models
 
 from studies.models import Study
@@ -48,3 +49,44 @@ class AgreementReaders(models.Model):
 
     def __str__(self) -> str:
         return f"{self.study}: inter-rater readers {self.reader_ids or 'all'}"
+
+
+class SnapshotJob(models.Model):
+    """One build of a study's analysis snapshot zip (issue #20): asked for by the PI (page or API) or by locking
+    the study, run by a Celery worker (:func:`analytics.snapshot_jobs.snapshot_job_run`), with its progress.
+
+    Claim, heartbeat and sweep as every job (:mod:`vbqsite.jobs`). The zip it builds is the study's ``snapshot``
+    :class:`AnalysisCache` row (the stored file and the inputs digest it was built from).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="snapshot_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0, help_text="Progress: work units done (of total)")
+    total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requeues = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["study", "status"], name="snapshotjob_study_status")]
+
+    def __str__(self) -> str:
+        return f"snapshot of {self.study_id} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return min(99, int(100 * self.done / self.total)) if self.total else 0

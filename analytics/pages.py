@@ -11,6 +11,7 @@ import math
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,10 +27,11 @@ from analytics.datasets import OUTCOMES
 from analytics.models import AnalysisCache
 from analytics.sections import exports as csv_exports
 from analytics.sections.common import CACHED_SECTIONS, SECTIONS
-from analytics.snapshot import all_tables, snapshot_filename, snapshot_get, snapshot_row
+from analytics.snapshot import all_tables, snapshot_filename
+from analytics.snapshot_jobs import snapshot_build_request, snapshot_state
 from studies.models import Study
 from studies.permissions import study_for_pi
-from vbqsite.queue import enqueue
+from vbqsite.queue import QUEUE_DOWN, QueueUnavailable, enqueue
 
 PI_ONLY = "Only the study's PI can see the analytics."
 
@@ -350,12 +352,12 @@ def exports(request, study_id: int):
                     ),
                 }
             )
-    snapshot = snapshot_row(study)
+    snapshot = snapshot_state(study)
     ctx = _base_context(request, study, "exports")
     computing = any(s.computing for s in states.values())
     ctx |= {
         "title": "Exports",
-        "computing": computing or (snapshot is not None and snapshot.status == AnalysisCache.Status.PENDING),
+        "computing": computing or snapshot.building,
         "n_fresh": sum(s.fresh for s in states.values()),
         "n_sections": len(states),
         "data_files": [
@@ -464,12 +466,21 @@ def figure(request, study_id: int, name: str, fmt: str):
 
 @login_required
 def snapshot(request, study_id: int):
+    """The stored snapshot zip when it is current; otherwise its build is queued (a job with progress, run
+    in-process without a broker) and the exports tab shows it until the link is ready."""
     study = study_for_pi(request.user, study_id, message=PI_ONLY)
-    content, record = snapshot_get(study)
-    if content is None:
-        if record.get("status") == AnalysisCache.Status.FAILED:
-            messages.error(request, f"The snapshot could not be built: {record.get('error') or 'unknown error'}")
+    try:
+        state = snapshot_build_request(study, request.user)
+    except QueueUnavailable:
+        messages.error(request, QUEUE_DOWN)
+        return redirect("analytics-exports", study_id=study.pk)
+    if not state.ready:
+        if state.status == "failed":
+            messages.error(request, state.error)
         else:
             messages.info(request, "The analysis snapshot is being built; this page refreshes until it is ready.")
         return redirect("analytics-exports", study_id=study.pk)
+    record = state.record
+    with default_storage.open(record["path"], "rb") as fh:
+        content = fh.read()
     return _attachment(content, "application/zip", record.get("filename") or snapshot_filename(study))

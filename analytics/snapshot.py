@@ -6,10 +6,11 @@ figures (SVG, PNG at 300 dpi, PDF), ``methods.md`` (a methods paragraph naming e
 versions) and ``manifest.json`` (inputs hash, settings, versions, SHA-256 of every file). Entries have fixed
 timestamps (1980-01-01) and a fixed order, so the zip of unchanged data is byte-identical.
 
-It is built by the :func:`study_snapshot_build` job and stored under ``MEDIA_ROOT/analytics/`` with its
-inputs digest (:mod:`analytics.digests`) in the ``snapshot`` cache row; :func:`snapshot_get` serves it and
-queues a rebuild when the data changed. Once the study is locked, the first snapshot built after locking is
-frozen and served from then on.
+It is built by :func:`study_snapshot_build`, run by the snapshot job (:mod:`analytics.snapshot_jobs`, which reports
+its progress), and stored under ``MEDIA_ROOT/analytics/`` with its inputs digest and fingerprint
+(:mod:`analytics.digests`, the rule of the dashboard sections) in the ``snapshot`` cache row; the download serves
+that file, and a change of the data makes it stale (:func:`snapshot_ready`). Once the study is locked, the first
+snapshot built after locking is frozen and served from then on.
 """
 
 from __future__ import annotations
@@ -22,17 +23,17 @@ import logging
 import platform
 import tomllib
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.utils import timezone
 from django.utils.text import slugify
 
 from analytics.datasets import StudyData, study_data
-from analytics.digests import SNAPSHOT, Digests
+from analytics.digests import SNAPSHOT, Digests, Fingerprints
 from analytics.figure_cache import figure_files
 from analytics.manuscript import tables_xlsx
 from analytics.models import AnalysisCache
@@ -47,9 +48,8 @@ from analytics.sections.exports import (
     subjects_csv,
     table_csv,
 )
-from analytics.services import REQUEUE_AFTER, store_result, study_analytics_refresh
+from analytics.services import store_result, study_analytics_refresh
 from studies.models import Study
-from vbqsite.queue import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ __all__ = [
     "all_tables",
     "methods_text",
     "snapshot_filename",
-    "snapshot_get",
+    "snapshot_ready",
     "snapshot_row",
     "snapshot_zip",
     "software_versions",
@@ -424,11 +424,18 @@ def _zip_bytes(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def snapshot_zip(study: Study) -> tuple[bytes, dict[str, Any]]:
+#: Progress of a build (fractions of the whole): the analyses brought up to date, then the data files, then the
+#: figures one by one (most of the time: each is drawn in three formats), then the tables, methods and zip.
+_REFRESHED, _DATA_WRITTEN, _FIGURES_DRAWN = 0.15, 0.25, 0.9
+
+
+def snapshot_zip(study: Study, progress: Callable[[float], None] | None = None) -> tuple[bytes, dict[str, Any]]:
     """The analysis snapshot zip of the study's current cached analyses, and its manifest.
 
-    The cached sections must be fresh (``services.study_analytics_refresh`` first).
+    The cached sections must be fresh (``services.study_analytics_refresh`` first). ``progress(fraction)`` is
+    called as the work goes on.
     """
+    report = progress or (lambda fraction: None)
     study = Study.objects.select_related("consensus_reader").get(pk=study.pk)
     data = study_data(study)
     files: dict[str, bytes] = {
@@ -436,7 +443,8 @@ def snapshot_zip(study: Study) -> tuple[bytes, dict[str, Any]]:
         "data/scores.csv": scores_csv(study, data),
         "data/subjects.csv": subjects_csv(study, data),
     }
-    section_digests, results = _add_sections(study, files)
+    report(_DATA_WRITTEN)
+    section_digests, results = _add_sections(study, files, report)
     files["tables/all_tables.xlsx"] = tables_xlsx(all_tables(results))
     files["methods.md"] = methods_text(study, data, results).encode("utf-8")
     manifest = _manifest(study, data, section_digests, files)
@@ -454,9 +462,15 @@ def all_tables(results: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, 
     ]
 
 
-def _add_sections(study: Study, files: dict[str, bytes]) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+def _add_sections(
+    study: Study, files: dict[str, bytes], report: Callable[[float], None]
+) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     """Add every computed section's tables and figures to ``files``; their inputs digests and results."""
     rows = {row.section: row for row in AnalysisCache.objects.filter(study=study, section__in=CACHED_SECTIONS)}
+    n_figures = sum(
+        bool(has_data) for row in rows.values() if row.result for has_data in row.result.get("figures", {}).values()
+    )
+    drawn = 0
     section_digests = {}
     results: dict[str, dict[str, Any]] = {}
     for section in CACHED_SECTIONS:
@@ -473,6 +487,8 @@ def _add_sections(study: Study, files: dict[str, bytes]) -> tuple[dict[str, str]
                 # The dashboard's cached files where they exist; the figure is drawn once for the rest.
                 for fmt, content in figure_files(study, name, section=section).items():
                     files[f"figures/{name}.{fmt}"] = content
+                drawn += 1
+                report(_DATA_WRITTEN + (_FIGURES_DRAWN - _DATA_WRITTEN) * drawn / max(n_figures, 1))
     return section_digests, results
 
 
@@ -511,32 +527,52 @@ def snapshot_row(study: Study) -> AnalysisCache | None:
     return AnalysisCache.objects.filter(study=study, section=SNAPSHOT).first()
 
 
-def _snapshot_ready(study: Study, row: AnalysisCache | None, digest: str) -> bool:
+def snapshot_ready(study: Study, row: AnalysisCache | None, *, exact: bool = True) -> bool:
+    """The stored zip of ``row`` is the study's current snapshot: built from the current data (the exact inputs
+    digest, or with ``exact=False`` the cheap fingerprint pages compare), or frozen when the study is locked."""
     if row is None or row.status != AnalysisCache.Status.DONE or not row.result.get("path"):
         return False
     if not default_storage.exists(row.result["path"]):
         return False
     if study.locked:
         return bool(row.result.get("frozen"))
-    return row.inputs_digest == digest
+    if exact:
+        return row.inputs_digest == Digests(study).section(SNAPSHOT)
+    return bool(row.inputs_fingerprint) and row.inputs_fingerprint == Fingerprints(study).section(SNAPSHOT)
 
 
-def study_snapshot_build(*, study_id: int) -> dict:
-    """Build and store the analysis snapshot zip (idempotent; a frozen snapshot of a locked study is kept)."""
+def study_snapshot_build(*, study_id: int, progress: Callable[[float], None] | None = None) -> dict:
+    """Build and store the analysis snapshot zip (idempotent; a frozen snapshot of a locked study is kept).
+
+    ``progress(fraction)`` is called as the build goes on. Returns the stored record ({} when it failed: the
+    row says why).
+    """
     study = Study.objects.filter(pk=study_id).first()
     if study is None:
         return {}
+    report = progress or (lambda fraction: None)
     row = snapshot_row(study)
+    # Fingerprint first, then digest, then the data: a change made meanwhile leaves the zip stale, never wrongly fresh.
+    fingerprint = Fingerprints(study).section(SNAPSHOT)
     digest = Digests(study).section(SNAPSHOT)
-    if _snapshot_ready(study, row, digest):
+    if snapshot_ready(study, row):
+        if row.inputs_fingerprint != fingerprint and not study.locked:
+            AnalysisCache.objects.filter(pk=row.pk).update(inputs_fingerprint=fingerprint)
         return row.result
     try:
         study_analytics_refresh(study_id=study.pk)
-        content, manifest = snapshot_zip(study)
+        report(_REFRESHED)
+        content, manifest = snapshot_zip(study, report)
     except Exception as exc:  # recorded for the exports page; the next request tries again
         log.exception("snapshot of study %s failed", study.pk)
         store_result(
-            study, SNAPSHOT, digest, {}, status=AnalysisCache.Status.FAILED, error=f"{exc.__class__.__name__}: {exc}"
+            study,
+            SNAPSHOT,
+            digest,
+            {},
+            fingerprint=fingerprint,
+            status=AnalysisCache.Status.FAILED,
+            error=f"{exc.__class__.__name__}: {exc}",
         )
         return {}
     sha = hashlib.sha256(content).hexdigest()
@@ -552,35 +588,7 @@ def study_snapshot_build(*, study_id: int) -> dict:
         "inputs_hash": manifest["inputs_hash"],
         "filename": snapshot_filename(study),
     }
-    store_result(study, SNAPSHOT, digest, result)
+    store_result(study, SNAPSHOT, digest, result, fingerprint=fingerprint)
     if old and old != path and default_storage.exists(old):
         default_storage.delete(old)
     return result
-
-
-def snapshot_get(study: Study) -> tuple[bytes | None, dict[str, Any]]:
-    """The snapshot zip and its record, building it (via the job) when missing or stale.
-
-    Returns ``(None, record)`` while a worker is still building it.
-    """
-    from analytics import tasks
-
-    row = snapshot_row(study)
-    digest = Digests(study).section(SNAPSHOT)
-    if not _snapshot_ready(study, row, digest):
-        now = timezone.now()
-        if (
-            row is None
-            or row.status != AnalysisCache.Status.PENDING
-            or row.requested_at is None
-            or now - row.requested_at > REQUEUE_AFTER
-        ):
-            AnalysisCache.objects.update_or_create(
-                study=study, section=SNAPSHOT, defaults={"status": AnalysisCache.Status.PENDING, "requested_at": now}
-            )
-            enqueue(tasks.study_snapshot_build, study.pk)
-        row = snapshot_row(study)
-        if not _snapshot_ready(study, row, digest):
-            return None, {"status": row.status if row else "pending", "error": row.error if row else ""}
-    with default_storage.open(row.result["path"], "rb") as fh:
-        return fh.read(), row.result

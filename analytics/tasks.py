@@ -1,14 +1,14 @@
 """Celery tasks of analytics: thin, idempotent wrappers that take ids and call one service.
 
-Both skip work whose stored digest matches the current inputs, so a repeat (or a redelivery after a worker
-died: acks_late + reject_on_worker_lost) is harmless.
+The refresh and the snapshot build skip work whose stored digest matches the current inputs, so a repeat (or a
+redelivery after a worker died: acks_late + reject_on_worker_lost) is harmless.
 """
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from analytics import services, snapshot
+from analytics import services, snapshot_jobs
 
 
 @shared_task(name="analytics.tasks.study_analytics_refresh", acks_late=True, reject_on_worker_lost=True)
@@ -22,5 +22,12 @@ def study_analytics_refresh(study_id: int, sections: list[str] | None = None, fo
 
 @shared_task(name="analytics.tasks.study_snapshot_build", acks_late=True, reject_on_worker_lost=True)
 def study_snapshot_build(study_id: int) -> dict:
-    """Build the analysis snapshot zip of a study (kept frozen once the study is locked)."""
-    return snapshot.study_snapshot_build(study_id=study_id)
+    """Run the study's snapshot job: build the analysis snapshot zip with progress (kept frozen once the study is
+    locked). A duplicate finds the job taken or ended, or the zip current, and does nothing."""
+    return snapshot_jobs.snapshot_job_run(study_id=study_id)
+
+
+@shared_task(name="analytics.tasks.snapshot_jobs_sweep")
+def snapshot_jobs_sweep() -> dict:
+    """Queue again (or fail) the snapshot jobs whose worker stopped (no heartbeat for JOB_HEARTBEAT_TIMEOUT_SECONDS)."""
+    return snapshot_jobs.snapshot_jobs_sweep()

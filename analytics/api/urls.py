@@ -16,5 +16,7 @@ urlpatterns = [
         views.AgreementReadersView.as_view(),
         name="api-analytics-agreement-readers",
     ),
+    path("studies/<int:study_id>/snapshot/", views.SnapshotView.as_view(), name="api-analytics-snapshot"),
+    path("studies/<int:study_id>/snapshot.zip", views.SnapshotZipView.as_view(), name="api-analytics-snapshot-zip"),
     path("studies/<int:study_id>/<slug:section>/", views.SectionView.as_view(), name="api-analytics-section"),
 ]

@@ -7,7 +7,8 @@ with ``"fresh": false`` until the new one is ready).
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -16,12 +17,14 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import reader_sets, services
+from analytics import reader_sets, services, snapshot_jobs
 from analytics.datasets import OUTCOMES
 from analytics.models import AnalysisCache
 from analytics.sections import exports
 from analytics.sections.common import CACHED_SECTIONS, SECTIONS
+from analytics.snapshot import snapshot_filename
 from studies.permissions import study_for_pi
+from vbqsite.queue import QUEUE_DOWN, QueueUnavailable
 
 PI_ONLY = "Only the study's PI can see the analytics."
 
@@ -141,3 +144,74 @@ class AgreementReadersView(APIView):
         except ValueError as error:
             raise ValidationError({"reader_ids": [str(error)]}) from None
         return Response(self._body(study))
+
+
+def _snapshot_body(study, state) -> dict:
+    out = {
+        "study": study.pk,
+        "status": state.status,
+        "percent": state.percent,
+        "error": state.error or None,
+        "download_url": None,
+    }
+    if state.ready:
+        record = state.record
+        out |= {
+            "download_url": reverse("api-analytics-snapshot-zip", kwargs={"study_id": study.pk}),
+            "sha256": record.get("sha256"),
+            "size": record.get("size"),
+            "inputs_hash": record.get("inputs_hash"),
+            "frozen": bool(record.get("frozen")),
+            "built_at": state.row.computed_at,
+        }
+    return out
+
+
+class SnapshotView(APIView):
+    """The analysis snapshot zip's state: ``status`` ``ready`` (with ``download_url``), ``queued``, ``running``
+    (with ``percent``), ``failed`` (with ``error``) or ``none`` (never built, or the data changed since). POST
+    queues a build (202; 200 when the stored zip is current; 503 when the job queue is down)."""
+
+    @extend_schema(operation_id="analytics_snapshot", responses=OpenApiTypes.OBJECT)
+    def get(self, request, study_id: int):
+        study = study_for_pi(request.user, study_id, message=PI_ONLY)
+        return Response(_snapshot_body(study, snapshot_jobs.snapshot_state(study, exact=True)))
+
+    @extend_schema(
+        operation_id="analytics_snapshot_build",
+        request=None,
+        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
+    )
+    def post(self, request, study_id: int):
+        study = study_for_pi(request.user, study_id, message=PI_ONLY)
+        try:
+            state = snapshot_jobs.snapshot_build_request(study, request.user)
+        except QueueUnavailable:
+            return Response({"detail": QUEUE_DOWN}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response(_snapshot_body(study, state), status=200 if state.ready else status.HTTP_202_ACCEPTED)
+
+
+class SnapshotZipView(APIView):
+    """The stored snapshot zip (sent from storage as it is). 409 when it is not built or out of date: POST
+    ``…/snapshot/`` and wait for ``status: ready``."""
+
+    @extend_schema(
+        operation_id="analytics_snapshot_zip",
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, 409: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, study_id: int):
+        study = study_for_pi(request.user, study_id, message=PI_ONLY)
+        state = snapshot_jobs.snapshot_state(study, exact=True)
+        if not state.ready:
+            return Response(
+                _snapshot_body(study, state)
+                | {"detail": "The snapshot is not built for the current data: POST to the snapshot URL to build it."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        record = state.record
+        return FileResponse(
+            default_storage.open(record["path"], "rb"),
+            as_attachment=True,
+            filename=record.get("filename") or snapshot_filename(study),
+            content_type="application/zip",
+        )

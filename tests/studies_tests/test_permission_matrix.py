@@ -194,6 +194,9 @@ MATRIX = {
         lambda i: {"study_id": i["study"], "kind": "scores"},
         S(401, 404, 403, 403, 200, 404),
     ),
+    # The snapshot zip (#20): its state (and POST: build it), and the stored file (409 until built).
+    "api-analytics-snapshot": ("get", lambda i: {"study_id": i["study"]}, S(401, 404, 403, 403, 200, 404)),
+    "api-analytics-snapshot-zip": ("get", lambda i: {"study_id": i["study"]}, S(401, 404, 403, 403, 409, 404)),
     "admin": ("get", lambda i: {}, S(302, 302, 302, 302, 302, 200)),
 }
 URL_NAME_FOR_ROW = {"admin": "admin:index"}
