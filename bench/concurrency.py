@@ -1,0 +1,534 @@
+"""Benchmark of ROI saves under load: 50 simulated readers moving an ROI every 200 ms, through the viewer's API.
+
+Run from the repository root (venv active; PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379)::
+
+    python bench/concurrency.py                    # 50 readers × 5 moves/s for 30 s, baseline first
+    python bench/concurrency.py --seconds 10       # a shorter run
+    python bench/concurrency.py --workers 2,3,5    # the load once per gunicorn worker count
+    python bench/concurrency.py --cprofile         # + one save profiled in-process (where the time goes)
+
+What runs, as deployed (docker-compose.yml): ``gunicorn vbqsite.wsgi --preload --workers 3 --worker-class gthread
+--threads 4 --keep-alive 5`` on a free loopback port, a scratch PostgreSQL database, a real ``celery -A vbqsite
+worker --concurrency 2`` (prefork) on a private Redis queue (broker DB 11) and the throttle counts in Redis (DB 12,
+``CACHE_URL``). The study: ``--cases`` VBQ phantoms imported through ``dicom_import_run`` (a quarter of them
+controls), every reader × case × 2 reads planned, the six simulated ROIs on every read 1 (``bulk_create``) and
+scored beforehand (``study_rescore``); each reader works on one read 1 (in progress; the others submitted).
+
+Each simulated reader logs in like the browser (GET /login/ for the CSRF cookie, POST the form; then the session
+cookie and ``X-CSRFToken`` on every write) and every 200 ms moves its L1 ROI (``--roi``) by a random step: like the
+viewer's save queue, one save per ROI is in flight and moves made meanwhile coalesce into the next save, a PUT of
+the whole ROI with the version of the last answer. Printed: moves offered, saves sent and served per second,
+latency p50/p95/p99/max, 409s, other errors, lost writes (the stored geometry and version ≠ the last acknowledged),
+and the time from the end of the load until scoring has caught up (every moved ROI measured at its stored version,
+its read's VBQ/SNR computed from those inputs, checked with ``scoring.audit`` without pixels).
+
+Baseline in the same run: the same load (same client, same gunicorn flags) against a bare ``django-admin
+startproject`` whose one view parses the JSON body and answers a small JSON object — no session, no database: the
+ceiling of gunicorn + Django on this machine. Targets (issue #20): p95 < 100 ms at 250 offered saves/s, 0 lost.
+Writes bench/results/concurrency.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import http.client
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as C
+
+PASSWORD = "bench-concurrency-password-42"
+BROKER_URL = os.environ.get("VBQ_BENCH_CONC_BROKER", "redis://127.0.0.1:6379/11")
+CACHE_URL = os.environ.get("VBQ_BENCH_CONC_CACHE", "redis://127.0.0.1:6379/12")
+GUNICORN = ["--preload", "--worker-class", "gthread", "--threads", "4", "--keep-alive", "5", "--timeout", "120"]
+TARGET_P95_MS = 100.0
+
+
+# ------------------------------------------------------------------------------------------------ servers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn:
+    """``gunicorn <app>`` with the deployment's flags on a free loopback port, in its own process group."""
+
+    def __init__(self, app: str, cwd: Path, env: dict, workers: int, log: Path) -> None:
+        self.port = free_port()
+        cmd = [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers)]
+        self._log = open(log, "ab")
+        self.proc = subprocess.Popen(
+            cmd + GUNICORN, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}; see {log}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not listen within 60 s; see {log}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._log.close()
+
+
+BARE_VIEW = """
+import json
+from django.http import JsonResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+@csrf_exempt
+def save(request, pk):
+    body = json.loads(request.body or b"{}")
+    return JsonResponse({"id": pk, "version": int(body.get("version", 0)) + 1, "points_px": body.get("points_px")})
+
+urlpatterns = [path("rois/<int:pk>/", save)]
+"""
+
+
+def bare_project(folder: Path) -> Path:
+    """A ``django-admin startproject`` whose URLconf is one JSON view (no session, no database)."""
+    folder.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
+    subprocess.run([sys.executable, "-m", "django", "startproject", "barebench", str(folder)], check=True, env=env)
+    (folder / "barebench" / "urls.py").write_text(BARE_VIEW)
+    return folder
+
+
+# ------------------------------------------------------------------------------------------------ the study
+
+
+def build_study(phantom_dir: Path, subjects: list, geometries: dict, n_readers: int):
+    """Import the phantoms, plan 2 reads per reader × case, draw and score the six ROIs of every read 1; each
+    reader's working read (read 1 of case i mod n) in progress, the other reads 1 submitted."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from scoring.services import study_rescore
+    from studies.demo import simulate
+    from studies.models import Case, Instance, Membership, Read, Roi
+    from studies.services import reading
+    from studies.services.dicom_import import dicom_import_run
+    from studies.services.membership import study_create
+
+    User = get_user_model()
+    pi = User.objects.create_user(username="bench-pi", password=PASSWORD)
+    readers = [User.objects.create_user(username=f"reader{i + 1:02d}", password=PASSWORD) for i in range(n_readers)]
+    study = study_create(name="bench concurrency", created_by=pi, randomisation_seed=20261207, washout_days=28)
+    Membership.objects.bulk_create(Membership(study=study, user=u, role=Membership.Role.READER) for u in readers)
+    outcome = dicom_import_run(
+        study=study, source=phantom_dir, subject_codes={s.patient_id: s.subject_code for s in subjects}
+    )
+    if outcome.rejected:
+        raise RuntimeError(f"{outcome.rejected} phantom files rejected: {outcome.report[:3]}")
+    codes = sorted(s.subject_code for s in subjects)
+    Case.objects.filter(study=study, subject_code__in=codes[::4]).update(is_control=True)
+    reading.reading_plan_build(study=study, user=pi)
+    by_case: dict[str, list] = {}
+    for code, sop in (
+        Instance.objects.filter(series__case__study=study)
+        .order_by("series__case__subject_code", "slice_position", "id")
+        .values_list("series__case__subject_code", "sop_instance_uid")
+    ):
+        by_case.setdefault(code, []).append(sop)
+    rois = []
+    for read in Read.objects.filter(study=study, read_number=1).select_related("case", "reader"):
+        geometry = geometries[read.case.subject_code]
+        sop = by_case[read.case.subject_code][geometry.mid_slice_index]
+        for p in simulate.simulated_rois(geometry, reader=read.reader.username, read_number=1):
+            rois.append(
+                Roi(
+                    read=read,
+                    label=p["label"],
+                    shape=p["shape"],
+                    points_px=[[float(c), float(r)] for c, r in p["points_px"]],
+                    sop_instance_uid=sop,
+                    csf_level=p.get("csf_level", "L3" if p["label"] == "CSF" else ""),
+                )
+            )
+    Roi.objects.bulk_create(rois, batch_size=1000)
+    now = timezone.now()
+    Read.objects.filter(study=study, read_number=1).update(status=Read.Status.SUBMITTED, submitted_at=now)
+    work = []
+    for i, reader in enumerate(readers):
+        read = Read.objects.get(study=study, reader=reader, read_number=1, case__subject_code=codes[i % len(codes)])
+        work.append(read.pk)
+    Read.objects.filter(pk__in=work).update(status=Read.Status.IN_PROGRESS, submitted_at=None, last_activity_at=now)
+    study_rescore(study_id=study.pk, force=True)
+    return study, [(r.username, pk) for r, pk in zip(readers, work, strict=True)], len(rois)
+
+
+# ------------------------------------------------------------------------------------------------ the client
+
+
+class Browser:
+    """One reader's keep-alive connection with the session and CSRF cookies, as the viewer sends them."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+        headers = dict(headers or {})
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, path, body=body, headers=headers)
+                response = self.conn.getresponse()
+                data = response.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.conn.close()  # the server closed the keep-alive connection: reconnect once
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                if attempt == 2:
+                    raise
+        for header, value in response.getheaders():
+            if header.lower() == "set-cookie":
+                name, _, rest = value.partition("=")
+                self.cookies[name.strip()] = rest.split(";", 1)[0]
+        return response.status, data
+
+    def login(self, username: str) -> None:
+        status, page = self.request("GET", "/login/")
+        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1).decode()
+        form = f"username={username}&password={PASSWORD}&csrfmiddlewaretoken={token}".encode()
+        status, _ = self.request(
+            "POST", "/login/", form, {"Content-Type": "application/x-www-form-urlencoded", "Referer": "/login/"}
+        )
+        if status != 302 or "sessionid" not in self.cookies:
+            raise RuntimeError(f"login of {username} failed ({status})")
+
+    def json(self, method: str, path: str, payload: dict | None = None):
+        headers = {"Accept": "application/json", "X-Requested-With": "XMLHttpRequest"}
+        body = None
+        if payload is not None:
+            body = json.dumps(payload).encode()
+            headers |= {"Content-Type": "application/json", "X-CSRFToken": self.cookies.get("csrftoken", "")}
+        status, data = self.request(method, path, body, headers)
+        return status, (json.loads(data) if data and data[:1] in (b"{", b"[") else None)
+
+
+class Reader(threading.Thread):
+    """Moves one ROI every ``period`` s until ``stop``; one save in flight, moves meanwhile coalesce (the viewer)."""
+
+    def __init__(self, port: int, username: str | None, roi: dict, path: str, period: float, stop: threading.Event):
+        super().__init__(daemon=True)
+        self.browser, self.username, self.roi, self.path = Browser(port), username, dict(roi), path
+        self.period, self.stop = period, stop
+        self.rng = random.Random(hash(path))
+        self.latencies: list[float] = []
+        self.moves = self.conflicts = 0
+        self.errors: list[str] = []
+        self.acked: dict | None = None  # the last geometry and version the server acknowledged
+
+    def _moved(self) -> list:
+        dc, dr = self.rng.uniform(-1.5, 1.5), self.rng.uniform(-1.5, 1.5)
+        return [[round(c + dc, 6), round(r + dr, 6)] for c, r in self.roi["points_px"]]
+
+    def run(self) -> None:
+        next_move = time.perf_counter()
+        while not self.stop.is_set():
+            now = time.perf_counter()
+            if now < next_move:
+                time.sleep(next_move - now)
+                continue
+            # every move that fell due while the last save was in flight counts; the save carries the latest
+            while next_move <= time.perf_counter():
+                self.moves += 1
+                self.roi["points_px"] = self._moved()
+                next_move += self.period
+            body = {k: self.roi[k] for k in ("label", "shape", "points_px", "sop_instance_uid", "version")}
+            body |= {"excluded": False, "exclusion_reason": "", "exclusion_note": ""}
+            if self.roi.get("csf_level"):
+                body["csf_level"] = self.roi["csf_level"]
+            t0 = time.perf_counter()
+            try:
+                status, data = self.browser.json("PUT", self.path, body)
+            except OSError as exc:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            self.latencies.append(time.perf_counter() - t0)
+            if status == 200:
+                self.roi["version"] = data["version"]
+                self.acked = {"points_px": body["points_px"], "version": data["version"]}
+            elif status == 409:
+                self.conflicts += 1
+                current = (data or {}).get("current") or {}
+                self.roi["version"] = current.get("version", self.roi["version"])
+            else:
+                self.errors.append(f"HTTP {status}: {str(data)[:120]}")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def drive(readers: list[Reader], seconds: float, stop: threading.Event) -> dict:
+    """Run the readers for ``seconds``; the served/latency summary."""
+    t0 = time.perf_counter()
+    for r in readers:
+        r.start()
+    time.sleep(seconds)
+    stop.set()
+    for r in readers:
+        r.join(30)
+    wall = time.perf_counter() - t0
+    lat = [x for r in readers for x in r.latencies]
+    served = sum(len(r.latencies) for r in readers) - sum(r.conflicts for r in readers)
+    errors = [e for r in readers for e in r.errors]
+    return {
+        "readers": len(readers),
+        "seconds": round(wall, 2),
+        "moves_offered_per_s": round(sum(r.moves for r in readers) / wall, 1),
+        "saves_sent_per_s": round(len(lat) / wall, 1),
+        "saves_served_per_s": round(served / wall, 1),
+        "p50_ms": round(pct(lat, 50) * 1000, 1),
+        "p95_ms": round(pct(lat, 95) * 1000, 1),
+        "p99_ms": round(pct(lat, 99) * 1000, 1),
+        "max_ms": round(max(lat, default=float("nan")) * 1000, 1),
+        "conflicts_409": sum(r.conflicts for r in readers),
+        "errors": len(errors),
+        "error_examples": errors[:3],
+    }
+
+
+def print_run(title: str, s: dict) -> None:
+    print(f"  {title}")
+    print(
+        f"    {s['readers']} readers, {s['seconds']:.1f} s: moves offered {s['moves_offered_per_s']:.0f}/s, "
+        f"saves sent {s['saves_sent_per_s']:.0f}/s, served {s['saves_served_per_s']:.0f}/s"
+    )
+    print(
+        f"    latency p50 {s['p50_ms']:.1f} ms  p95 {s['p95_ms']:.1f} ms  p99 {s['p99_ms']:.1f} ms  "
+        f"max {s['max_ms']:.0f} ms; 409s {s['conflicts_409']}; errors {s['errors']} {s['error_examples'] or ''}"
+    )
+    for key in ("lost_writes", "scoring_catch_up_s", "scores_exact"):
+        if key in s:
+            print(f"    {key.replace('_', ' ')}: {s[key]}")
+
+
+# ------------------------------------------------------------------------------------------------ checks
+
+
+def lost_writes(readers: list[Reader]) -> int:
+    """Readers whose stored ROI differs from the last geometry and version the server acknowledged."""
+    from studies.models import Roi
+
+    lost = 0
+    for r in readers:
+        stored = Roi.objects.get(pk=r.roi["id"])
+        if r.acked is not None and (stored.version, stored.points_px) != (r.acked["version"], r.acked["points_px"]):
+            lost += 1
+    return lost
+
+
+def caught_up(roi_ids: list[int]) -> bool:
+    """Every moved ROI measured at its stored version and its read's score computed from those inputs."""
+    from django.db.models import F
+
+    from scoring.models import ReadScore, RoiScore
+    from scoring.services import _input_rows, _read_inputs
+    from studies.models import Read
+
+    if RoiScore.objects.filter(roi_id__in=roi_ids, roi_version=F("roi__version")).count() < len(roi_ids):
+        return False
+    reads = Read.objects.filter(rois__pk__in=roi_ids).select_related("study").distinct()
+    digests = dict(ReadScore.objects.filter(read__in=reads).values_list("read_id", "inputs_digest"))
+    return all(_read_inputs(read, _input_rows(read=read))[1] == digests.get(read.pk) for read in reads)
+
+
+def wait_caught_up(roi_ids: list[int], timeout: float) -> float | None:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if caught_up(roi_ids):
+            return round(time.perf_counter() - t0, 2)
+        time.sleep(0.1)
+    return None
+
+
+def profile_saves(username: str, read_id: int, roi: dict, n: int) -> dict:
+    """cProfile ``n`` saves through Django's test client in this process (no HTTP server)."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=False)
+    client.force_login(get_user_model().objects.get(username=username))
+    url = f"/api/reads/{read_id}/rois/{roi['id']}/"
+    version = roi["version"]
+    profiler = cProfile.Profile()
+    for i in range(-5, n):  # five warm-up saves (first-use imports, connection) are not profiled
+        points = [[c + 0.01 * (i % 7), r] for c, r in roi["points_px"]]
+        body = {k: roi[k] for k in ("label", "shape", "sop_instance_uid")} | {"points_px": points, "version": version}
+        if i >= 0:
+            profiler.enable()
+        response = client.put(url, json.dumps(body), content_type="application/json")
+        profiler.disable()
+        version = response.json()["version"]
+    return {"cumulative": C.profile_top(profiler, n=30), "own": C.profile_top(profiler, n=20, sort="tottime")}
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--readers", type=int, default=50)
+    ap.add_argument("--period", type=float, default=0.2, help="seconds between a reader's moves")
+    ap.add_argument("--seconds", type=float, default=30.0, help="length of each loaded run")
+    ap.add_argument("--cases", type=int, default=12, help="phantom cases (each reader reads every case twice)")
+    ap.add_argument("--workers", default="3", help="gunicorn worker counts to run (comma-separated; 3 as deployed)")
+    ap.add_argument("--roi", default="L1", help="the label each reader moves")
+    ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--cprofile", type=int, default=0, metavar="N", help="profile N saves in-process")
+    ap.add_argument("--catch-up-timeout", type=float, default=300.0)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = ap.parse_args()
+    if not (C.redis_available(BROKER_URL) and C.postgres_available()):
+        print("needs Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432", file=sys.stderr)
+        return 2
+    return C.run_in_scratch("concurrency", lambda tmp, url: _run(args, tmp, url), postgres=True, keep=args.keep)
+
+
+def _run(args, tmp: Path, database_url: str) -> int:
+    load_start = os.getloadavg()
+    subjects = C.phantom_subjects(args.cases, "CONC")  # the demo's VBQ-cohort phantoms, new codes
+    print(f"Generating {len(subjects)} phantom series…", flush=True)
+    geoms = C.make_phantoms(subjects, tmp / "phantoms")
+    geometries = {g.subject_code: g for g in geoms}
+
+    queue = f"vbq-bench-conc-{uuid.uuid4().hex[:8]}"
+    (tmp / "conc_settings.py").write_text(
+        "import os\nfrom vbqsite.settings import *  # noqa: F403\n"
+        "CELERY_TASK_DEFAULT_QUEUE = os.environ['VBQ_BENCH_QUEUE']\n"
+    )
+    os.environ.update({"VBQ_BENCH_SETTINGS": "conc_settings", "VBQ_BENCH_QUEUE": queue, "CACHE_URL": CACHE_URL})
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(tmp), os.environ.get("PYTHONPATH", "")) if p)
+    sys.path.insert(0, str(tmp))
+    env = C.setup_django(tmp / "var", database_url=database_url, broker_url=BROKER_URL, queue=queue)
+    env |= {"VBQ_BENCH_QUEUE": queue, "CACHE_URL": CACHE_URL, "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+    print(f"Database: {C.database_label()}; broker {BROKER_URL}, queue {queue}; cache {CACHE_URL}")
+
+    print("Building the study (import, plan, ROIs, scores)…", flush=True)
+    t0 = time.perf_counter()
+    study, work, n_rois = build_study(tmp / "phantoms", subjects, geometries, args.readers)
+    from studies.models import Read, Roi
+
+    n_reads = Read.objects.filter(study=study).count()
+    print(f"  {n_reads} reads, {n_rois} ROIs in {time.perf_counter() - t0:.1f} s")
+    rois = {}
+    for username, read_id in work:
+        roi = Roi.objects.get(read_id=read_id, label=args.roi)
+        rois[username] = (
+            read_id,
+            {
+                f: getattr(roi, f)
+                for f in ("id", "label", "shape", "points_px", "sop_instance_uid", "csf_level", "version")
+            },
+        )
+    results: dict = {
+        "machine": C.machine(),
+        "load_before": load_start,
+        "database": C.database_label(),
+        "study": {"reads": n_reads, "rois": n_rois, "readers": args.readers, "cases": args.cases},
+        "offered_saves_per_s": round(args.readers / args.period, 1),
+        "gunicorn": GUNICORN,
+        "runs": {},
+    }
+    worker = C.Worker(env, queue, "prefork", 2, tmp / "worker.log").start()
+    full_env = os.environ | env | {"DJANGO_SETTINGS_MODULE": "conc_settings"}
+    try:
+        if not args.no_baseline:
+            folder = bare_project(tmp / "bare-project")
+            for workers in [int(w) for w in args.workers.split(",")]:
+                bare_env = os.environ | {"PYTHONPATH": str(folder), "DJANGO_SETTINGS_MODULE": "barebench.settings"}
+                server = Gunicorn("barebench.wsgi", folder, bare_env, workers, tmp / "bare.log")
+                try:
+                    stop = threading.Event()
+                    readers = [
+                        Reader(server.port, None, roi, f"/rois/{roi['id']}/", args.period, stop)
+                        for _, roi in rois.values()
+                    ]
+                    summary = drive(readers, args.seconds, stop)
+                finally:
+                    server.stop()
+                results["runs"][f"bare Django view, {workers} workers"] = summary
+                print_run(f"Baseline: bare Django JSON view, gunicorn --workers {workers} (same flags)", summary)
+        for workers in [int(w) for w in args.workers.split(",")]:
+            server = Gunicorn("vbqsite.wsgi", C.ROOT, full_env, workers, tmp / "gunicorn.log")
+            try:
+                readers = []
+                stop = threading.Event()
+                for username, (read_id, roi) in rois.items():
+                    roi = {**roi, "version": Roi.objects.get(pk=roi["id"]).version}
+                    reader = Reader(
+                        server.port, username, roi, f"/api/reads/{read_id}/rois/{roi['id']}/", args.period, stop
+                    )
+                    readers.append(reader)
+                threads = [threading.Thread(target=r.browser.login, args=(r.username,)) for r in readers]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                summary = drive(readers, args.seconds, stop)
+                summary["lost_writes"] = lost_writes(readers)
+                summary["scoring_catch_up_s"] = wait_caught_up([r.roi["id"] for r in readers], args.catch_up_timeout)
+                from scoring.audit import study_scores_audit
+
+                summary["scores_exact"] = not study_scores_audit(study_id=study.pk, pixels=False).differences
+            finally:
+                server.stop()
+            results["runs"][f"VBQ Reader saves, {workers} workers"] = summary
+            print_run(f"VBQ Reader: PUT /api/reads/<r>/rois/<id>/, gunicorn --workers {workers}", summary)
+            if summary["p95_ms"] >= TARGET_P95_MS or summary["lost_writes"]:
+                print(f"    target missed (p95 < {TARGET_P95_MS:.0f} ms, 0 lost)")
+    finally:
+        worker.stop()
+        C.drop_queue(queue, BROKER_URL)
+    if args.cprofile:
+        username, (read_id, roi) = next(iter(rois.items()))
+        roi = {**roi, "version": Roi.objects.get(pk=roi["id"]).version}
+        top = profile_saves(username, read_id, roi, args.cprofile)
+        results["profile"] = top
+        title = f"cProfile of {args.cprofile} saves in-process (Django test client, no HTTP server)"
+        C.print_profile(top["cumulative"], title + ", by cumulative time")
+        C.print_profile(top["own"], title + ", by own time")
+    results["load_after"] = os.getloadavg()
+    print(f"Load average before {load_start[0]:.2f}, after {results['load_after'][0]:.2f}")
+    print(f"Wrote {C.write_json('concurrency', results)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
