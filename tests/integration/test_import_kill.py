@@ -162,7 +162,7 @@ def test_a_sigkilled_import_is_requeued_finished_and_leaves_nothing_identified(
     assert (job.requeues, job.total) == (1, big_zip[1])
     assert job.accepted + job.skipped == big_zip[1] and job.rejected == 0
     assert Instance.objects.filter(series__case__study=job.study).count() == big_zip[1]  # each image once
-    assert cleaned < BOUND + 3  # the first sweeps after the bound
+    assert cleaned < BOUND + 5  # the first sweeps after the bound (slack for a loaded machine)
     assert not list(worker_tmp.iterdir())  # no temporary folder of either run
     assert not upload.exists()  # the identified upload went with the finished job
     stored = [p for p in (Path(settings.MEDIA_ROOT) / "dicom" / f"study-{job.study_id}").rglob("*") if p.is_file()]
@@ -184,7 +184,7 @@ def test_a_sigkilled_import_the_sweep_gives_up_on_keeps_its_upload_for_retry_the
         "the sweep to fail the import and remove the dead run's folder",
         timeout=BOUND + 30,
     )
-    assert time.monotonic() - killed_at < BOUND + 3
+    assert time.monotonic() - killed_at < BOUND + 5  # the first sweeps after the bound (slack for a loaded machine)
     job.refresh_from_db()
     assert job.status == "failed"
     assert job.error == f"The worker running this import stopped (no sign of life for {BOUND} seconds); run it again."
