@@ -12,6 +12,7 @@ Reference: pynetdicom 3.0 user guide, "Event handlers" and "Storage SCP".
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
@@ -49,6 +50,7 @@ class Handlers:
 
     def bindings(self) -> list[tuple]:
         return [
+            (evt.EVT_CONN_OPEN, no_delay),
             (evt.EVT_REQUESTED, self.on_requested),
             (evt.EVT_C_ECHO, self.on_echo),
             (evt.EVT_C_STORE, self.on_store),
@@ -103,6 +105,15 @@ class Handlers:
                 self.jobs.append(job)
         except Exception:
             log.exception("the end of an association could not be handled")
+
+
+def no_delay(event) -> None:
+    """Send each PDU at once (TCP_NODELAY): with Nagle's algorithm a short C-STORE response waits for the
+    sender's delayed acknowledgement (up to 40 ms on Linux), which caps a sender at ~20 images/s."""
+    try:
+        event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (AttributeError, OSError):
+        pass
 
 
 def _reject(assoc, result: int, diagnostic: int) -> None:
