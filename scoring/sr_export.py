@@ -103,7 +103,7 @@ class SrBuilder:
         header = self._headers[name]
         if isinstance(header, SrUnavailable):
             raise header
-        return dicom_sr.SrImage(header=header, frame_number=getattr(instance, "frame_number", None))
+        return dicom_sr.SrImage(header=header, frame_number=instance.frame_number)
 
     def _check(self, read: Read) -> None:
         if read.status == Read.Status.VOIDED:

@@ -270,3 +270,35 @@ def test_the_pi_pages_link_to_the_downloads(client, scene):
     Read.objects.filter(pk=scene.read.pk).update(status=Read.Status.IN_PROGRESS, submitted_at=None)
     reads = client.get(reverse("study-reads", args=[scene.study.pk])).content.decode()
     assert f'href="{read_url}"' not in reads  # only submitted reads have an SR
+
+
+@pytest.mark.parametrize("enhanced", [False, True], ids=["legacy-converted", "enhanced-mr"])
+def test_a_read_on_a_multi_frame_file_references_the_file_and_its_frame(client, tmp_path, enhanced):
+    mf, _, geometry = f.enhanced_mr(enhanced=enhanced)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "enhanced.dcm").write_bytes(f.part10(mf))
+    pi, reader = f.make_user("pi"), f.make_user("reader")
+    study = f.make_study(pi)
+    f.add_member(study, reader)
+    dicom_import_run(study=study, source=tmp_path / "in")
+    case = Case.objects.get(study=study)
+    read = _submitted_read(case, reader, geometry)
+    data = _get(client, pi, "api-read-sr", pk=read.pk).content
+    frame = list(case.primary_series.instances.order_by("slice_position"))[geometry.mid_slice_index]
+    stored = pydicom.dcmread(frame.file.path, stop_before_pixels=True)
+    ds = pydicom.dcmread(io.BytesIO(data))
+    refs = []
+
+    def walk(items):
+        for item in items:
+            for ref in item.get("ReferencedSOPSequence", []):
+                refs.append((ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID, int(ref.ReferencedFrameNumber)))
+            walk(item.get("ContentSequence", []))
+
+    walk(ds.ContentSequence)
+    assert set(refs) == {(stored.SOPClassUID, stored.SOPInstanceUID, frame.frame_number)}
+    values = sr_values(data)
+    stored_stats = {s.roi.label: s for s in RoiScore.objects.filter(roi__read=read).select_related("roi")}
+    assert {label: values[label]["mean"] for label in stored_stats} == {k: s.mean for k, s in stored_stats.items()}
+    errors, _ = dciodvfy(data, tmp_path)
+    assert errors == []
