@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -25,6 +26,8 @@ from pydicom.errors import InvalidDicomError
 from scoring import dicom_sr
 from scoring.services import _input_rows, _read_inputs  # the read score's own inputs and digest
 from studies.models import Instance, Read, Roi, Study
+
+log = logging.getLogger(__name__)
 
 NOT_SUBMITTED = (
     "This read has not been submitted yet: its DICOM SR is written once the reader submits it (status: {status})."
@@ -165,6 +168,9 @@ class SrBuilder:
             sr = dicom_sr.read_sr(data)
         except dicom_sr.SrError as exc:
             raise SrUnavailable(str(exc)) from exc
+        except (ValueError, TypeError) as exc:  # highdicom refused a value: one read, never a broken zip stream
+            log.exception("DICOM SR of read %s could not be built", read.pk)
+            raise SrUnavailable(f"This read could not be written as DICOM SR ({exc}).") from exc
         buffer = io.BytesIO()
         sr.save_as(buffer, enforce_file_format=True)
         return SrFile(name=sr_file_name(read), data=buffer.getvalue(), sop_instance_uid=str(sr.SOPInstanceUID))

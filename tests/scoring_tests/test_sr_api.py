@@ -302,3 +302,17 @@ def test_a_read_on_a_multi_frame_file_references_the_file_and_its_frame(client, 
     assert {label: values[label]["mean"] for label in stored_stats} == {k: s.mean for k, s in stored_stats.items()}
     errors, _ = dciodvfy(data, tmp_path)
     assert errors == []
+
+
+def test_a_read_whose_roi_cannot_be_written_is_refused_alone(client, scene):
+    """An ROI stored with unusable geometry (written around the API's checks) → that read answers 409 with the reason;
+    the study zip still holds the other read, and lists this one with the reason (never a broken stream)."""
+    roi = scene.read.rois.get(label="L3")
+    type(roi).objects.filter(pk=roi.pk).update(points_px=[[1, 1], [2, 2]])
+    services.study_rescore(study_id=scene.study.pk, force=True)  # the ROI's statistics: an error, read rescored
+    response = _get(client, scene.pi, "api-read-sr", pk=scene.read.pk)
+    assert response.status_code == 409 and "polygon needs at least 3 vertices" in response.json()["detail"]
+    archive = _zip(_get(client, None, "api-study-sr", pk=scene.study.pk))
+    assert len([n for n in archive.namelist() if n.endswith(".dcm")]) == 1
+    manifest = {m["reader"]: m for m in csv.DictReader(io.StringIO(archive.read("manifest.csv").decode()))}
+    assert "polygon" in manifest["reader"]["note"] and manifest["other_reader"]["file"]
