@@ -6,6 +6,12 @@ RUN npm ci --no-audit --no-fund
 COPY frontend/ ./
 RUN npm run build
 
+# The translation catalogues (locale/*/django.po -> django.mo, GNU gettext's msgfmt as compilemessages uses).
+FROM python:3.11-slim-bookworm AS messages
+RUN apt-get update && apt-get install -y --no-install-recommends gettext && rm -rf /var/lib/apt/lists/*
+COPY locale/ /src/locale/
+RUN for po in /src/locale/*/LC_MESSAGES/*.po; do msgfmt --check-format -o "${po%.po}.mo" "$po"; done
+
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 VBQ_VAR_DIR=/var/lib/vbq
 WORKDIR /app
@@ -15,6 +21,7 @@ COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 COPY --from=frontend /src/studies/static/viewer ./studies/static/viewer
+COPY --from=messages /src/locale ./locale
 # Build-time only values: the running containers get their secrets from the environment (.env).
 RUN SECRET_KEY=build-only DEID_SECRET=build-only VBQ_MAPPING_KEY_FROM_SECRET=true STATIC_ROOT=/app/static \
     python manage.py collectstatic --noinput -v 0

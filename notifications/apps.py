@@ -8,6 +8,7 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         # React to what studies announces (studies imports nothing from notifications).
-        from notifications import receivers
+        from notifications import language, receivers
 
         receivers.connect()
+        assert language.SESSION_KEY  # registers the login receiver that restores a user's saved language

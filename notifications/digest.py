@@ -17,15 +17,18 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from analytics.datasets import study_data
 from analytics.sections import progress
 from notifications.kinds import DIGEST
+from notifications.language import supported
 from notifications.mail import Item, deliver_safely, site_url, wanting
-from notifications.models import SentNotification
+from notifications.models import NotificationPreference, SentNotification
 from studies.models import Membership, Read, Study
 from studies.services.read_opening import reads_opening
 
@@ -117,27 +120,37 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def _fill(text: str) -> str:
+    """Wrapped at 78 columns where the language has spaces between words (Chinese has none: one line)."""
+    return textwrap.fill(text, 78) if " " in text else text
+
+
 def _message(study: Study, rows: list[dict], totals: dict, day) -> tuple[str, str]:
     pct = 100.0 * totals["done"] / totals["total"] if totals["total"] else 0.0
-    subject = f"Daily progress of {study.name}: {totals['done']} of {totals['total']} reads submitted"
-    summary = (
-        f"{totals['done']} of {totals['total']} reads submitted ({pct:.0f}%); in the last 24 hours "
-        f"{totals['submitted_24h']} submitted and {totals['opened_24h']} opened to their readers; "
-        f"{totals['qc']} QC flag{'' if totals['qc'] == 1 else 's'}."
-    )
-    note = (
+    counts = {"done": totals["done"], "total": totals["total"]}
+    subject = _("Daily progress of %(study)s: %(done)d of %(total)d reads submitted") % {"study": study.name, **counts}
+    summary = ngettext(
+        "%(done)d of %(total)d reads submitted (%(pct).0f%%); in the last 24 hours %(submitted)d submitted and "
+        "%(opened)d opened to their readers; %(qc)d QC flag.",
+        "%(done)d of %(total)d reads submitted (%(pct).0f%%); in the last 24 hours %(submitted)d submitted and "
+        "%(opened)d opened to their readers; %(qc)d QC flags.",
+        totals["qc"],
+    ) % {**counts, "pct": pct, "submitted": totals["submitted_24h"], "opened": totals["opened_24h"], "qc": totals["qc"]}
+    note = _(
         "To do: reads not yet submitted. Open now: those of them the reader can work on (the others wait for "
         "the washout or for the reader's previous read). Opened 24 h: reads to do that opened to their reader "
         "in the last 24 hours (a new plan, a washout that ended, a reopened read). QC flags: the dashboard's "
         "quality-control list (unmeasured ROIs, missing scores, outlying ROIs)."
     )
+    # Translators: a Django date format (https://docs.djangoproject.com/en/5.2/ref/templates/builtins/#date)
+    when = formats.date_format(day, _("l j F Y"))
     body = (
-        f'Progress of the study "{study.name}" on {day:%A} {day.day} {day:%B %Y}:\n\n'
-        f"{textwrap.fill(summary, 78)}\n\n"
-        f"{_table(rows)}\n\n"
-        f"{textwrap.fill(note, 78)}\n\n"
-        f"Dashboard: {site_url(reverse('analytics-overview', args=[study.pk]))}\n"
-        f"Reads: {site_url(reverse('study-reads', args=[study.pk]))}\n"
+        _('Progress of the study "%(study)s" on %(date)s:') % {"study": study.name, "date": when}
+        + f"\n\n{_fill(summary)}\n\n{_table(rows)}\n\n{_fill(note)}\n\n"
+        + _("Dashboard: %(url)s") % {"url": site_url(reverse("analytics-overview", args=[study.pk]))}
+        + "\n"
+        + _("Reads: %(url)s") % {"url": site_url(reverse("study-reads", args=[study.pk]))}
+        + "\n"
     )
     return subject, body
 
@@ -152,29 +165,38 @@ def daily_digest_send(now: datetime | None = None) -> dict[str, int]:
     day = local.date()
     connection = get_connection()
     for study in active_studies():
-        pis = {
-            m.user_id: m.user
-            for m in Membership.objects.filter(study=study, role=Membership.Role.PI).select_related("user")
-        }
+        saved = NotificationPreference.objects.filter(user=OuterRef("user_id")).values("language")[:1]
+        pis = {}
+        for m in (
+            Membership.objects.filter(study=study, role=Membership.Role.PI)
+            .select_related("user")
+            .annotate(saved_language=Subquery(saved))
+        ):
+            m.user.email_language = supported(m.saved_language) or settings.LANGUAGE_CODE
+            pis[m.user_id] = m.user
         keys = {uid: f"digest:{study.pk}:{uid}:{day.isoformat()}" for uid in pis}
         sent = set(SentNotification.objects.filter(key__in=keys.values()).values_list("key", flat=True))
         due = [uid for uid in sorted(pis) if keys[uid] not in sent]
         if not due:
             continue
         wants = wanting(due, DIGEST)
-        subject = body = ""  # nobody wants it: record that, and skip loading the study's reads
-        if wants:
-            rows, totals = digest_rows(study, now)
-            subject, body = _message(study, rows, totals, day)
+        # nobody wants it: record that, and skip loading the study's reads
+        rows, totals = digest_rows(study, now) if wants else ([], {})
+        messages: dict[str, tuple[str, str]] = {}  # by language: each PI reads it in their own
         for uid in due:
-            outcome = deliver_safely(
-                user=pis[uid],
-                kind=DIGEST,
-                items=[Item(keys[uid], None, study.pk)],
-                subject=subject,
-                body=body,
-                wants=uid in wants,
-                connection=connection,
-            )
+            language = pis[uid].email_language
+            with translation.override(language):
+                if wants and language not in messages:
+                    messages[language] = _message(study, rows, totals, day)
+                subject, body = messages.get(language, ("", ""))
+                outcome = deliver_safely(
+                    user=pis[uid],
+                    kind=DIGEST,
+                    items=[Item(keys[uid], None, study.pk)],
+                    subject=subject,
+                    body=body,
+                    wants=uid in wants,
+                    connection=connection,
+                )
             counts[outcome] += 1
     return dict(counts)

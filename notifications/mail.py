@@ -16,9 +16,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from notifications.kinds import Kind
+from notifications.language import supported
 from notifications.models import NotificationPreference, SentNotification
 
 log = logging.getLogger(__name__)
@@ -50,8 +53,11 @@ def footer(kind: Kind) -> str:
     """The line every e-mail ends with: why it came, and how to turn it off."""
     return (
         "\n-- \n"
-        f'You receive this e-mail because "{kind.label}" is on in your VBQ Reader e-mail settings.\n'
-        f"To turn it off, untick it at {preferences_url()} (after logging in).\n"
+        + _('You receive this e-mail because "%(kind)s" is on in your VBQ Reader e-mail settings.')
+        % {"kind": kind.label}
+        + "\n"
+        + _("To turn it off, untick it at %(url)s (after logging in).") % {"url": preferences_url()}
+        + "\n"
     )
 
 
@@ -120,4 +126,9 @@ def deliver_safely(**kwargs) -> str:
 
 
 def users_by_id(user_ids: Iterable[int]) -> dict:
-    return {u.pk: u for u in get_user_model().objects.filter(pk__in=set(user_ids))}
+    """The users by id, each with ``email_language``: their saved language, else ``LANGUAGE_CODE`` (one query)."""
+    saved = NotificationPreference.objects.filter(user=OuterRef("pk")).values("language")[:1]
+    users = get_user_model().objects.filter(pk__in=set(user_ids)).annotate(saved_language=Subquery(saved))
+    for u in users:
+        u.email_language = supported(u.saved_language) or settings.LANGUAGE_CODE
+    return {u.pk: u for u in users}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from notifications.kinds import DIGEST, READ_CHANGED, READ_OPENED
 
@@ -21,6 +22,15 @@ class NotificationPreference(models.Model):
     read_opened = models.BooleanField(default=True, verbose_name=READ_OPENED.label, help_text=READ_OPENED.help_text)
     read_changed = models.BooleanField(default=True, verbose_name=READ_CHANGED.label, help_text=READ_CHANGED.help_text)
     daily_digest = models.BooleanField(default=True, verbose_name=DIGEST.label, help_text=DIGEST.help_text)
+    #: Pages and e-mails in this language ("": the browser's language for pages, LANGUAGE_CODE for e-mails).
+    language = models.CharField(
+        max_length=10,
+        blank=True,
+        default="",
+        choices=[("", _("The browser's language")), *settings.LANGUAGES],
+        verbose_name=_("Language"),
+        help_text=_("Pages and e-mails in this language."),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

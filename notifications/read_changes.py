@@ -18,7 +18,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import get_connection
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from notifications.kinds import READ_CHANGED, READ_OPENED
 from notifications.mail import Item, deliver_safely, site_url, users_by_id, wanting
@@ -33,10 +35,18 @@ ACTIONS = ("read.reopen", "read.reassign", "read.void")
 
 #: What each reader is told, per (action, role in it).
 _SENTENCES = {
-    ("read.reopen", "reader"): "reopened for you to correct: {n} of your {ordinal} read (back on your worklist)",
-    ("read.void", "reader"): "withdrawn by the PI: {n} of your {ordinal} read (off your worklist, nothing to do)",
-    ("read.reassign", "reader"): "given to another reader: {n} of your {ordinal} read (off your worklist)",
-    ("read.reassign", "new_reader"): "given to you: {n} for your {ordinal} read (at the end of your worklist)",
+    ("read.reopen", "reader"): gettext_lazy(
+        "reopened for you to correct: %(n)s of your %(ordinal)s read (back on your worklist)"
+    ),
+    ("read.void", "reader"): gettext_lazy(
+        "withdrawn by the PI: %(n)s of your %(ordinal)s read (off your worklist, nothing to do)"
+    ),
+    ("read.reassign", "reader"): gettext_lazy(
+        "given to another reader: %(n)s of your %(ordinal)s read (off your worklist)"
+    ),
+    ("read.reassign", "new_reader"): gettext_lazy(
+        "given to you: %(n)s for your %(ordinal)s read (at the end of your worklist)"
+    ),
 }
 
 
@@ -88,18 +98,19 @@ def read_changes_notify(now: datetime | None = None) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     connection = get_connection()
     for user_id, rows in sorted(per_user.items()):
-        subject, body = _message(users[user_id], rows, studies)
-        items = [Item(f"read_changed:{e.pk}:{user_id}", e.pk, e.study_id) for e, *_ in rows]
+        items = [Item(f"read_changed:{e.pk}:{user_id}", e.pk, e.study_id) for e, *_rest in rows]
         items += _covered_openings([new_reads[r[4]] for r in rows if r[4] in new_reads], now)
-        outcome = deliver_safely(
-            user=users[user_id],
-            kind=READ_CHANGED,
-            items=items,
-            subject=subject,
-            body=body,
-            wants=user_id in wants,
-            connection=connection,
-        )
+        with translation.override(users[user_id].email_language):  # the reader's own language
+            subject, body = _message(users[user_id], rows, studies)
+            outcome = deliver_safely(
+                user=users[user_id],
+                kind=READ_CHANGED,
+                items=items,
+                subject=subject,
+                body=body,
+                wants=user_id in wants,
+                connection=connection,
+            )
         counts[outcome] += 1
     return dict(counts)
 
@@ -128,18 +139,24 @@ def _message(user, rows, studies: dict[int, Study]) -> tuple[str, str]:
         groups[(e.study_id, e.action, role, number)] += 1
     by_study: dict[int, list[str]] = defaultdict(list)
     for (study_id, action, role, number), n in sorted(groups.items()):
-        sentence = _SENTENCES[(action, role)].format(n=cases(n), ordinal=ordinal(number))
+        sentence = str(_SENTENCES[(action, role)]) % {"n": cases(n), "ordinal": ordinal(number)}
         by_study[study_id].append(f"  - {sentence[0].upper()}{sentence[1:]}")
     parts = []
     for study_id, lines in sorted(by_study.items(), key=lambda kv: studies[kv[0]].name.lower()):
         link = site_url(reverse("study-detail", args=[study_id]))
-        parts.append(f'In the study "{studies[study_id].name}" ({link}):\n' + "\n".join(lines))
+        head = _('In the study "%(study)s" (%(link)s):') % {"study": studies[study_id].name, "link": link}
+        parts.append(head + "\n" + "\n".join(lines))
     names = sorted({studies[s].name for s in by_study})
-    subject = "The PI changed your reads in " + (names[0] if len(names) == 1 else f"{len(names)} studies")
+    where = names[0] if len(names) == 1 else ngettext("%(n)d study", "%(n)d studies", len(names)) % {"n": len(names)}
+    subject = _("The PI changed your reads in %(where)s") % {"where": where}
     body = (
-        f"Hello {user.get_username()},\n\n"
-        "The PI of your study changed some of your reads:\n\n"
+        _("Hello %(name)s,") % {"name": user.get_username()}
+        + "\n\n"
+        + _("The PI of your study changed some of your reads:")
+        + "\n\n"
         + "\n\n".join(parts)
-        + "\n\nYour worklist shows what is left to do. Ask the PI if you need the reason for a change.\n"
+        + "\n\n"
+        + _("Your worklist shows what is left to do. Ask the PI if you need the reason for a change.")
+        + "\n"
     )
     return subject, body

@@ -17,7 +17,9 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from notifications.kinds import READ_OPENED
 from notifications.mail import Item, deliver_safely, site_url, users_by_id, wanting
@@ -27,15 +29,22 @@ from studies.services.read_opening import reads_opening
 
 __all__ = ["ordinal", "read_opened_notify", "reads_newly_open"]
 
-_ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
+_ORDINALS = {
+    1: gettext_lazy("first"),
+    2: gettext_lazy("second"),
+    3: gettext_lazy("third"),
+    4: gettext_lazy("fourth"),
+    5: gettext_lazy("fifth"),
+}
 
 
 def ordinal(n: int) -> str:
-    return _ORDINALS.get(n, f"{n}th")
+    """'second' for 2 (in the active language), as in "your second read"."""
+    return str(_ORDINALS[n]) if n in _ORDINALS else _("%(n)dth") % {"n": n}
 
 
 def cases(n: int) -> str:
-    return f"{n} case" + ("" if n == 1 else "s")
+    return ngettext("%(n)d case", "%(n)d cases", n) % {"n": n}
 
 
 def reads_newly_open(now: datetime | None = None) -> list[Read]:
@@ -69,16 +78,17 @@ def read_opened_notify(now: datetime | None = None) -> dict[str, int]:
     counts["reads"] = len(reads)
     connection = get_connection()  # one SMTP connection for the whole run
     for reader_id, own in sorted(per_reader.items()):
-        subject, body = _message(users[reader_id], own, studies)
-        outcome = deliver_safely(
-            user=users[reader_id],
-            kind=READ_OPENED,
-            items=[Item(f"read_opened:{r.pk}", r.pk, r.study_id) for r in own],
-            subject=subject,
-            body=body,
-            wants=reader_id in wants,
-            connection=connection,
-        )
+        with translation.override(users[reader_id].email_language):  # the reader's own language
+            subject, body = _message(users[reader_id], own, studies)
+            outcome = deliver_safely(
+                user=users[reader_id],
+                kind=READ_OPENED,
+                items=[Item(f"read_opened:{r.pk}", r.pk, r.study_id) for r in own],
+                subject=subject,
+                body=body,
+                wants=reader_id in wants,
+                connection=connection,
+            )
         counts[outcome] += 1
     return dict(counts)
 
@@ -90,21 +100,30 @@ def _message(user, reads: list[Read], studies: dict[int, Study]) -> tuple[str, s
     ordered = sorted(groups.items(), key=lambda kv: (studies[kv[0][0]].name.lower(), kv[0][0], kv[0][1]))
     lines = []
     for (study_id, number), n in ordered:
-        verb = "is" if n == 1 else "are"
         link = site_url(reverse("study-detail", args=[study_id]))
-        lines.append(
-            f'- {cases(n)} {verb} ready for your {ordinal(number)} read in the study "{studies[study_id].name}":\n'
-            f"  {link}"
-        )
+        sentence = ngettext(
+            '- %(cases)s is ready for your %(ordinal)s read in the study "%(study)s":',
+            '- %(cases)s are ready for your %(ordinal)s read in the study "%(study)s":',
+            n,
+        ) % {"cases": cases(n), "ordinal": ordinal(number), "study": studies[study_id].name}
+        lines.append(f"{sentence}\n  {link}")
     if len(ordered) == 1:
         (study_id, number), n = ordered[0]
-        subject = f"{cases(n)} ready for your {ordinal(number)} read in {studies[study_id].name}"
+        subject = _("%(cases)s ready for your %(ordinal)s read in %(study)s") % {
+            "cases": cases(n),
+            "ordinal": ordinal(number),
+            "study": studies[study_id].name,
+        }
     else:
-        subject = f"{cases(len(reads))} ready for a repeat read"
+        subject = _("%(cases)s ready for a repeat read") % {"cases": cases(len(reads))}
     body = (
-        f"Hello {user.get_username()},\n\n"
-        "The washout has passed (or the PI opened them early): these cases are ready for you in VBQ Reader.\n\n"
+        _("Hello %(name)s,") % {"name": user.get_username()}
+        + "\n\n"
+        + _("The washout has passed (or the PI opened them early): these cases are ready for you in VBQ Reader.")
+        + "\n\n"
         + "\n".join(lines)
-        + "\n\nThey are on your worklist, in the study's randomised order.\n"
+        + "\n\n"
+        + _("They are on your worklist, in the study's randomised order.")
+        + "\n"
     )
     return subject, body

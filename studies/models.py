@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from studies.protocol import LABEL_CHOICES, PROTOCOLS, protocol_for
 
@@ -36,16 +37,16 @@ MAX_LEVELS = max(len(p.levels) for p in PROTOCOLS.values())
 
 class Study(models.Model):
     class RoiStatistic(models.TextChoices):
-        MEAN = "mean", "Mean of the ROI (as read on a PACS workstation)"
-        MEDIAN = "median", "Median of the ROI"
+        MEAN = "mean", _("Mean of the ROI (as read on a PACS workstation)")
+        MEDIAN = "median", _("Median of the ROI")
 
     class NoiseCorrection(models.TextChoices):
-        RAW = "raw", "Raw SD of the background ROI (as published)"
-        RAYLEIGH = "rayleigh", "Rayleigh-corrected SD (SD / 0.655)"
+        RAW = "raw", _("Raw SD of the background ROI (as published)")
+        RAYLEIGH = "rayleigh", _("Rayleigh-corrected SD (SD / 0.655)")
 
     class DateHandling(models.TextChoices):
-        SHIFT = "shift", "Shift dates consistently per subject"
-        REMOVE = "remove", "Remove dates"
+        SHIFT = "shift", _("Shift dates consistently per subject")
+        REMOVE = "remove", _("Remove dates")
 
     class ReaderRoiStats(models.TextChoices):
         NONE = "none", "None: readers see no ROI statistics"
@@ -143,8 +144,8 @@ class Study(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
-        PI = "pi", "PI / study manager"
-        READER = "reader", "Reader"
+        PI = "pi", _("PI / study manager")
+        READER = "reader", _("Reader")
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
@@ -357,10 +358,10 @@ class Read(models.Model):
     """One reader's reading of one case, for one read number (1 = first read, 2 = repeat…)."""
 
     class Status(models.TextChoices):
-        NOT_STARTED = "not_started", "Not started"
-        IN_PROGRESS = "in_progress", "In progress"
-        SUBMITTED = "submitted", "Submitted"
-        VOIDED = "voided", "Voided"  # by the PI (void or reassign): kept in the history, out of worklists/analytics
+        NOT_STARTED = "not_started", _("Not started")
+        IN_PROGRESS = "in_progress", _("In progress")
+        SUBMITTED = "submitted", _("Submitted")
+        VOIDED = "voided", _("Voided")  # by the PI (void or reassign): kept in the history, out of worklists/analytics
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reads")
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="reads")

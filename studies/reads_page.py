@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from studies.models import Membership, Read
@@ -33,7 +34,7 @@ SORTS = {
     "snr": "score__snr",
     "m_score": "score__m_score",
 }
-ACTIONS = {"reopen": "Reopen", "reassign": "Reassign to…", "void": "Void"}
+ACTIONS = {"reopen": _("Reopen"), "reassign": _("Reassign to…"), "void": _("Void")}
 
 
 def _duration(seconds: float) -> str:
@@ -90,13 +91,13 @@ def _reads_context(request, study) -> dict:
         "read_numbers": range(1, study.reads_per_reader + 1),
         "actions": ACTIONS,
         "columns": [
-            ("reader", "Reader"),
-            ("case", "Case"),
-            ("read_number", "Read"),
-            ("status", "Status"),
-            ("started", "Opened"),
-            ("submitted", "Submitted"),
-            ("time", "Time"),
+            ("reader", _("Reader")),
+            ("case", _("Case")),
+            ("read_number", _("Read")),
+            ("status", _("Status")),
+            ("started", _("Opened")),
+            ("submitted", _("Submitted")),
+            ("time", _("Time")),
             ("vbq", "VBQ"),
             ("snr", "SNR"),
             ("m_score", "M-score"),

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext as _
 
 from studies import events
 from studies.models import Membership, Study
@@ -152,13 +153,20 @@ def member_add(*, study: Study, identifier: str, role: str, added_by) -> MemberA
     url = None
     if created:
         url = set_password_url(user)
+        # In the language of the PI's page (the new user has chosen none yet).
         send_mail(
-            subject=f"You have been invited to the VBQ Reader study “{study.name}”",
-            message=(
-                f"{added_by.get_username()} added you to the study “{study.name}” as "
-                f"{membership.get_role_display()}.\n\nYour username is {user.username}. Choose a password "
-                f"here (the link works once):\n{url}\n"
-            ),
+            subject=_("You have been invited to the VBQ Reader study “%(study)s”") % {"study": study.name},
+            message=_(
+                "%(pi)s added you to the study “%(study)s” as %(role)s.\n\nYour username is %(username)s. "
+                "Choose a password here (the link works once):\n%(url)s\n"
+            )
+            % {
+                "pi": added_by.get_username(),
+                "study": study.name,
+                "role": membership.get_role_display(),
+                "username": user.username,
+                "url": url,
+            },
             from_email=None,
             recipient_list=[user.email],
         )

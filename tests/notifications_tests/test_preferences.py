@@ -41,7 +41,7 @@ def test_every_user_sees_the_labelled_choices_all_on_by_default(world, client, r
         assert re.search(
             rf'<label><input type="checkbox" name="{kind.key}" aria-describedby="id_{kind.key}_helptext" '
             rf'id="id_{kind.key}" checked> {kind.label}</label>\s*'
-            rf'<div class="helptext" id="id_{kind.key}_helptext">{re.escape(escape(kind.help_text))}</div>',
+            rf'<div class="helptext" id="id_{kind.key}_helptext">{re.escape(escape(str(kind.help_text)))}</div>',
             html,
         ), kind.key
     assert html.count("checked") == len(KINDS)

@@ -46,6 +46,7 @@ MATRIX = {
     ),
     "password-set-done": ("get", lambda i: {}, S(200, 200, 200, 200, 200, 200)),
     "notification-preferences": ("get", lambda i: {}, S(302, 200, 200, 200, 200, 200)),  # one's own e-mail settings
+    "set-language": ("post", lambda i: {}, S(302, 302, 302, 302, 302, 302)),  # the header's language switcher
     "study-list": ("get", lambda i: {}, S(302, 200, 200, 200, 200, 200)),
     # Only users an admin allowed ("Can add study": the PI here, superusers) may create a study.
     "study-create": ("get", lambda i: {}, S(302, 403, 403, 403, 200, 200)),
