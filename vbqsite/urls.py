@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from studies import health
+from vbqsite.favicon import favicon
 
 urlpatterns = [
     path("", include("studies.urls")),
@@ -13,5 +14,6 @@ urlpatterns = [
     path("api/", include("studies.api.urls")),
     path("studies/<int:study_id>/analytics/", include("analytics.urls")),
     path("healthz", health.healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
 ]
