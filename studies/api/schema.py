@@ -54,7 +54,7 @@ VERSION_QUERY = OpenApiParameter(
         "description": (
             "[column, row] pixel coordinates (pixel centres at integers), each within the image with a 1-pixel "
             f"margin: 4 handles for a rectangle or an ellipse, 3–{MAX_POLYGON_VERTICES:,} vertices for a polygon; "
-            "empty for an excluded level"
+            "an excluded level keeps the ROI drawn before its exclusion (empty when none was drawn)"
         ),
     }
 )

@@ -28,6 +28,7 @@ export function bindKeys(cmd) {
     else if (key === 'n') cmd.nextMissing();
     else if (key === 'x') cmd.exclude();
     else if (key === '?') cmd.help();
+    else if (key === 'o') cmd.overlays();
     else if (key === 'ArrowUp' || key === 'ArrowLeft') cmd.scroll(-1);
     else if (key === 'ArrowDown' || key === 'ArrowRight') cmd.scroll(1);
     else if (key === 'PageUp') cmd.scroll(-3);

@@ -4,7 +4,7 @@
 // source of truth for ROIs and their statistics; this module keeps the Cornerstone annotations and the
 // server's ROI records in step (one ROI per label per read, so the label is the key everywhere).
 import { Enums as CoreEnums, eventTarget, metaData, utilities as csUtils } from '@cornerstonejs/core';
-import { annotation, cancelActiveManipulations, Enums as ToolEnums } from '@cornerstonejs/tools';
+import { annotation, cancelActiveManipulations, Enums as ToolEnums, state as toolsState } from '@cornerstonejs/tools';
 
 import { api, SaveQueue, setCsrfToken } from './api.js';
 import { pixelToWorld, worldToPixel } from './coords.js';
@@ -22,6 +22,8 @@ import {
   setPrimaryTool,
 } from './tools.js';
 import { isHelpOpen, notice, renderChecks, renderNameTags, renderSaveStatus, setHelpOpen } from './ui.js';
+import { mountOverlays, overlayValues } from './overlays.js';
+import { mountDrawingHint } from './hint.js';
 
 const TE = ToolEnums.Events;
 const { ChangeTypes } = ToolEnums;
@@ -71,6 +73,7 @@ let defaultVoi;
 
 // ------------------------------------------------------------------------------------------- helpers
 
+const isExcluded = (label) => state.pendingExclusion.has(label) || Boolean(state.rois.get(label)?.excluded);
 const isDone = (label) => state.uidOf.has(label) || state.rois.has(label) || state.pendingExclusion.has(label);
 
 function nextMissing(after) {
@@ -82,15 +85,28 @@ function nextMissing(after) {
   return null;
 }
 
-function bind(label, uid) {
-  state.pendingExclusion.delete(label);
+/** Bind an annotation to its label. An excluded level keeps its ROI: drawn dashed and locked, left out of VBQ. */
+function bind(label, uid, { excluded = false } = {}) {
+  if (!excluded) state.pendingExclusion.delete(label);
   state.uidOf.set(label, uid);
   state.labelOf.set(uid, label);
   const a = annotation.state.getAnnotation(uid);
   if (a) a.data.label = label;
+  styleRoi(label, uid, excluded);
+}
+
+function styleRoi(label, uid, excluded) {
   const c = labelColor(label);
-  annotation.config.style.setAnnotationStyles(uid, { color: c, colorHighlighted: '#ffffff', colorSelected: '#ffffff', lineWidth: '2' });
-  if (!state.editable) annotation.locking.setAnnotationLocked(uid, true);
+  // colorLocked: a locked (read-only or excluded) ROI keeps its label's colour instead of Cornerstone's yellow.
+  annotation.config.style.setAnnotationStyles(uid, {
+    color: c,
+    colorHighlighted: '#ffffff',
+    colorSelected: '#ffffff',
+    colorLocked: c,
+    lineWidth: '2',
+    lineDash: excluded ? '6,4' : '',
+  });
+  annotation.locking.setAnnotationLocked(uid, excluded || !state.editable);
 }
 
 function unbind(label) {
@@ -143,7 +159,7 @@ function refresh() {
 
 // ------------------------------------------------------------------------------------------- saving
 
-const { upsertOp, deleteOp, excludeOp } = makeOps(state, cfg);
+const { upsertOp, deleteOp, excludeOp, includeOp } = makeOps(state, cfg);
 
 function save(label, op) {
   state.rowError.delete(label);
@@ -202,7 +218,7 @@ async function reloadFromServer(label, current, { keepError = false } = {}) {
     state.rois.set(label, current);
     if (isReference(label) && current.csf_level) state.csfLevel = current.csf_level;
     const imageId = state.imageIdOf.get(current.sop_instance_uid);
-    if (!current.excluded && imageId && current.points_px?.length) bind(label, await hydrateRoi(viewport, current, imageId));
+    if (imageId && current.points_px?.length) bind(label, await hydrateRoi(viewport, current, imageId), { excluded: current.excluded });
   } else {
     state.rois.delete(label);
   }
@@ -263,7 +279,9 @@ const actions = {
   },
   exclude(label, reason, note) {
     if (!state.editable) return;
-    unbind(label);
+    // The ROI stays (dashed, locked) and is sent with the exclusion: undo brings it back as it was.
+    const uid = state.uidOf.get(label);
+    if (uid) styleRoi(label, uid, true);
     // Shown as excluded at once; the save confirms it (or a 409/400 puts the server's state back).
     state.pendingExclusion.set(label, { reason, note });
     save(label, excludeOp(label, reason, note));
@@ -274,8 +292,18 @@ const actions = {
   include(label) {
     if (!state.editable) return;
     state.pendingExclusion.delete(label);
-    save(label, deleteOp(label)); // back to "to draw"
-    select(label);
+    const uid = state.uidOf.get(label);
+    const cur = state.rois.get(label);
+    if (!uid) {
+      save(label, deleteOp(label)); // excluded before it was drawn: back to "to draw"
+      select(label);
+      return;
+    }
+    styleRoi(label, uid, false); // its ROI back, solid and editable, measured again
+    if (cur) state.rois.set(label, { ...cur, excluded: false, exclusion_reason: '', exclusion_note: '', score_status: 'pending', stats: null });
+    save(label, includeOp(label));
+    renderAnnotations(viewport);
+    refresh();
   },
   csfLevel(level) {
     state.csfLevel = level;
@@ -357,7 +385,7 @@ function onCompleted({ detail: { annotation: a } }) {
 
 function onModified({ detail: { annotation: a, changeType } }) {
   const label = state.labelOf.get(a.annotationUID);
-  if (!label || NOT_EDITS.has(changeType) || !state.editable) return;
+  if (!label || NOT_EDITS.has(changeType) || !state.editable || isExcluded(label)) return;
   clearTimeout(editTimers.get(label));
   editTimers.set(
     label,
@@ -454,7 +482,7 @@ async function main() {
     state.rois.set(r.label, r);
     if (isReference(r.label) && r.csf_level) state.csfLevel = r.csf_level;
     const imageId = state.imageIdOf.get(r.sop_instance_uid);
-    if (!r.excluded && imageId && r.points_px?.length) bind(r.label, await hydrateRoi(viewport, r, imageId));
+    if (imageId && r.points_px?.length) bind(r.label, await hydrateRoi(viewport, r, imageId), { excluded: r.excluded });
   }
   renderAnnotations(viewport);
 
@@ -477,6 +505,8 @@ async function main() {
   document.querySelectorAll('[data-tool]').forEach((b) => b.addEventListener('click', () => setTool(b.dataset.tool)));
   const presetSelect = document.getElementById('vw-preset');
   presetSelect.replaceChildren(...PRESETS.map((p) => new Option(`${p.label} (⇧${p.key})`, p.id)));
+  const overlays = mountOverlays(element.parentElement, viewport);
+  mountDrawingHint(document.getElementById('vw-draw-hint'));
   const preset = (id) => {
     presetSelect.value = id;
     applyPreset(viewport, id, defaultVoi);
@@ -484,7 +514,7 @@ async function main() {
   presetSelect.addEventListener('change', (e) => preset(e.target.value));
   const reset = () => {
     viewport.resetCamera();
-    preset('default');
+    preset('auto');
   };
   document.querySelector('[data-action="reset"]').addEventListener('click', reset);
   document.querySelector('[data-action="help"]').addEventListener('click', () => setHelpOpen(!isHelpOpen()));
@@ -512,12 +542,14 @@ async function main() {
     nextMissing: () => select(nextMissing(state.selected)),
     exclude: () => isLevel(state.selected) && state.editable && panel.openExclude(state.selected),
     help: () => setHelpOpen(!isHelpOpen()),
+    overlays: () => overlays.toggle(),
     scroll: scrollBy,
     middle: () => csUtils.jumpToSlice(element, { imageIndex: Math.floor(state.imageIds.length / 2) }),
     deleteSelected() {
       // Selected = clicked on its outline (returns annotationUIDs in 5.x).
       for (const uid of annotation.selection.getAnnotationsSelected() || []) {
-        if (state.labelOf.has(uid)) actions.remove(state.labelOf.get(uid));
+        const label = state.labelOf.get(uid);
+        if (label && !isExcluded(label)) actions.remove(label); // an excluded level's ROI goes with "Undo" first
       }
     },
   });
@@ -531,7 +563,7 @@ async function main() {
   element.focus({ preventScroll: true });
 
   // Test hook (Playwright) and a handle for debugging in the console.
-  window.__viewer = { viewport, annotation, worldToPixel, pixelToWorld, state, queue, group, cornerstoneStats, metaData };
+  window.__viewer = { viewport, annotation, worldToPixel, pixelToWorld, state, queue, group, cornerstoneStats, metaData, overlayValues, toolsState };
   document.body.dataset.ready = '1';
 }
 

@@ -41,14 +41,32 @@ export function makeOps(state, cfg) {
     };
   }
 
+  /** The geometry of the label's ROI drawn in this page, or nothing (a level excluded before it was drawn). */
+  function drawnGeometry(label) {
+    const uid = state.uidOf.get(label);
+    const a = uid && annotation.state.getAnnotation(uid);
+    return a ? annotationGeometry(a, state.sopOf) : {};
+  }
+
   function excludeOp(label, reason, note) {
     return () => {
-      const body = { label, excluded: true, exclusion_reason: reason, exclusion_note: note };
+      // The ROI goes with the exclusion: the server keeps it (left out of the scores), so undo restores it.
+      const body = { label, ...drawnGeometry(label), excluded: true, exclusion_reason: reason, exclusion_note: note };
       const cur = state.rois.get(label);
       if (!cur) return { method: 'POST', url: cfg.roiApi, body };
       return { method: 'PUT', url: `${cfg.roiApi}${cur.id}/`, body: { ...body, version: cur.version } };
     };
   }
 
-  return { upsertOp, deleteOp, excludeOp };
+  /** Undo an exclusion: the level's kept ROI is measured and counted again. */
+  function includeOp(label) {
+    return () => {
+      const cur = state.rois.get(label);
+      if (!cur) return null;
+      const body = { label, ...drawnGeometry(label), excluded: false, exclusion_reason: '', exclusion_note: '', version: cur.version };
+      return { method: 'PUT', url: `${cfg.roiApi}${cur.id}/`, body };
+    };
+  }
+
+  return { upsertOp, deleteOp, excludeOp, includeOp };
 }

@@ -7,6 +7,7 @@
 // The protocol itself (labels, names, colours, first tool, which ROI is a level, the CSF level fallback) is the
 // server's (studies/protocol), sent in the page config as cfg.protocol; setProtocol() installs it.
 
+import { t } from './messages.js';
 import { TOOL_OF_SHAPE } from './tools.js';
 
 let DISPLAY = {};
@@ -80,7 +81,7 @@ export function buildProtocolPanel(root, cfg, actions) {
       ? el('button', { type: 'button', class: 'vw-small', 'data-exclude': label, onclick: () => toggleExclude(label) }, 'Exclude…')
       : null;
     const includeBtn = level
-      ? el('button', { type: 'button', class: 'vw-small', 'data-include': label, title: `Undo the exclusion of ${label}`, onclick: () => actions.include(label) }, 'Undo')
+      ? el('button', { type: 'button', class: 'vw-small', 'data-include': label, title: t('exclude.undo', { label }), onclick: () => actions.include(label) }, 'Undo')
       : null;
     const removeBtn = el(
       'button',
@@ -92,26 +93,43 @@ export function buildProtocolPanel(root, cfg, actions) {
       const reason = el(
         'select',
         { name: 'reason', required: true, 'aria-label': `Reason for excluding ${label}` },
-        el('option', { value: '', text: 'Reason…' }),
+        el('option', { value: '', text: t('exclude.reason') }),
         ...cfg.exclusionReasons.map((r) => el('option', { value: r.value, text: r.label })),
       );
-      const note = el('input', { name: 'note', type: 'text', maxlength: '200', placeholder: 'Note (required for “other”)', 'aria-label': 'Note' });
+      const msgId = `vw-exclude-msg-${label}`;
+      const note = el('input', { name: 'note', type: 'text', maxlength: '200', placeholder: t('exclude.note'), 'aria-label': t('exclude.note'), 'aria-describedby': msgId });
+      // A visible sentence, not just focus: "Other" needs a note (the server refuses it without one, too).
+      const message = el('p', { class: 'vw-exclude-msg', id: msgId, role: 'alert', 'data-exclude-msg': label });
+      const say = (text, field) => {
+        message.textContent = text;
+        note.toggleAttribute('aria-invalid', field === note);
+        reason.toggleAttribute('aria-invalid', field === reason);
+        field?.focus();
+      };
+      reason.addEventListener('change', () => {
+        note.required = reason.value === 'other';
+        say('', null);
+      });
+      note.addEventListener('input', () => note.value.trim() && message.textContent && say('', null));
       excludeForm = el(
         'form',
         {
           class: 'vw-exclude',
           'data-exclude-form': label,
           hidden: true,
+          novalidate: true, // our own message below, in the reader's words, instead of the browser's bubble
           onsubmit: (e) => {
             e.preventDefault();
-            if (!reason.value) return reason.focus();
-            if (reason.value === 'other' && !note.value.trim()) return note.focus();
+            if (!reason.value) return say(t('exclude.reasonRequired', { label }), reason);
+            if (reason.value === 'other' && !note.value.trim()) return say(t('exclude.noteRequired', { label }), note);
+            say('', null);
             actions.exclude(label, reason.value, note.value.trim());
             closeExclude();
           },
         },
         reason,
         note,
+        message,
         el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'primary vw-small' }, `Exclude ${label}`), el('button', { type: 'button', class: 'vw-small', onclick: () => closeExclude() }, 'Cancel')),
       );
     }
@@ -149,6 +167,8 @@ export function buildProtocolPanel(root, cfg, actions) {
     const form = rows.get(openLabel).excludeForm;
     form.hidden = true;
     form.reset();
+    form.querySelector('.vw-exclude-msg').textContent = '';
+    form.querySelectorAll('[aria-invalid]').forEach((f) => f.removeAttribute('aria-invalid'));
     openLabel = null;
   }
 
@@ -165,7 +185,9 @@ export function buildProtocolPanel(root, cfg, actions) {
       if (roi?.excluded) {
         kind = 'excluded';
         const reason = state.cfg.exclusionReasons.find((r) => r.value === roi.exclusion_reason)?.label || roi.exclusion_reason;
-        text = `excluded: ${reason}${roi.exclusion_note ? ` (${roi.exclusion_note})` : ''} · left out of the scores`;
+        text = roi.points_px?.length || state.uidOf.has(label)
+          ? t('exclude.kept', { reason, note: roi.exclusion_note ? ` (${roi.exclusion_note})` : '' })
+          : `excluded: ${reason}${roi.exclusion_note ? ` (${roi.exclusion_note})` : ''} · left out of the scores`;
       } else if (drawnLocally || roi) {
         kind = 'drawn';
         const slice = state.sliceOfLabel(label);

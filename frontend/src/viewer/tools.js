@@ -1,5 +1,5 @@
 // Cornerstone3D set-up: rendering engine, stack viewport, tool group and the ROI <-> payload mapping.
-import { RenderingEngine, Enums, init as csInit, imageLoader, utilities as csUtils } from '@cornerstonejs/core';
+import { RenderingEngine, Enums, getEnabledElement, init as csInit, imageLoader, utilities as csUtils } from '@cornerstonejs/core';
 import {
   init as csToolsInit,
   addTool,
@@ -18,6 +18,8 @@ import {
 import { init as dicomLoaderInit } from '@cornerstonejs/dicom-image-loader';
 
 import { pixelToWorld, worldToPixel } from './coords.js';
+import { t } from './messages.js';
+import { settings } from './settings.js';
 
 const { MouseBindings, KeyboardBindings } = ToolEnums;
 
@@ -37,6 +39,84 @@ export const NAV_TOOLS = {
   Pan: PanTool.toolName,
   Zoom: ZoomTool.toolName,
 };
+
+/** Zoom factor of one wheel notch (OHIF's feel: 10 notches ≈ 1.1^10 = 2.6×). */
+export const ZOOM_PER_NOTCH = 1.1;
+
+/**
+ * Cornerstone's zoom, as OHIF users know it: a fixed factor per wheel notch (the stock tool zooms 25 / canvas
+ * height per notch: 3 % on a 900-pixel canvas) about the cursor, and dragging up zooms in (`invert`).
+ * Same tool name as the stock tool, which it replaces in the tool group.
+ */
+class NotchZoomTool extends ZoomTool {
+  static toolName = ZoomTool.toolName;
+
+  constructor(props = {}) {
+    super({ ...props, configuration: { invert: true, ...(props.configuration || {}) } });
+  }
+
+  mouseWheelCallback(evt) {
+    const { element, points, wheel } = evt.detail;
+    // Wheel up (direction -1) zooms in: the view scale is divided by the factor. The drag code computes the new
+    // parallel scale as (1 - k) * scale with k = deltaY * 5 / height (sign flipped by invert): solve for deltaY.
+    const factor = wheel.direction < 0 ? ZOOM_PER_NOTCH : 1 / ZOOM_PER_NOTCH;
+    const k = 1 - 1 / factor;
+    const deltaY = ((k * Math.max(element.clientHeight, 1)) / 5) * (this.configuration.invert ? -1 : 1);
+    const detail = {
+      element,
+      eventName: evt.detail.eventName,
+      renderingEngineId: evt.detail.renderingEngineId,
+      viewportId: evt.detail.viewportId,
+      camera: {},
+      deltaPoints: { page: points.page, client: points.client, world: points.world, canvas: [0, deltaY] },
+      startPoints: points,
+      lastPoints: points,
+      currentPoints: points,
+    };
+    this.preMouseDownCallback({ detail }); // zoom about the cursor
+    this._dragCallback({ detail });
+  }
+}
+
+/**
+ * The ellipse tool; Cornerstone draws an ellipse from its centre out. With the reader's setting "Draw ellipses from
+ * a corner" (settings.ellipseFromCorner) the drag spans the bounding box instead: mouse-down at one corner,
+ * mouse-up at the opposite one. The stored handles are the same four points either way.
+ */
+class VbqEllipseTool extends EllipticalROITool {
+  static toolName = EllipticalROITool.toolName;
+
+  constructor(...args) {
+    super(...args);
+    const centreOut = this._dragDrawCallback;
+    this._dragDrawCallback = (evt) => (settings.ellipseFromCorner ? this._dragCornerCallback(evt) : centreOut(evt));
+  }
+
+  _dragCornerCallback(evt) {
+    this.isDrawing = true;
+    const { element, currentPoints } = evt.detail;
+    const { viewport } = getEnabledElement(element);
+    const { annotation: a, viewportIdsToRender, centerWorld, newAnnotation } = this.editData;
+    this.createMemo(element, a, { newAnnotation });
+    const start = viewport.worldToCanvas(centerWorld); // mouse-down point = the first corner
+    const end = currentPoints.canvas;
+    const cx = (start[0] + end[0]) / 2;
+    const cy = (start[1] + end[1]) / 2;
+    const dX = Math.abs(end[0] - start[0]) / 2;
+    const dY = Math.abs(end[1] - start[1]) / 2;
+    // Cornerstone's handle order: bottom, top, left, right (canvas y grows downwards).
+    a.data.handles.points = [
+      [cx, cy - dY],
+      [cx, cy + dY],
+      [cx - dX, cy],
+      [cx + dX, cy],
+    ].map((p) => viewport.canvasToWorld(p));
+    a.invalidated = true;
+    this.editData.hasMoved = true;
+    toolUtils.triggerAnnotationRenderForViewportIds(viewportIdsToRender);
+    annotation.state.triggerAnnotationModified(a, element, ToolEnums.ChangeTypes.HandlesUpdated);
+  }
+}
 
 export function isRoiTool(toolName) {
   return toolName in SHAPE_OF_TOOL;
@@ -63,7 +143,7 @@ export function createViewer(element) {
   engine.enableElement({ viewportId: VIEWPORT_ID, type: Enums.ViewportType.STACK, element });
   const viewport = engine.getViewport(VIEWPORT_ID);
 
-  const tools = [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, EllipticalROITool, RectangleROITool, PlanarFreehandROITool];
+  const tools = [WindowLevelTool, PanTool, NotchZoomTool, StackScrollTool, VbqEllipseTool, RectangleROITool, PlanarFreehandROITool];
   tools.forEach((T) => addTool(T));
   const group = ToolGroupManager.createToolGroup(GROUP_ID);
   for (const T of tools) {
@@ -181,24 +261,33 @@ export function renderAnnotations(viewport) {
   toolUtils.triggerAnnotationRenderForViewportIds([viewport.id]);
 }
 
-/** Window/level presets for MR (arbitrary units): relative to the image's own window and range. */
+/**
+ * Window presets named by the tissue they show best on a sagittal T1-weighted spine MR. MR signal has no fixed
+ * units (unlike CT's Hounsfield), so each preset is placed relative to the image's own window — the DICOM Window
+ * Center/Width, else the server's percentile window of the series (studies/dicom/window.py) — `lo..hi`, w = hi − lo:
+ *   Auto        lo .. hi, the image's window.
+ *   T1 marrow   lo + 0.3 w .. hi + 0.1 w: narrower and higher, for the texture of bright (fatty) vertebral marrow.
+ *   CSF         lo − 0.05 w .. lo + 0.55 w: the dark end widened, to tell CSF from cord, disc and cortical bone.
+ *   Full range  the image's minimum .. maximum pixel value.
+ * Shift+1…4 in the viewer (plain 1–6 pick the ROI label).
+ */
 export const PRESETS = [
-  { id: 'default', label: 'Default (image)', key: '1' },
-  { id: 'full', label: 'Full range', key: '2' },
-  { id: 'contrast', label: 'High contrast', key: '3' },
-  { id: 'soft', label: 'Low contrast', key: '4' },
+  { id: 'auto', label: t('preset.auto'), key: '1' },
+  { id: 'marrow', label: t('preset.marrow'), key: '2' },
+  { id: 'csf', label: t('preset.csf'), key: '3' },
+  { id: 'full', label: t('preset.full'), key: '4' },
 ];
 
+/** The VOI range of preset `id` given the image's default window [lo, hi] (see PRESETS). */
+export function presetRange(id, [lo, hi], image) {
+  const w = hi - lo;
+  if (id === 'full' && image) return { lower: image.minPixelValue, upper: image.maxPixelValue };
+  if (id === 'marrow') return { lower: lo + 0.3 * w, upper: hi + 0.1 * w };
+  if (id === 'csf') return { lower: lo - 0.05 * w, upper: lo + 0.55 * w };
+  return { lower: lo, upper: hi };
+}
+
 export function applyPreset(viewport, id, defaultRange) {
-  const image = viewport.csImage;
-  const [lo, hi] = defaultRange;
-  const width = hi - lo;
-  const centre = (hi + lo) / 2;
-  let range;
-  if (id === 'full' && image) range = { lower: image.minPixelValue, upper: image.maxPixelValue };
-  else if (id === 'contrast') range = { lower: centre - width / 4, upper: centre + width / 4 };
-  else if (id === 'soft') range = { lower: centre - width, upper: centre + width };
-  else range = { lower: lo, upper: hi };
-  viewport.setProperties({ voiRange: range });
+  viewport.setProperties({ voiRange: presetRange(id, defaultRange, viewport.csImage) });
   viewport.render();
 }
