@@ -191,9 +191,9 @@ def build_study(phantom_dir: Path, subjects: list, geometries: dict, n_readers: 
 class Browser:
     """One reader's keep-alive connection with the session and CSRF cookies, as the viewer sends them."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    def __init__(self, port: int, timeout: float = 60.0) -> None:
+        self.port, self.timeout = port, timeout
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         self.cookies: dict[str, str] = {}
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
@@ -206,10 +206,12 @@ class Browser:
                 response = self.conn.getresponse()
                 data = response.read()
                 break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self.conn.close()  # the server closed the keep-alive connection: reconnect once
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                if attempt == 2:
+            except (http.client.HTTPException, OSError) as exc:
+                self.conn.close()  # a fresh connection for the next request, whatever state this one is in
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+                # the server closed an idle keep-alive connection: send once more; anything else is an error
+                retry = http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError
+                if attempt == 2 or not isinstance(exc, retry):
                     raise
         for header, value in response.getheaders():
             if header.lower() == "set-cookie":
@@ -273,7 +275,7 @@ class Reader(threading.Thread):
             t0 = time.perf_counter()
             try:
                 status, data = self.browser.json("PUT", self.path, body)
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:
                 self.errors.append(f"{type(exc).__name__}: {exc}")
                 continue
             self.latencies.append(time.perf_counter() - t0)
@@ -334,7 +336,7 @@ def print_run(title: str, s: dict) -> None:
         f"    latency p50 {s['p50_ms']:.1f} ms  p95 {s['p95_ms']:.1f} ms  p99 {s['p99_ms']:.1f} ms  "
         f"max {s['max_ms']:.0f} ms; 409s {s['conflicts_409']}; errors {s['errors']} {s['error_examples'] or ''}"
     )
-    for key in ("lost_writes", "scoring_catch_up_s", "scores_exact"):
+    for key in ("lost_writes", "scoring_catch_up_s", "scores_exact", "score_differences"):
         if key in s:
             print(f"    {key.replace('_', ' ')}: {s[key]}")
 
@@ -411,6 +413,9 @@ def main() -> int:
     ap.add_argument("--workers", default="3", help="gunicorn worker counts to run (comma-separated; 3 as deployed)")
     ap.add_argument("--roi", default="L1", help="the label each reader moves")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument(
+        "--previous", metavar="REF", help="also run the load on this git commit's code (e.g. the save path before)"
+    )
     ap.add_argument("--cprofile", type=int, default=0, metavar="N", help="profile N saves in-process")
     ap.add_argument("--catch-up-timeout", type=float, default=300.0)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -485,8 +490,18 @@ def _run(args, tmp: Path, database_url: str) -> int:
                     server.stop()
                 results["runs"][f"bare Django view, {workers} workers"] = summary
                 print_run(f"Baseline: bare Django JSON view, gunicorn --workers {workers} (same flags)", summary)
-        for workers in [int(w) for w in args.workers.split(",")]:
-            server = Gunicorn("vbqsite.wsgi", C.ROOT, full_env, workers, tmp / "gunicorn.log")
+        codes = [("VBQ Reader", C.ROOT)]
+        if args.previous:  # the same load on an earlier commit's code, same database, worker and flags
+            folder = tmp / "previous"
+            folder.mkdir()
+            archive = subprocess.run(
+                ["git", "-C", str(C.ROOT), "archive", args.previous], check=True, capture_output=True
+            )
+            subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+            codes.insert(0, (f"VBQ Reader at {args.previous}", folder))
+        for (name, code), workers in [(c, int(w)) for c in codes for w in args.workers.split(",")]:
+            code_env = full_env | {"PYTHONPATH": os.pathsep.join((str(tmp), str(code)))}
+            server = Gunicorn("vbqsite.wsgi", code, code_env, workers, tmp / "gunicorn.log")
             try:
                 readers = []
                 stop = threading.Event()
@@ -496,21 +511,32 @@ def _run(args, tmp: Path, database_url: str) -> int:
                         server.port, username, roi, f"/api/reads/{read_id}/rois/{roi['id']}/", args.period, stop
                     )
                     readers.append(reader)
-                threads = [threading.Thread(target=r.browser.login, args=(r.username,)) for r in readers]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
+                # log in 4 at a time (a password hash each: not what is measured), each with its own connection
+                t0 = time.perf_counter()
+                for batch in range(0, len(readers), 4):
+                    threads = [
+                        threading.Thread(target=r.browser.login, args=(r.username,)) for r in readers[batch : batch + 4]
+                    ]
+                    for t in threads:
+                        t.start()
+                    for t in threads:
+                        t.join()
+                missing = [r.username for r in readers if "sessionid" not in r.browser.cookies]
+                if missing:
+                    raise RuntimeError(f"login failed for {missing}")
+                print(f"    {len(readers)} readers logged in ({time.perf_counter() - t0:.1f} s)", flush=True)
                 summary = drive(readers, args.seconds, stop)
                 summary["lost_writes"] = lost_writes(readers)
                 summary["scoring_catch_up_s"] = wait_caught_up([r.roi["id"] for r in readers], args.catch_up_timeout)
                 from scoring.audit import study_scores_audit
 
-                summary["scores_exact"] = not study_scores_audit(study_id=study.pk, pixels=False).differences
+                differences = study_scores_audit(study_id=study.pk, pixels=False).differences
+                summary["scores_exact"] = not differences
+                summary["score_differences"] = [str(d) for d in differences[:5]]
             finally:
                 server.stop()
-            results["runs"][f"VBQ Reader saves, {workers} workers"] = summary
-            print_run(f"VBQ Reader: PUT /api/reads/<r>/rois/<id>/, gunicorn --workers {workers}", summary)
+            results["runs"][f"{name} saves, {workers} workers"] = summary
+            print_run(f"{name}: PUT /api/reads/<r>/rois/<id>/, gunicorn --workers {workers}", summary)
             if summary["p95_ms"] >= TARGET_P95_MS or summary["lost_writes"]:
                 print(f"    target missed (p95 < {TARGET_P95_MS:.0f} ms, 0 lost)")
     finally:

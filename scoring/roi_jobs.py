@@ -38,7 +38,7 @@ from scoring.services import (
     study_mscores_refresh,
 )
 from studies.dicom.pixels import PixelError
-from studies.models import Instance, Read, Roi
+from studies.models import Instance, Read, Roi, Study
 from studies.roi_geometry import RoiGeometryError, roi_mask
 
 __all__ = ["orphan_scores_delete", "read_change_score", "roi_change_score"]
@@ -109,20 +109,25 @@ def read_change_score(*, read: Read) -> ReadScore | None:
     by_label, digest, complete = _read_inputs(read, _input_rows(read=read))
     if not complete:
         return None  # an ROI of the read has no result for its current version yet: its job scores the read
-    old = ReadScore.objects.filter(read=read).first()
-    if old is not None and old.inputs_digest == digest:
-        return old
     fields = _read_score_fields(read.study, by_label, digest)
     in_control_group = read.case.is_control and read.read_number == 1
     update = list(READ_SCORE_FIELDS)
-    if not in_control_group:  # its SNR is not one of the controls': the group's mean and SD stay as they are
-        fields |= _m_fields(fields["snr"], control_snrs(read.study))
-        update += M_FIELDS
-    (score,) = ReadScore.objects.bulk_create(
-        [ReadScore(read=read, **fields)], update_conflicts=True, unique_fields=["read"], update_fields=update
-    )
-    if in_control_group and (old is None or old.snr != fields["snr"]):
-        study_mscores_refresh(study_id=read.study_id)  # the control group changed: every M-score of the study
+    with transaction.atomic():
+        # One M-score writer per study at a time: a job reads the control SNRs only after the jobs before it have
+        # stored theirs (without this, two workers scoring a control and a patient at once can leave the patient's
+        # M-score computed from the control's old SNR). Saves never lock the study row, so they do not wait.
+        Study.objects.select_for_update().filter(pk=read.study_id).values_list("pk", flat=True).first()
+        old = ReadScore.objects.filter(read=read).first()
+        if old is not None and old.inputs_digest == digest:
+            return old
+        if not in_control_group:  # its SNR is not one of the controls': the group's mean and SD stay as they are
+            fields |= _m_fields(fields["snr"], control_snrs(read.study))
+            update += M_FIELDS
+        (score,) = ReadScore.objects.bulk_create(
+            [ReadScore(read=read, **fields)], update_conflicts=True, unique_fields=["read"], update_fields=update
+        )
+        if in_control_group and (old is None or old.snr != fields["snr"]):
+            study_mscores_refresh(study_id=read.study_id)  # the control group changed: every M-score of the study
     return ReadScore.objects.filter(read=read).first() if in_control_group else score
 
 

@@ -141,4 +141,4 @@ def test_the_job_for_a_move_costs_the_same_queries_for_a_bigger_study(world, dja
     with django_capture_on_commit_callbacks(execute=True):
         for i in range(4):
             _scored_read(world.study, world.reader, f"P-more-{i}")
-    assert job_queries(2) == small <= 12
+    assert job_queries(2) == small <= 14  # counted with the test transaction's SAVEPOINTs
