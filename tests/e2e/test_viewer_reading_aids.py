@@ -244,6 +244,8 @@ def test_excluding_keeps_a_dashed_roi_other_needs_a_note_and_undo_restores_it(re
     assert "ROI kept, left out of the scores" in page.inner_text('[data-label="L1"]')
     assert _dash(page, "L1") not in ("", None)
     assert page.evaluate("window.__viewer.annotation.locking.isAnnotationLocked(window.__viewer.state.uidOf.get('L1'))")
+    l1_colour = page.evaluate("JSON.parse(document.getElementById('viewer-config').textContent).protocol[0].color")
+    assert _outline(page, "L1", "stroke").lower() == l1_colour.lower()  # its label's colour, even under the mouse
     page.screenshot(path=str(ARTIFACTS / "viewer-excluded-dashed.png"))
 
     # Reopened: still there, still dashed.

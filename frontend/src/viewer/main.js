@@ -97,16 +97,18 @@ function bind(label, uid, { excluded = false } = {}) {
 
 function styleRoi(label, uid, excluded) {
   const c = labelColor(label);
-  // colorLocked: a locked (read-only or excluded) ROI keeps its label's colour instead of Cornerstone's yellow.
+  const locked = excluded || !state.editable;
+  // colorLocked: a locked (read-only or excluded) ROI keeps its label's colour instead of Cornerstone's yellow;
+  // white marks the ROI under the mouse or selected only where it can be edited.
   annotation.config.style.setAnnotationStyles(uid, {
     color: c,
-    colorHighlighted: '#ffffff',
-    colorSelected: '#ffffff',
+    colorHighlighted: locked ? c : '#ffffff',
+    colorSelected: locked ? c : '#ffffff',
     colorLocked: c,
     lineWidth: '2',
     lineDash: excluded ? '6,4' : '',
   });
-  annotation.locking.setAnnotationLocked(uid, excluded || !state.editable);
+  annotation.locking.setAnnotationLocked(uid, locked);
 }
 
 function unbind(label) {
