@@ -23,7 +23,9 @@ from django.dispatch import Signal
 log = logging.getLogger(__name__)
 
 #: An ROI of a read was created, moved, edited (label, CSF level), excluded, re-included or deleted.
-#: kwargs: ``read_id``, ``roi_id`` (None after a delete), ``action`` ("create" | "update" | "delete").
+#: kwargs: ``read_id``, ``roi_id`` (None after a delete), ``action`` ("create" | "update" | "delete"),
+#: ``version`` (the ROI's version after a create or update: a job for an older version is superseded) and
+#: ``deleted_roi_id`` (after a delete: the id the ROI had).
 roi_changed = Signal()
 #: A read was submitted. kwargs: ``read_id``.
 read_submitted = Signal()
