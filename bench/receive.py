@@ -152,8 +152,12 @@ def run(tmp: Path, database_url: str | None, args) -> int:
                         time.sleep(0.2)
                     import_times.append(time.perf_counter() - t_release)
                     job = ImportJob.objects.order_by("-id").first()
-                    if job.status != "done" or job.total != len(files):
-                        raise RuntimeError(f"import job {job.pk}: {job.status} {job.error} ({job.total} files)")
+                    expected = (len(files), 0) if len(import_times) == 1 else (0, len(files))  # then all skipped
+                    if job.status != "done" or (job.accepted, job.skipped) != expected:
+                        raise RuntimeError(
+                            f"import job {job.pk}: {job.status} {job.error} ({job.accepted} accepted, "
+                            f"{job.skipped} skipped, {job.rejected} rejected of {job.total})"
+                        )
                 else:
                     orthanc = Orthanc(tmp / f"orthanc-{r}", {}, dicomweb=False).start()
                     try:
