@@ -72,6 +72,7 @@ __all__ = [
     "SrRead",
     "SrRoi",
     "SrScores",
+    "read_header",
     "read_sr",
     "read_sr_bytes",
     "scoord",
@@ -105,7 +106,8 @@ UNIT_AREA = codes.UCUM.SquareMillimeter
 UNIT_PIXELS = Code("{pixels}", "UCUM", "pixels")
 UNIT_RATIO = codes.UCUM.Ratio  # {ratio}
 UNIT_NONE = codes.UCUM.NoUnits  # 1
-PROCEDURE = codes.LN.MRIUnspecifiedBodyRegion  # CID 100 has no lumbar-spine MR entry
+# CID 100 (extensible) entry for an MRI procedure; pydicom's dictionary holds no lumbar-spine MRI code to use instead
+PROCEDURE = codes.LN.MRIUnspecifiedBodyRegion
 
 #: Attributes of a stored instance an SR may copy: patient, study and the reference itself.
 HEADER_KEYWORDS = (
