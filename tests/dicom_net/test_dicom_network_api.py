@@ -137,3 +137,38 @@ def test_the_endpoints_are_in_the_openapi_schema(client, study):
         "/api/studies/{id}/dicomweb-servers/{server_pk}/pull/",
     ):
         assert path in schema["paths"], sorted(schema["paths"])
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        ("2024-01-02", "2024-01-31", "20240102-20240131"),
+        ("2024-01-02", "", "20240102-"),
+        ("", "2024-01-31", "-20240131"),
+        ("2024-01-02", "2024-01-02", "20240102"),
+        ("", "", ""),
+    ],
+)
+def test_study_date_ranges_follow_ps3_4_range_matching(start, end, expected):
+    from studies.services.dicomweb_pull import _date_range
+
+    assert _date_range(start, end) == expected
+
+
+def test_server_errors_say_what_to_check():
+    import requests
+
+    from studies.services.dicomweb_pull import server_error
+
+    def http(code):
+        response = requests.Response()
+        response.status_code = code
+        return requests.HTTPError(response=response)
+
+    url = "http://pacs/dicom-web"
+    assert "user name and password or the token" in server_error("PACS", url, http(401))
+    assert "often ending in /dicom-web" in server_error("PACS", url, http(404))
+    assert "HTTP 502" in server_error("PACS", url, http(502))
+    assert "did not answer in time" in server_error("PACS", url, requests.Timeout())
+    assert "cannot be reached" in server_error("PACS", url, requests.ConnectionError())
+    assert "did not answer as a DICOMweb server" in server_error("PACS", url, ValueError("not JSON"))
