@@ -2,6 +2,10 @@
 //
 // t(key, params) fills {name} placeholders; a missing key shows the key itself (visible in tests, never blank).
 // Strings still written inline elsewhere in the viewer move here as they are touched.
+// The language is the page's (<html lang>, set by Django from the user's setting or the browser): zh-hans uses
+// messages-zh.js, key by key over English.
+
+import { ZH } from './messages-zh.js';
 
 const EN = {
   // Overlays on the image (orientation, window, zoom, slice, scale)
@@ -28,9 +32,41 @@ const EN = {
   'hint.ellipseCorner': 'Ellipses draw corner to corner.',
   'hint.ellipseTitle': 'Centre out: press in the middle of the vertebra and drag to its edge. Corner: drag across the vertebra from one corner of its box to the opposite one.',
   'setting.ellipseCorner': 'From a corner',
+  // Panel: save status, checks, submit (ui.js)
+  'save.saved': 'All changes saved',
+  'save.saving': 'Saving…',
+  'save.unsaved': 'Unsaved changes ({why}) — retrying{when}',
+  'save.retryIn': ' in {secs} s',
+  'save.offline': 'offline',
+  'save.expired': 'session expired: log in again in another tab',
+  'save.unreachable': 'server not reachable',
+  'checks.todo': 'Still to do: {labels}.',
+  'submit.waiting': 'Waiting for the last changes to be saved',
+  'submit.go': 'Submit and go on',
+  'notice.dismiss': 'Dismiss',
+  // Panel: the protocol's rows (protocol.js)
+  'roi.toDraw': 'to draw',
+  'roi.drawn': 'drawn',
+  'roi.slice': 'slice {slice}',
+  'roi.drawNext': 'Draw {name} next ({key})',
+  'roi.exclude': 'Exclude…',
+  'roi.undo': 'Undo',
+  'roi.delete': 'Delete',
+  'roi.deleteTitle': 'Delete the {name} ROI',
+  'roi.measuring': 'measuring…',
+  'roi.csfAt': ' · at {level}',
+  'roi.saving': ' · saving…',
+  'roi.notSaved': ' · not saved yet',
+  'exclude.leftOut': 'excluded: {reason}{note} · left out of the scores',
+  'roi.measureError': 'Could not measure: {error}',
+  'exclude.reasonLabel': 'Reason for excluding {label}',
+  'exclude.submit': 'Exclude {label}',
+  'exclude.cancel': 'Cancel',
 };
 
-let catalogue = EN;
+const CATALOGUES = { 'zh-hans': ZH };
+
+let catalogue = { ...EN, ...(CATALOGUES[(document.documentElement.lang || '').toLowerCase()] || {}) };
 
 /** Install another language's catalogue (falls back to English key by key). */
 export function setMessages(messages) {

@@ -57,7 +57,7 @@ export function buildProtocolPanel(root, cfg, actions) {
     const level = isLevel(label);
     const select = el(
       'button',
-      { type: 'button', class: 'vw-roi-select', 'data-select': label, title: `Draw ${labelName(label)} next (${index + 1})`, onclick: () => actions.select(label) },
+      { type: 'button', class: 'vw-roi-select', 'data-select': label, title: t('roi.drawNext', { name: labelName(label), key: index + 1 }), onclick: () => actions.select(label) },
       el('span', { class: 'vw-swatch', style: `background:${labelColor(label)}` }),
       el('span', { class: 'vw-roi-name', text: labelName(label) }),
       el('kbd', { text: String(index + 1) }),
@@ -78,21 +78,21 @@ export function buildProtocolPanel(root, cfg, actions) {
     }
     let excludeForm = null;
     const excludeBtn = level
-      ? el('button', { type: 'button', class: 'vw-small', 'data-exclude': label, onclick: () => toggleExclude(label) }, 'Exclude…')
+      ? el('button', { type: 'button', class: 'vw-small', 'data-exclude': label, onclick: () => toggleExclude(label) }, t('roi.exclude'))
       : null;
     const includeBtn = level
-      ? el('button', { type: 'button', class: 'vw-small', 'data-include': label, title: t('exclude.undo', { label }), onclick: () => actions.include(label) }, 'Undo')
+      ? el('button', { type: 'button', class: 'vw-small', 'data-include': label, title: t('exclude.undo', { label }), onclick: () => actions.include(label) }, t('roi.undo'))
       : null;
     const removeBtn = el(
       'button',
-      { type: 'button', class: 'vw-small vw-danger', 'data-remove': label, title: `Delete the ${labelName(label)} ROI`, onclick: () => actions.remove(label) },
-      'Delete',
+      { type: 'button', class: 'vw-small vw-danger', 'data-remove': label, title: t('roi.deleteTitle', { name: labelName(label) }), onclick: () => actions.remove(label) },
+      t('roi.delete'),
     );
     actionsBox.append(...[excludeBtn, includeBtn, removeBtn].filter(Boolean));
     if (level) {
       const reason = el(
         'select',
-        { name: 'reason', required: true, 'aria-label': `Reason for excluding ${label}` },
+        { name: 'reason', required: true, 'aria-label': t('exclude.reasonLabel', { label }) },
         el('option', { value: '', text: t('exclude.reason') }),
         ...cfg.exclusionReasons.map((r) => el('option', { value: r.value, text: r.label })),
       );
@@ -130,7 +130,7 @@ export function buildProtocolPanel(root, cfg, actions) {
         reason,
         note,
         message,
-        el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'primary vw-small' }, `Exclude ${label}`), el('button', { type: 'button', class: 'vw-small', onclick: () => closeExclude() }, 'Cancel')),
+        el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'primary vw-small' }, t('exclude.submit', { label })), el('button', { type: 'button', class: 'vw-small', onclick: () => closeExclude() }, t('exclude.cancel'))),
       );
     }
     const helpText = el('p', { class: 'vw-roi-help', text: help });
@@ -181,21 +181,21 @@ export function buildProtocolPanel(root, cfg, actions) {
       const drawnLocally = state.uidOf.has(label);
       const saving = state.pendingLabels.has(label);
       let kind = 'missing';
-      let text = 'to draw';
+      let text = t('roi.toDraw');
       if (roi?.excluded) {
         kind = 'excluded';
         const reason = state.cfg.exclusionReasons.find((r) => r.value === roi.exclusion_reason)?.label || roi.exclusion_reason;
         text = roi.points_px?.length || state.uidOf.has(label)
           ? t('exclude.kept', { reason, note: roi.exclusion_note ? ` (${roi.exclusion_note})` : '' })
-          : `excluded: ${reason}${roi.exclusion_note ? ` (${roi.exclusion_note})` : ''} · left out of the scores`;
+          : t('exclude.leftOut', { reason, note: roi.exclusion_note ? ` (${roi.exclusion_note})` : '' });
       } else if (drawnLocally || roi) {
         kind = 'drawn';
         const slice = state.sliceOfLabel(label);
-        text = slice ? `slice ${slice}` : 'drawn';
-        if (isReference(label) && roi?.csf_level && roi.csf_level !== DISPLAY[label].levels[0]) text += ` · at ${roi.csf_level}`;
+        text = slice ? t('roi.slice', { slice }) : t('roi.drawn');
+        if (isReference(label) && roi?.csf_level && roi.csf_level !== DISPLAY[label].levels[0]) text += t('roi.csfAt', { level: roi.csf_level });
       }
-      if (saving) text += ' · saving…';
-      if (state.failedLabels.has(label)) text += ' · not saved yet';
+      if (saving) text += t('roi.saving');
+      if (state.failedLabels.has(label)) text += t('roi.notSaved');
       row.li.dataset.state = kind;
       row.li.classList.toggle('is-selected', state.selected === label);
       row.li.classList.toggle('is-unsaved', saving);
@@ -224,7 +224,7 @@ function renderStats(box, roi, kind) {
   }
   box.dataset.status = roi.score_status;
   if (roi.score_status === 'pending' || !roi.stats) {
-    const msg = roi.score_status === 'error' ? `Could not measure: ${roi.score_error}` : 'measuring…';
+    const msg = roi.score_status === 'error' ? t('roi.measureError', { error: roi.score_error }) : t('roi.measuring');
     box.replaceChildren(el('span', { class: 'vw-stats-msg', text: msg }));
     return;
   }

@@ -1,6 +1,7 @@
 // Small DOM pieces around the viewport: notices, save status, checks, help overlay, ROI name tags.
 import { annotation } from '@cornerstonejs/tools';
 
+import { t } from './messages.js';
 import { labelColor, labelName } from './protocol.js';
 import { annotationWorldPoints } from './tools.js';
 
@@ -19,7 +20,7 @@ export function notice(text, { kind = 'info', id = null, sticky = kind !== 'info
   const close = document.createElement('button');
   close.type = 'button';
   close.className = 'vw-notice-close';
-  close.setAttribute('aria-label', 'Dismiss');
+  close.setAttribute('aria-label', t('notice.dismiss'));
   close.textContent = '×';
   close.onclick = () => item.remove();
   item.append(span, close);
@@ -32,15 +33,15 @@ export function notice(text, { kind = 'info', id = null, sticky = kind !== 'info
 export function renderSaveStatus({ pending, failed, lastError, nextRetryAt }) {
   const box = $('vw-save');
   let state = 'saved';
-  let text = 'All changes saved';
+  let text = t('save.saved');
   if (failed > 0) {
     state = 'unsaved';
     const secs = nextRetryAt ? Math.max(0, Math.round((nextRetryAt - Date.now()) / 1000)) : 0;
-    const why = lastError?.status === 0 ? 'offline' : lastError?.status === 401 ? 'session expired: log in again in another tab' : 'server not reachable';
-    text = `Unsaved changes (${why}) — retrying${secs ? ` in ${secs} s` : ''}`;
+    const why = t(lastError?.status === 0 ? 'save.offline' : lastError?.status === 401 ? 'save.expired' : 'save.unreachable');
+    text = t('save.unsaved', { why, when: secs ? t('save.retryIn', { secs }) : '' });
   } else if (pending > 0) {
     state = 'saving';
-    text = 'Saving…';
+    text = t('save.saving');
   }
   box.dataset.state = state;
   box.querySelector('.vw-save-text').textContent = text;
@@ -55,20 +56,20 @@ export function renderSaveStatus({ pending, failed, lastError, nextRetryAt }) {
 export function renderChecks({ problems, warnings }, { editable, pending, missing }) {
   const list = (ul, items, cls) => {
     ul.replaceChildren(
-      ...items.map((t) => {
+      ...items.map((item) => {
         const li = document.createElement('li');
         li.className = cls;
-        li.textContent = t;
+        li.textContent = item;
         return li;
       }),
     );
   };
-  const shown = !editable ? [] : missing.length ? [`Still to do: ${missing.join(', ')}.`] : problems;
+  const shown = !editable ? [] : missing.length ? [t('checks.todo', { labels: missing.join(', ') })] : problems;
   list($('vw-problems'), shown, 'vw-problem');
   list($('vw-warnings'), warnings, 'vw-warning');
   const submit = $('vw-submit');
   submit.disabled = !editable || pending > 0 || problems.length > 0 || missing.length > 0;
-  submit.title = problems.length ? problems.join('\n') : pending ? 'Waiting for the last changes to be saved' : 'Submit and go on';
+  submit.title = problems.length ? problems.join('\n') : pending ? t('submit.waiting') : t('submit.go');
 }
 
 export function setHelpOpen(open) {
@@ -111,7 +112,7 @@ export function renderNameTags(viewport, uidOf) {
     tag.style.top = `${top > 20 ? top - 19 : Math.max(...ys) + 2}px`;
     seen.add(label);
   }
-  layer.querySelectorAll('[data-tag]').forEach((t) => {
-    if (!seen.has(t.dataset.tag)) t.remove();
+  layer.querySelectorAll('[data-tag]').forEach((tag) => {
+    if (!seen.has(tag.dataset.tag)) tag.remove();
   });
 }
