@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from studies.models import ImportJob
+from studies.models import DicomWebServer, ImportJob
 from tests import factories as f
 
 ROLES = ("anon", "outsider", "reader", "other_reader", "pi", "admin")
@@ -25,6 +25,9 @@ def _ids(w):
         "other_membership": w.study.memberships.get(user=w.other_reader).pk,
         "job": ImportJob.objects.get_or_create(study=w.study, source="/nonexistent.zip", status="done")[0].pk,
         "case": w.case.pk,
+        "dicomweb_server": DicomWebServer.objects.get_or_create(
+            study=w.study, name="PACS", defaults={"url": "http://127.0.0.1:9/dicom-web"}
+        )[0].pk,
     }
 
 
@@ -102,6 +105,25 @@ MATRIX = {
     "api-study-reference-template": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
     "api-study-subject-codes": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
     "api-study-subject-codes-rekey": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 409, 404)),
+    # Hospital DICOM (#19): the PI's; search and pull without a body are refused with the reason (400)
+    "study-dicom-network": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
+    "api-study-dicom-receiver": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
+    "api-study-dicomweb-servers": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
+    "api-study-dicomweb-server": (
+        "delete",
+        lambda i: {"pk": i["study"], "server_pk": i["dicomweb_server"]},
+        S(401, 404, 403, 403, 204, 404),
+    ),
+    "api-study-dicomweb-search": (
+        "post",
+        lambda i: {"pk": i["study"], "server_pk": i["dicomweb_server"]},
+        S(401, 404, 403, 403, 400, 404),
+    ),
+    "api-study-dicomweb-pull": (
+        "post",
+        lambda i: {"pk": i["study"], "server_pk": i["dicomweb_server"]},
+        S(401, 404, 403, 403, 400, 404),
+    ),
     "read-viewer": ("get", lambda i: {"read_id": i["read"]}, S(302, 404, 200, 404, 200, 404)),
     "instance-file": ("get", lambda i: {"pk": i["instance"]}, S(401, 403, 200, 200, 200, 403)),
     # The reader's pixel-grant link (issued to the reader's session by series-detail), fetched by each role:
