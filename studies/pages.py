@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, Sum
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from studies.forms import MemberAddForm, StudyForm
@@ -40,9 +41,9 @@ def study_create(request):
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "name"}
         study = membership_services.study_create(name=form.cleaned_data["name"], created_by=request.user, **data)
-        messages.success(request, f"Study “{study.name}” created. You are its PI.")
+        messages.success(request, _("Study “%(study)s” created. You are its PI.") % {"study": study.name})
         return redirect("study-detail", study_id=study.pk)
-    return render(request, "studies/study_form.html", {"form": form, "title": "New study"})
+    return render(request, "studies/study_form.html", {"form": form, "title": _("New study")})
 
 
 def _worklist(study: Study, user) -> list[dict]:
@@ -128,12 +129,12 @@ def study_settings(request, study_id: int):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            messages.success(request, "Settings saved.")
+            messages.success(request, _("Settings saved."))
             return redirect("study-detail", study_id=study.pk)
     return render(
         request,
         "studies/study_form.html",
-        {"form": form, "title": f"Settings — {study.name}", "study": study},
+        {"form": form, "title": _("Settings — %(study)s") % {"study": study.name}, "study": study},
     )
 
 
@@ -150,11 +151,15 @@ def study_member_add(request, study_id: int):
         else:
             who = added.membership.user.username
             if added.user_created:
-                messages.success(request, f"Invited {who}: a one-time set-password link was e-mailed.")
+                messages.success(
+                    request, _("Invited %(who)s: a one-time set-password link was e-mailed.") % {"who": who}
+                )
             else:
-                messages.success(request, f"{who} is now {added.membership.get_role_display()}.")
+                messages.success(
+                    request, _("%(who)s is now %(role)s.") % {"who": who, "role": added.membership.get_role_display()}
+                )
     else:
-        messages.error(request, "Give a username or an e-mail address and a role.")
+        messages.error(request, _("Give a username or an e-mail address and a role."))
     return redirect("study-detail", study_id=study.pk)
 
 
@@ -163,5 +168,5 @@ def study_member_add(request, study_id: int):
 def study_plan_build(request, study_id: int):
     study = study_for_pi(request.user, study_id)
     created = reading.reading_plan_build(study=study, user=request.user)
-    messages.success(request, f"Reading plan updated: {created} read(s) created.")
+    messages.success(request, _("Reading plan updated: %(n)s read(s) created.") % {"n": created})
     return redirect("study-detail", study_id=study.pk)

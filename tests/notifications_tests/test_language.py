@@ -68,6 +68,8 @@ def test_key_pages_in_chinese_for_a_chinese_browser(world, client):
         f"/studies/{world.study.pk}/audit/": ["<h1>审计追踪", "导出 CSV", "时间（UTC）"],
         f"/studies/{world.study.pk}/analytics/": ["› 统计分析</p>", ">一致性</a>", ">相关性</a>", ">导出</a>"],
         "/account/email/": ["<h1>邮件设置</h1>", "病例可进行重复阅片", "浏览器的语言"],
+        f"/studies/{world.study.pk}/cases/": ["<h1>病例</h1>", '<th scope="col">阅片序列</th>', "受试者编码"],
+        f"/studies/{world.study.pk}/settings/": ["<h1>设置 — VBQ vs QCT</h1>", "洗脱期", "感兴趣区（ROI）的信号强度"],
     }
     for url, expected in pages.items():
         html = _html(client.get(url, **ZH))
@@ -193,3 +195,13 @@ def test_the_invitation_email_in_the_pis_language(world, client):
     (message,) = mail.outbox
     assert message.subject == "您已受邀参加 VBQ Reader 研究“VBQ vs QCT”"
     assert "pi 已将您以阅片者身份加入研究“VBQ vs QCT”。" in message.body
+
+
+def test_csv_and_api_stay_machine_readable_in_chinese(world, client):
+    """Column names of the CSV exports and the API's keys and values are the same whatever the page language."""
+    client.force_login(world.pi)
+    csv_zh = b"".join(client.get(f"/studies/{world.study.pk}/audit.csv", **ZH).streaming_content).decode()
+    csv_en = b"".join(client.get(f"/studies/{world.study.pk}/audit.csv").streaming_content).decode()
+    assert csv_zh.splitlines()[0] == csv_en.splitlines()[0] and csv_zh.isascii()
+    api = client.get(f"/api/studies/{world.study.pk}/", **ZH).json()
+    assert api == client.get(f"/api/studies/{world.study.pk}/").json()
