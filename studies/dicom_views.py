@@ -2,7 +2,9 @@
 
 The viewer's instance links are pixel-grant links (:mod:`studies.pixel_grants`): access is checked once per
 series when the links are issued (``series_payload`` with the request), and :func:`granted_file` then sends
-each file without a database query. ``/dicom/instances/<id>/file`` (checked per request) stays for other clients.
+each file without a database query; with ``PIXEL_LINK_SECRET`` set they are pixel links
+(:mod:`studies.pixel_links`) that nginx checks and serves itself. ``/dicom/instances/<id>/file`` (checked per
+request) stays for other clients.
 
 Answers 401/403/404 — never a redirect to the login page, which the viewer's XHR would follow and
 then fail to parse.
@@ -18,7 +20,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET, require_safe
 
-from studies import pixel_grants
+from studies import pixel_grants, pixel_links
 from studies.models import Instance, Membership, Read, Series
 from studies.permissions import study_role
 from studies.pixel_serving import file_response, nginx_etag
@@ -82,6 +84,30 @@ def granted_file(request, token: str, name: str):
     )
 
 
+@require_safe
+def linked_file(request, rest: str):
+    """A file a pixel link (:mod:`studies.pixel_links`) opens, checked as nginx checks it.
+
+    Behind deploy/nginx.conf nginx answers these links itself; this view answers them where no nginx is in front
+    (``runserver``, tests), with the same statuses: 401 without a session cookie, 403 for a tampered, expired or
+    other session's link, 404 for a missing file.
+    """
+    try:
+        relative = pixel_links.verify(rest, request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+    except pixel_links.LinkError as e:
+        return JsonResponse({"detail": e.detail}, status=e.status)
+    path = os.path.join(settings.MEDIA_ROOT, relative)
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return JsonResponse({"detail": "No such image."}, status=404)
+    if not os.path.isfile(path):
+        return JsonResponse({"detail": "No such image."}, status=404)
+    return file_response(
+        request, path, relative=relative, etag=nginx_etag(stat), size=stat.st_size, max_age=_grant_max_age()
+    )
+
+
 def _grant_max_age() -> int:
     # the link dies with its grant: a browser may keep the bytes (never changing) as long as the link lives
     return int(settings.PIXEL_GRANT_SECONDS)
@@ -108,6 +134,11 @@ class _Grants:
         if self.session_key is None:  # no session to bind to, or not allowed: the per-request checked view
             return self.reverse("instance-file", args=[inst.pk])
         folder, name = posixpath.split(inst.file.name)
+        if pixel_links.enabled() and pixel_links.issuable(folder, name):
+            # nginx checks and sends these itself (deploy/nginx.conf): no Python per file
+            if ("link", folder) not in self.tokens:
+                self.tokens["link", folder] = pixel_links.folder_link(folder, self.session_key)
+            return self.tokens["link", folder] + name
         if folder not in self.tokens:
             self.tokens[folder] = pixel_grants.issue(
                 series_id=self.series.pk, folder=folder, user_id=self.request.user.pk, session_key=self.session_key

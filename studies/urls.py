@@ -73,6 +73,7 @@ urlpatterns = [
     path("reads/<int:read_id>/", viewer_page.read_viewer, name="read-viewer"),
     path("dicom/instances/<int:pk>/file", dicom_views.instance_file, name="instance-file"),
     path("dicom/g/<str:token>/<str:name>", dicom_views.granted_file, name="instance-file-granted"),
+    path("dicom/s/<path:rest>", dicom_views.linked_file, name="instance-file-linked"),
     path("dicom/series/<int:pk>/", dicom_views.series_detail, name="series-detail"),
     path("dicom/series/<int:pk>/thumbnail.png", dicom_views.series_thumbnail, name="series-thumbnail"),
 ]

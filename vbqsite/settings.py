@@ -207,6 +207,10 @@ PIXEL_GRANT_BUCKET_SECONDS = min(600, max(1, PIXEL_GRANT_SECONDS // 4))
 # Behind nginx (deploy/nginx.conf): the internal location that maps to MEDIA_ROOT, e.g. "/_media/"; Django then
 # answers with X-Accel-Redirect and nginx sends the file. Empty: Django sends it (sendfile via wsgi.file_wrapper).
 PIXEL_ACCEL_REDIRECT = os.environ.get("VBQ_PIXEL_ACCEL_REDIRECT", "")
+# Behind nginx (deploy/nginx.conf): the secret nginx's secure_link checks the viewer's instance links with
+# (studies/pixel_links.py); the same value in web and nginx. Set: nginx verifies and sends each file, no Python per
+# request. Empty: pixel-grant links, checked by Python (studies/pixel_grants.py).
+PIXEL_LINK_SECRET = os.environ.get("VBQ_PIXEL_LINK_SECRET", "")
 # Import uploads (the identified zip, kept until its job has run): on storage that web and workers share, so a
 # worker on another machine or container can open what the web stored. Default: MEDIA_ROOT/uploads.
 UPLOAD_ROOT = Path(os.environ.get("UPLOAD_ROOT", MEDIA_ROOT / "uploads"))

@@ -304,6 +304,7 @@ def deployment(tmp_path):
         "SECRET_KEY": secrets.token_urlsafe(50),
         "DEID_SECRET": secrets.token_urlsafe(50),
         "VBQ_MAPPING_KEY": Fernet.generate_key().decode(),
+        "VBQ_PIXEL_LINK_SECRET": secrets.token_urlsafe(32),
         "POSTGRES_PASSWORD": secrets.token_urlsafe(16),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
     }

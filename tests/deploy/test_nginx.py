@@ -35,7 +35,7 @@ def test_compose_runs_the_app_behind_this_nginx_config():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     assert "ports" not in services["web"]  # reached through nginx only
-    assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in services["nginx"]["volumes"]
+    assert "./deploy/nginx.conf:/etc/nginx/templates/default.conf.template:ro" in services["nginx"]["volumes"]
     assert "media:/var/lib/vbq/media:ro" in services["nginx"]["volumes"]
     env = services["web"]["environment"]
     assert env["VBQ_PIXEL_ACCEL_REDIRECT"] == "/_media/" and env["BEHIND_PROXY"] == "true"

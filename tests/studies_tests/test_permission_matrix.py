@@ -129,6 +129,9 @@ MATRIX = {
     # The reader's pixel-grant link (issued to the reader's session by series-detail), fetched by each role:
     # only that session opens it (test_granted_links_per_role: each role's own links).
     "instance-file-granted": ("get", None, S(401, 403, 200, 403, 403, 403)),
+    # The same with PIXEL_LINK_SECRET set: the reader's pixel link (nginx checks it in the deployment; Django's
+    # view checks it the same way here).
+    "instance-file-linked": ("get", None, S(401, 403, 200, 403, 403, 403)),
     "series-detail": ("get", lambda i: {"pk": i["series"]}, S(401, 403, 200, 200, 200, 403)),
     "series-thumbnail": ("get", lambda i: {"pk": i["series"]}, S(401, 403, 200, 200, 200, 403)),
     "healthz": ("get", lambda i: {}, S(200, 200, 200, 200, 200, 200)),
@@ -278,10 +281,11 @@ def _client_for(role, w, client):
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("name", sorted(MATRIX))
-def test_permission_matrix(name, role, world, client):
+def test_permission_matrix(name, role, world, client, settings):
     method, kwargs, expected = MATRIX[name]
     f.allow_study_creation(world.pi)  # as an admin grants it to a PI
-    if kwargs is None:  # a pixel-grant link: the one series-detail gave the reader's session
+    settings.PIXEL_LINK_SECRET = "matrix-link-secret" if name == "instance-file-linked" else ""
+    if kwargs is None:  # a pixel-grant link or pixel link: the one series-detail gave the reader's session
         url, reader_client = _reader_granted_url(world)
         client = reader_client if role == "reader" else _client_for(role, world, client)
     else:
@@ -305,16 +309,19 @@ def _reader_granted_url(w):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ROLES)
-def test_granted_links_per_role(role, world, client):
-    """Each role's own links: given (and opening) exactly where series-detail and read-viewer answer 200."""
+@pytest.mark.parametrize("prefix", ["/dicom/g/", "/dicom/s/"], ids=["grants", "pixel-links"])
+def test_granted_links_per_role(role, prefix, world, client, settings):
+    """Each role's own links: given (and opening) exactly where series-detail and read-viewer answer 200 — pixel
+    grants, and pixel links when PIXEL_LINK_SECRET is set (nginx checks those in the deployment)."""
+    settings.PIXEL_LINK_SECRET = "matrix-link-secret" if prefix == "/dicom/s/" else ""
     client = _client_for(role, world, client)
     detail = client.get(reverse("series-detail", args=[world.case.primary_series.pk]))
     assert detail.status_code == MATRIX["series-detail"][2][role]
     page = client.get(reverse("read-viewer", args=[world.read.pk]))
-    assert ("/dicom/g/" in page.content.decode()) == (page.status_code == 200)
+    assert (prefix in page.content.decode()) == (page.status_code == 200)
     if detail.status_code == 200:
         urls = [i["url"] for i in detail.json()["instances"]]
-        assert urls and all(u.startswith("/dicom/g/") for u in urls)
+        assert urls and all(u.startswith(prefix) for u in urls)
         assert all(client.get(u).status_code == 200 for u in urls)
 
 
