@@ -160,21 +160,26 @@ class Listener:
     """``manage.py dicom_listener`` as its own process on the test database and media (no broker: imports run
     in it, eagerly)."""
 
-    def __init__(self, log_path: Path, port: int | None = None) -> None:
+    def __init__(self, log_path: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
         self.log_path = log_path
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Listener:
-        env = os.environ | {
-            "DATABASE_URL": _database_url(),
-            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "UPLOAD_ROOT": str(settings.UPLOAD_ROOT),
-            "CELERY_BROKER_URL": "",
-            "VBQ_DEV_SECRETS": "true",
-            "VBQ_IMPORT_PROCESSES": "0",
-            "PYTHONPATH": str(ROOT),
-        }
+        env = (
+            os.environ
+            | {
+                "DATABASE_URL": _database_url(),
+                "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+                "UPLOAD_ROOT": str(settings.UPLOAD_ROOT),
+                "CELERY_BROKER_URL": "",
+                "VBQ_DEV_SECRETS": "true",
+                "VBQ_IMPORT_PROCESSES": "0",
+                "PYTHONPATH": str(ROOT),
+            }
+            | self.env
+        )
         log = open(self.log_path, "ab")
         cmd = [sys.executable, "manage.py", "dicom_listener", "--host", "127.0.0.1", "--port", str(self.port)]
         self.proc = subprocess.Popen(

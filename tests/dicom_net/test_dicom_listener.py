@@ -143,3 +143,29 @@ def test_a_bad_file_gets_a_failure_status_and_a_report_line_and_the_listener_goe
     assert refused["code"] in {"unreadable", "instance_mismatch"} and "not received" in refused["reason"]
     assert echo(listener.port, "VBQ_SPINE")  # still listening
     assert wait_until(_no_received_folders_left, 10, "the received files to be removed")
+
+
+def test_with_the_job_queue_down_the_job_fails_with_the_reason_and_keeps_the_images_for_retry(
+    tmp_path, transactional_db, phantom_files
+):
+    """The broker refuses the job: it is recorded as failed with the queue message (not left queued), and its
+    folder stays for Retry (the import sweep removes it after IMPORT_ORPHAN_MAX_AGE_SECONDS, like an upload)."""
+    from studies.services.import_jobs import retry_refused
+    from tests.dicom_net.conftest import Listener, free_port
+    from vbqsite.queue import QUEUE_DOWN
+
+    study = _study_with_ae("VBQ_SPINE")
+    process = Listener(tmp_path / "listener.log", env={"CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    process.start()
+    try:
+        assoc = _scu().associate("127.0.0.1", process.port, ae_title="VBQ_SPINE")
+        for path in phantom_files[:3]:
+            assert assoc.send_c_store(pydicom.dcmread(path)).Status == 0x0000
+        assoc.release()
+        [job] = _finished_job(study)
+    finally:
+        process.stop()
+    assert job.status == "failed" and job.error == QUEUE_DOWN
+    folder = Path(job.source)
+    assert folder.parent == Path(settings.UPLOAD_ROOT) and len(list(folder.iterdir())) == 3
+    assert retry_refused(job) is None  # Retry (page or API) queues the same job again once the broker is back
