@@ -200,7 +200,124 @@ def enhanced_mr(subject=None, *, rng_seed: int = 3, enhanced: bool = False):
     ds = dcmread(io.BytesIO(buf.getvalue()))
     if enhanced:
         ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = EnhancedMRImageStorage
+        _enhanced_mr_iod(ds, singles[0], localizer_series=uid(subject.patient_id, "loc"))
     return ds, singles, geometry
+
+
+def _enhanced_mr_iod(ds: Dataset, single: Dataset, *, localizer_series: str) -> None:
+    """Turn the legacy conversion into a valid Enhanced MR Image (PS3.3 A.36; dciodvfy finds no error): the MR
+    functional groups and modules that IOD requires (C.8.13), with the sequence parameters of the single-frame files;
+    no legacy-only sequences; the localizer references with the purpose, evidence and Common Instance Reference
+    items they need."""
+    from pydicom.sequence import Sequence
+
+    def item(**values) -> Dataset:
+        out = Dataset()
+        for keyword, value in values.items():
+            setattr(out, keyword, value)
+        return out
+
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    del shared.UnassignedSharedConvertedAttributesSequence
+    for frame in ds.PerFrameFunctionalGroupsSequence:
+        del frame.UnassignedPerFrameConvertedAttributesSequence, frame.ConversionSourceAttributesSequence
+        content = frame.FrameContentSequence[0]
+        content.FrameReferenceDateTime = content.FrameAcquisitionDateTime
+        content.FrameAcquisitionDuration = 2000.0
+    for ref in shared.ReferencedImageSequence:
+        ref.PurposeOfReferenceCodeSequence = [
+            item(CodeValue="121311", CodingSchemeDesignator="DCM", CodeMeaning="Localizer")
+        ]
+    localizers = [
+        item(ReferencedSOPClassUID=r.ReferencedSOPClassUID, ReferencedSOPInstanceUID=r.ReferencedSOPInstanceUID)
+        for r in shared.ReferencedImageSequence
+    ]
+    ds.ReferencedSeriesSequence = [item(SeriesInstanceUID=localizer_series, ReferencedInstanceSequence=localizers)]
+    ds.ReferencedImageEvidenceSequence = [
+        item(
+            StudyInstanceUID=single.StudyInstanceUID,
+            ReferencedSeriesSequence=[
+                item(SeriesInstanceUID=localizer_series, ReferencedSOPSequence=Sequence(localizers))
+            ],
+        )
+    ]
+    shared.MRImageFrameTypeSequence[0].update(item(ComplexImageComponent="MAGNITUDE", AcquisitionContrast="T1"))
+    shared.MRTimingAndRelatedParametersSequence = [
+        item(
+            RepetitionTime=float(single.RepetitionTime),
+            FlipAngle=float(single.FlipAngle),
+            EchoTrainLength=int(single.EchoTrainLength),
+            RFEchoTrainLength=int(single.EchoTrainLength),
+            GradientEchoTrainLength=0,
+        )
+    ]
+    shared.MREchoSequence = [item(EffectiveEchoTime=float(single.EchoTime))]
+    shared.MRModifierSequence = [
+        item(
+            InversionRecovery="NO",
+            FlowCompensation="NONE",
+            T2Preparation="NO",
+            SpectrallySelectedExcitation="NONE",
+            SpatialPresaturation="NONE",
+            PartialFourier="NO",
+            ParallelAcquisition="NO",
+        )
+    ]
+    shared.MRImagingModifierSequence = [
+        item(
+            MagnetizationTransfer="NONE",
+            BloodSignalNulling="NO",
+            Tagging="NONE",
+            TransmitterFrequency=float(single.ImagingFrequency),
+            PixelBandwidth=float(single.PixelBandwidth),
+        )
+    ]
+    shared.MRReceiveCoilSequence = [
+        item(ReceiveCoilName=single.ReceiveCoilName, ReceiveCoilType="SURFACE", QuadratureReceiveCoil="NO")
+    ]
+    shared.MRTransmitCoilSequence = [item(TransmitCoilName=single.TransmitCoilName, TransmitCoilType="BODY")]
+    shared.MRAveragesSequence = [item(NumberOfAverages=float(single.NumberOfAverages))]
+    shared.MRFOVGeometrySequence = [
+        item(
+            InPlanePhaseEncodingDirection="ROW",
+            MRAcquisitionFrequencyEncodingSteps=int(ds.Rows),
+            MRAcquisitionPhaseEncodingStepsInPlane=int(ds.Columns),
+            PercentSampling=100.0,
+            PercentPhaseFieldOfView=100.0,
+        )
+    ]
+    timing = shared.MRTimingAndRelatedParametersSequence[0]
+    timing.OperatingModeSequence = [
+        item(OperatingModeType=kind, OperatingMode="IEC_NORMAL") for kind in ("STATIC FIELD", "RF", "GRADIENT")
+    ]
+    timing.SpecificAbsorptionRateSequence = [
+        item(SpecificAbsorptionRateDefinition="IEC_WHOLE_BODY", SpecificAbsorptionRateValue=0.5)
+    ]
+    shared.MRReceiveCoilSequence[0].ReceiveCoilManufacturerName = "VBQ Phantom Works"
+    shared.MRTransmitCoilSequence[0].TransmitCoilManufacturerName = "VBQ Phantom Works"
+    ds.ComplexImageComponent = "MAGNITUDE"
+    ds.AcquisitionContrast = "T1"
+    ds.AcquisitionDuration = 26.0
+    ds.KSpaceFiltering = "NONE"
+    ds.ApplicableSafetyStandardAgency = "IEC"
+    ds.LossyImageCompression = "00"
+    ds.PulseSequenceName = "TSE"
+    ds.MRAcquisitionType = "2D"
+    ds.EchoPulseSequence = "SPIN"
+    ds.MultipleSpinEcho = "YES"
+    ds.MultiPlanarExcitation = "NO"
+    ds.PhaseContrast = "NO"
+    ds.TimeOfFlightContrast = "NO"
+    ds.SteadyStatePulseSequence = "NONE"
+    ds.EchoPlanarPulseSequence = "NO"
+    ds.SaturationRecovery = "NO"
+    ds.SpectrallySelectedSuppression = "NONE"
+    ds.OversamplingPhase = "NONE"
+    ds.GeometryOfKSpaceTraversal = "RECTILINEAR"
+    ds.RectilinearPhaseEncodeReordering = "LINEAR"
+    ds.SegmentedKSpaceTraversal = "PARTIAL"
+    ds.NumberOfKSpaceTrajectories = 1
+    del ds.ContrastBolusAgent  # the Contrast/Bolus module's; the enhanced IOD has Enhanced Contrast/Bolus
 
 
 def part10(ds: Dataset) -> bytes:

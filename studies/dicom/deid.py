@@ -53,6 +53,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
 from . import values as dicom_values
+from .deid_iod import fit_to_iod
 from .deid_keyed import UidMapper, shift_date_text, subject_date_offset
 from .deid_profile import (
     ADDITIONAL_REMOVALS,
@@ -233,7 +234,12 @@ def deidentify(
         subject_code=code,
         memo=memo,
     )
+    had_device_serial = 0x00181000 in ds._dict
     worker.walk(ds)
+    iod_removed, iod_replaced = fit_to_iod(ds, had_device_serial=had_device_serial)  # PS3.3 C.12.2, C.7.5.2
+    worker.removed.update(iod_removed)
+    worker.removed.difference_update(iod_replaced)
+    worker.replaced.update(iod_replaced)
     for keyword, tag, vr in (("PatientName", 0x00100010, "PN"), ("PatientID", 0x00100020, "LO")):
         if tag not in ds._dict:  # Type 2 in the Patient module: always present
             worker.put(ds, tag, vr, [code])

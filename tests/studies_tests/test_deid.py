@@ -312,6 +312,10 @@ def test_nested_sequences_are_cleaned_and_uids_remapped(corpus):
     mapper = UidMapper("s3cret")
     ref_uid = corpus.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID
     series_uid = corpus.ReferencedSeriesSequence[0].SeriesInstanceUID
+    # a reference the profile keeps, so that its index (Common Instance Reference) is still needed and kept
+    reference = Dataset()
+    reference.ReferencedSOPClassUID, reference.ReferencedSOPInstanceUID = MRImageStorage, ref_uid
+    corpus.ReferencedInstanceSequence = [reference]
     deidentify(corpus, subject_code="VBQ-007", uid_map=mapper, date_offset_days=OFFSET)
     outer = corpus.ReferencedSeriesSequence[0]
     inner = outer.ReferencedInstanceSequence[0]

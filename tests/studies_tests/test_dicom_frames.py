@@ -34,9 +34,13 @@ def _position(ds) -> float:
 
 
 def _frame_of(mf, single) -> int:
-    """The frame of ``mf`` converted from the single-frame dataset ``single`` (by its SOP Instance UID)."""
+    """The frame of ``mf`` converted from the single-frame dataset ``single`` (by its SOP Instance UID; in the
+    Enhanced MR variant, which has no conversion source, by its position)."""
     for number, item in enumerate(mf.PerFrameFunctionalGroupsSequence, 1):
-        if item.ConversionSourceAttributesSequence[0].ReferencedSOPInstanceUID == single.SOPInstanceUID:
+        if "ConversionSourceAttributesSequence" not in item:
+            if item.PlanePositionSequence[0].ImagePositionPatient == single.ImagePositionPatient:
+                return number
+        elif item.ConversionSourceAttributesSequence[0].ReferencedSOPInstanceUID == single.SOPInstanceUID:
             return number
     raise AssertionError("frame not found")
 
