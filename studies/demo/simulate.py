@@ -23,6 +23,7 @@ import numpy as np
 from studies.protocol import LUMBAR_VBQ
 
 from .phantom import PhantomGeometry, Region
+from .phantom.spine import BOX_MARGIN, RIM
 
 # The simulated readers read the lumbar protocol: its levels, reference (CSF) and noise labels.
 LEVELS = LUMBAR_VBQ.levels
@@ -57,15 +58,17 @@ class ReaderHabit:
 
 
 #: The demo's readers. reader1 draws the protocol's picture (moderate ellipses, a CSF rectangle in the anterior
-#: half of the sac). reader2 is generous: ellipses out to the end plates and cortex, a CSF rectangle spanning most
-#: of the sac, so it takes in the roots of the cauda equina wherever the sac is shallow or the root layer thick.
-#: reader3 is tight: small central ellipses and a narrow, tall CSF rectangle snug against the anterior dura, so it
-#: takes in the posterior longitudinal ligament, anterior epidural veins and the retrovertebral venous plexus.
+#: half of the sac). reader2 is generous: ellipses out to the end plates and cortex (on a tilted body their corners
+#: reach it), a CSF rectangle spanning most of the sac (14 px), so it takes in the roots of the cauda equina
+#: wherever the sac is shallow or the root layer thick. reader3 is tight: small central ellipses and a narrow, tall
+#: CSF rectangle overlapping the anterior dura by a pixel, so it takes in the posterior longitudinal ligament,
+#: anterior epidural veins and the retrovertebral venous plexus. (Both rectangles were retuned on the curved
+#: phantoms of issue #18 so that the demo's inter-reader ICC stays near the seed study's 0.74.)
 HABITS: dict[str, ReaderHabit] = {
     "reader1": ReaderHabit(ellipse_scale=0.75, ellipse_shift=0.0, csf_gap=3, csf_half_width=2.5, csf_half_height=8),
-    "reader2": ReaderHabit(ellipse_scale=1.1, ellipse_shift=0.0, csf_gap=2.5, csf_half_width=6, csf_half_height=8),
+    "reader2": ReaderHabit(ellipse_scale=1.1, ellipse_shift=0.0, csf_gap=2.5, csf_half_width=6.5, csf_half_height=8),
     "reader3": ReaderHabit(
-        ellipse_scale=0.65, ellipse_shift=-0.1, csf_gap=-0.5, csf_half_width=2.5, csf_half_height=12
+        ellipse_scale=0.65, ellipse_shift=-0.1, csf_gap=-1.0, csf_half_width=2.5, csf_half_height=12
     ),
 }
 
@@ -129,13 +132,27 @@ def _csf_rectangle(geometry: PhantomGeometry, habit: ReaderHabit, rng: np.random
     )
 
 
+def _marrow_extent(geometry: PhantomGeometry, level: str) -> Region:
+    """What a reader sizes an ellipse to: the body's marrow (less ``BOX_MARGIN`` px), centred on the measurement box.
+
+    On an upright body that is the measurement box itself; on a tilted one (the lordosis) it is larger than the
+    axis-aligned box inscribed in the tilted marrow, so an ellipse (always axis-aligned in the viewer) as large as a
+    generous reader draws it reaches the cortex and end plates at the body's corners, as it does on a real scan.
+    """
+    box = geometry.vertebrae[level]
+    if geometry.spine is None:
+        return box
+    body = geometry.spine.body(level)
+    return Region(box.col, box.row, body.half_width - RIM - BOX_MARGIN, body.half_height - RIM - BOX_MARGIN)
+
+
 def simulated_rois(geometry: PhantomGeometry, *, reader: str, read_number: int) -> list[dict]:
     """Six ROI payloads (L1–L4 ellipses, CSF at L3 and noise rectangles) without ``sop_instance_uid``."""
     habit = reader_habit(reader)
     rng = _rng(geometry.subject_code, reader, read_number)
     out = []
     for level in LEVELS:
-        box = geometry.vertebrae[level]
+        box = _marrow_extent(geometry, level)
         dcol, drow = rng.normal(0.0, habit.jitter_px, size=2)
         scale = float(np.clip(habit.ellipse_scale * np.exp(rng.normal(0.0, habit.jitter_size)), 0.4, 1.2))
         out.append(

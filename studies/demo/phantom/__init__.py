@@ -11,7 +11,8 @@ This package re-exports its public API; the modules, one concern each:
 
 - :mod:`.geometry` — image conventions (matrix, slices, levels), :class:`Region`, :class:`PhantomGeometry`;
 - :mod:`.cohort` — :class:`PhantomSubject`, :func:`demo_cohort` (the cohort and its truth), the reference CSV;
-- :mod:`.anatomy` — vertebral bodies, discs and lordosis, the spinal canal, tissue signals;
+- :mod:`.spine` — the subject's spine: bodies T9..S3 and discs along a lordotic curve (sizes, tilt, field of view);
+- :mod:`.anatomy` — the spinal canal following the spine, tissue signals;
 - :mod:`.synthesis` — the signal model: marrow pattern, rendering a slice, blur, Rician noise;
 - :mod:`.dicom` — the raw series header, stable UIDs, file meta, bytes;
 - :mod:`.series` — :func:`make_phantom_series`: the slices written and the expected values;

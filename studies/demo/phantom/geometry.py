@@ -21,9 +21,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .spine import Spine
 
 ROWS: Final = 320
 COLUMNS: Final = 320
@@ -33,8 +36,8 @@ MID_SLICE: Final = N_SLICES // 2
 SLICE_THICKNESS: Final = 4.0  # mm
 SLICE_SPACING: Final = 4.4  # mm, centre to centre (10 % gap)
 MAX_STORED: Final = 4095  # 12 bits
-# The phantom's anatomy, not the reading protocol: LEVELS are the vertebrae given a marrow box (of the T11..S1
-# drawn by :mod:`.anatomy`); the protocol's levels (L1–L4) are ``studies.services.reading.LEVELS``.
+# The phantom's anatomy, not the reading protocol: LEVELS are the vertebrae given a marrow box (of the T9..S3
+# drawn by :mod:`.spine`); the protocol's levels (L1–L4) are ``studies.services.reading.LEVELS``.
 LEVELS: Final = ("T12", "L1", "L2", "L3", "L4", "L5")
 VBQ_LEVELS: Final = ("L1", "L2", "L3", "L4")
 CSF_LEVELS: Final = ("L1", "L2", "L3")
@@ -81,7 +84,8 @@ class PhantomGeometry:
     ``noise`` a box of air in front of the abdomen. ``expected_*`` are the expected means of the stored values
     in those boxes (Rician bias included) and ``expected_noise_sd`` the expected sample SD in ``noise``.
     ``expected_vbq`` = median(expected marrow L1–L4) / expected CSF at L3; ``expected_snr`` = mean(expected
-    marrow L1–L4) / expected noise SD.
+    marrow L1–L4) / expected noise SD. ``spine`` is the subject's spine as drawn (:class:`~.spine.Spine`: each
+    body's centre, half height, half depth and tilt, each disc's height, the lordosis), T9 to S3 along the curve.
     """
 
     subject_code: str
@@ -105,6 +109,7 @@ class PhantomGeometry:
     series_instance_uid: str
     sop_instance_uids: tuple[str, ...] = field(default=())
     thecal_sac: dict[str, Region] = field(default_factory=dict)
+    spine: Spine | None = None
 
     @property
     def mid_slice_path(self) -> Path:

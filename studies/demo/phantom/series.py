@@ -98,6 +98,7 @@ def build_series(subject: PhantomSubject, rng_seed: int) -> tuple[list[Dataset],
         series_instance_uid=str(header.SeriesInstanceUID),
         sop_instance_uids=tuple(str(d.SOPInstanceUID) for d in datasets),
         thecal_sac=sac_boxes,
+        spine=anatomy.spine,
     )
     return datasets, geometry
 

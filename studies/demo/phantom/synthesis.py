@@ -4,7 +4,8 @@ Signal model (T1 spin echo, arbitrary units): CSF sets the scale; marrow of each
 ``csf × target VBQ × level factor`` where the L1–L4 factors have median exactly 1, so the VBQ of the noise-free
 image (median L1–L4 marrow / CSF at L3) equals the subject's target. The anatomy is heterogeneous, as on real
 T1 images, so that where a reader's ROI lands matters: the marrow has patchy red/yellow marrow, end-plate
-(Modic) zones, fat islands and haemangiomas, and a darker basivertebral region posteriorly; the canal holds
+(Modic) zones, fat islands and haemangiomas in a per-subject style (homogeneous to patchy and speckled), and a
+darker basivertebral region posteriorly; the spine is curved and sized per subject (:mod:`.spine`); the canal holds
 the cord or the cauda equina in dark CSF, epidural fat and veins, and a retrovertebral venous plexus, with disc
 bulges and fat pads at the disc levels. Each measurement box keeps its level's mean (the marrow
 pattern is scaled per body, the CSF box lies in pure CSF). A slight blur (point-spread) and Rician noise
@@ -16,6 +17,7 @@ expected means of the measurement boxes including the Rician bias, and the expec
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,7 +25,6 @@ from .anatomy import (
     ABDOMEN,
     ANTERIOR_SKIN,
     BODY_HALF_WIDTH,
-    BOX_MARGIN,
     CORD,
     CORTEX,
     CSF_BOX_HALF,
@@ -33,32 +34,16 @@ from .anatomy import (
     LIGAMENT,
     MUSCLE,
     POSTERIOR_SKIN,
-    RIM,
     SKIN,
     Anatomy,
-    Body,
+    CanalProfile,
     canal_profile,
     draw_canal,
-    layout,
-    marrow_box,
+    wall_slant,
 )
 from .cohort import PhantomSubject
 from .geometry import COLUMNS, CSF_LEVELS, LEVELS, ROWS, Region
-
-
-def _rounded_box(rr: np.ndarray, cc: np.ndarray, col: float, row: float, hw: float, hh: float, r: float):
-    """Mask of a box with rounded corners (corner radius r); only its bounding box is evaluated."""
-    mask = np.zeros(rr.shape, dtype=bool)
-    r0, r1 = max(0, math.floor(row - hh)), min(rr.shape[0], math.ceil(row + hh) + 1)
-    c0, c1 = max(0, math.floor(col - hw)), min(cc.shape[1], math.ceil(col + hw) + 1)
-    if r0 >= r1 or c0 >= c1:
-        return mask
-    sub_r, sub_c = rr[r0:r1, c0:c1], cc[r0:r1, c0:c1]
-    dx = np.maximum(np.abs(sub_c - col) - (hw - r), 0)
-    dy = np.maximum(np.abs(sub_r - row) - (hh - r), 0)
-    inside = (np.abs(sub_c - col) <= hw) & (np.abs(sub_r - row) <= hh)
-    mask[r0:r1, c0:c1] = inside & (dx * dx + dy * dy <= r * r)
-    return mask
+from .spine import RIM, Body, body_frame, layout, marrow_box, rounded_box
 
 
 def _gaussian_kernel(sigma: float) -> np.ndarray:
@@ -89,87 +74,115 @@ def _texture(rng: np.random.Generator, sigma_px: float, sd: float) -> np.ndarray
 
 
 def _clipped_mean(image: np.ndarray, region: Region) -> float:
-    """Mean of ``image`` over the part of ``region`` inside the image (T11 is cut by the field of view)."""
+    """Mean of ``image`` over the part of ``region`` inside the image (T9 and T10 may be cut by the field of view)."""
     rows, cols = region.slices()
-    return float(image[max(0, rows.start) : rows.stop, max(0, cols.start) : cols.stop].mean())
+    part = image[max(0, rows.start) : max(0, rows.stop), max(0, cols.start) : max(0, cols.stop)]
+    return float(part.mean()) if part.size else 1.0  # a box wholly outside the image: nothing to keep
 
 
-def _endplate_change(rng: np.random.Generator) -> float:
-    """Relative T1 signal change of a subchondral band: Modic type 2 (fatty, 35 %), type 1 (oedema, 8 %)."""
+@dataclass(frozen=True)
+class MarrowStyle:
+    """A subject's marrow: how patchy its red/yellow marrow is (SD of the smooth field), how many fat islands a
+    body holds on average, how often a body has a haemangioma, how often an end plate has a Modic change."""
+
+    patch_sd: float
+    islands: float
+    haemangioma: float
+    modic: float
+
+
+def _marrow_style(rng: np.random.Generator) -> MarrowStyle:
+    """Drawn per subject: from homogeneous marrow (SD 4 %, few islands) to patchy, speckled fatty marrow."""
+    return MarrowStyle(
+        patch_sd=float(rng.uniform(0.04, 0.14)),
+        islands=float(rng.choice([0.2, 0.5, 0.8, 1.2])),
+        haemangioma=float(rng.uniform(0.05, 0.2)),
+        modic=float(rng.uniform(0.5, 1.5)),
+    )
+
+
+def _endplate_change(rng: np.random.Generator, modic: float) -> float:
+    """Relative T1 signal change of a subchondral band: Modic type 2 (fatty, 35 % × ``modic``), type 1 (oedema,
+    8 % × ``modic``), else a slight ± 4 % variation."""
     kind = rng.uniform()
-    if kind < 0.35:
+    if kind < 0.35 * modic:
         return float(rng.uniform(0.2, 0.5))
-    if kind < 0.43:
+    if kind < 0.43 * modic:
         return float(-rng.uniform(0.15, 0.3))
     return float(rng.normal(0.0, 0.04))
 
 
-def _body_pattern(rng: np.random.Generator, body: Body, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+def _body_pattern(
+    rng: np.random.Generator, body: Body, style: MarrowStyle, rr: np.ndarray, cc: np.ndarray
+) -> np.ndarray:
     """Multiplicative marrow pattern of one vertebral body on the grid (rr, cc); 1 = the body's average marrow.
 
-    - Basivertebral venous channel: a dark horizontal cleft entering the posterior cortex at mid-height
-      (reaching 5–11 px forward, 20–55 % darker), and marrow up to 20 % darker in the posterior 14 px.
+    In the body's own (tilted) frame (:func:`~.spine.body_frame`):
+
+    - Basivertebral venous channel: a dark cleft entering the posterior cortex at mid-height (reaching 5–11 px
+      forward, 20–55 % darker), and marrow up to 20 % darker in the posterior 14 px.
     - End-plate zones: subchondral bands 2–5 px thick under each end plate with a Modic-type change
       (:func:`_endplate_change`).
-    - Focal fat: on average 0.7 fat islands of 1.5–3.5 px radius (30–80 % brighter) per body, and in 12 % of
-      bodies a haemangioma (round, sharply marginated, 60–100 % brighter, 3–6 px radius).
+    - Focal fat: on average ``style.islands`` fat islands of 1.5–3.5 px radius (30–80 % brighter) per body, and in
+      ``style.haemangioma`` of bodies a haemangioma (round, sharply marginated, 60–100 % brighter, 3–6 px).
 
     References: Modic MT et al. Radiology 1988;166:193-199; Shah LM, Hanrahan CJ. AJR 2011;197:1298-1308.
     """
-    u = (cc - body.col) / BODY_HALF_WIDTH  # −1 anterior wall … +1 posterior wall
-    from_back = (1 - u) * BODY_HALF_WIDTH  # px in front of the posterior wall
+    hw = body.half_width
+    u, v = body_frame(body.col, body.row, body.angle, rr, cc)
+    from_back = hw - u  # px in front of the posterior wall
     pattern = np.ones(rr.shape)
 
     reach, darkness, thickness = rng.uniform(5, 11), rng.uniform(0.2, 0.55), rng.uniform(1.2, 2.5)
-    cleft_row = body.row + rng.normal(0.0, 1.0)
-    cleft = np.clip((reach - from_back) / 3, 0, 1) * np.exp(-0.5 * ((rr - cleft_row) / thickness) ** 2)
+    cleft_v = rng.normal(0.0, 1.0)
+    cleft = np.clip((reach - from_back) / 3, 0, 1) * np.exp(-0.5 * ((v - cleft_v) / thickness) ** 2)
     pattern *= 1 - darkness * cleft
     pattern *= 1 - rng.uniform(0.0, 0.2) * np.clip(1 - from_back / 14, 0, 1)
 
     inner_half = body.half_height - RIM
-    for edge_distance in (rr - (body.row - inner_half), (body.row + inner_half) - rr):
-        band, change = rng.uniform(2, 5), _endplate_change(rng)
+    for edge_distance in (v + inner_half, inner_half - v):
+        band, change = rng.uniform(2, 5), _endplate_change(rng, style.modic)
         pattern *= 1 + change * np.clip((band - edge_distance) / 1.5 + 0.5, 0, 1)
 
-    for _ in range(int(rng.poisson(0.7))):
-        col = body.col + rng.uniform(-0.8, 0.8) * BODY_HALF_WIDTH
-        row = body.row + rng.uniform(-0.8, 0.8) * inner_half
+    for _ in range(int(rng.poisson(style.islands))):
+        iu, iv = rng.uniform(-0.8, 0.8) * hw, rng.uniform(-0.8, 0.8) * inner_half
         radius, amplitude = rng.uniform(1.5, 3.5), rng.uniform(0.3, 0.8)
-        pattern *= 1 + amplitude * np.exp(-0.5 * ((cc - col) ** 2 + (rr - row) ** 2) / radius**2)
-    if rng.uniform() < 0.12:
-        col = body.col + rng.uniform(-0.6, 0.6) * BODY_HALF_WIDTH
-        row = body.row + rng.uniform(-0.6, 0.6) * inner_half
+        pattern *= 1 + amplitude * np.exp(-0.5 * ((u - iu) ** 2 + (v - iv) ** 2) / radius**2)
+    if rng.uniform() < style.haemangioma:
+        iu, iv = rng.uniform(-0.6, 0.6) * hw, rng.uniform(-0.6, 0.6) * inner_half
         radius, amplitude = rng.uniform(3, 6), rng.uniform(0.6, 1.0)
-        distance = np.hypot(cc - col, rr - row)
+        distance = np.hypot(u - iu, v - iv)
         pattern *= 1 + amplitude / (1 + np.exp((distance - radius) / 0.6))
-    return pattern
+    inside = rounded_box(rr, cc, body.col, body.row, body.angle, hw, body.half_height, 4)
+    return np.where(inside, pattern, 1.0)  # the tilted body's bounding square reaches into its neighbours
 
 
 def _marrow_pattern(rng: np.random.Generator, bodies: list[Body]) -> np.ndarray:
     """Heterogeneity of the vertebral marrow on a sagittal T1 image (multiplicative, 1 outside the bodies).
 
-    Patchy red and yellow marrow (a smooth random field of 6 px correlation length whose SD, 5–14 %, is the
-    subject's) times each body's focal pattern (:func:`_body_pattern`). One pattern serves every slice of the
-    series; the renderer scales each body so that its measurement box keeps the level's mean signal.
+    The subject's :class:`MarrowStyle`, then patchy red and yellow marrow (a smooth random field of 6 px
+    correlation length, SD ``patch_sd``) times each body's focal pattern (:func:`_body_pattern`). One pattern
+    serves every slice of the series; the renderer scales each body so that its measurement box keeps the
+    level's mean signal.
     """
+    style = _marrow_style(rng)
     rr, cc = np.mgrid[0:ROWS, 0:COLUMNS].astype(float)
-    pattern = np.exp(rng.uniform(0.05, 0.14) * _texture(rng, 6.0, 1.0))
+    pattern = np.exp(style.patch_sd * _texture(rng, 6.0, 1.0))
     for body in bodies:
-        r0, r1 = max(0, body.row - body.half_height), min(ROWS, body.row + body.half_height + 1)
-        c0, c1 = max(0, body.col - BODY_HALF_WIDTH), min(COLUMNS, body.col + BODY_HALF_WIDTH + 1)
+        reach = math.ceil(math.hypot(body.half_width, body.half_height)) + 1
+        r0, r1 = max(0, body.row - reach), min(ROWS, body.row + reach + 1)
+        c0, c1 = max(0, body.col - reach), min(COLUMNS, body.col + reach + 1)
         if r0 < r1 and c0 < c1:
-            pattern[r0:r1, c0:c1] *= _body_pattern(rng, body, rr[r0:r1, c0:c1], cc[r0:r1, c0:c1])
+            pattern[r0:r1, c0:c1] *= _body_pattern(rng, body, style, rr[r0:r1, c0:c1], cc[r0:r1, c0:c1])
     return pattern
 
 
 def draw_anatomy(rng: np.random.Generator) -> Anatomy:
     """The subject's anatomy, drawn once per series (the order of the draws from ``rng`` fixes the output)."""
-    bodies, discs = layout(rng)
-    canal = draw_canal(rng, len(discs))
-    marrow = _marrow_pattern(rng, bodies)
-    return Anatomy(
-        bodies, discs, canal, marrow, _texture(rng, 4.0, 0.08), _texture(rng, 1.5, 0.04), _texture(rng, 1.5, 0.015)
-    )
+    spine = layout(rng)
+    canal = draw_canal(rng, len(spine.discs), wall_slant(list(spine.bodies), "L3"))
+    marrow = _marrow_pattern(rng, list(spine.bodies))
+    return Anatomy(spine, canal, marrow, _texture(rng, 4.0, 0.08), _texture(rng, 1.5, 0.04), _texture(rng, 1.5, 0.015))
 
 
 def render(
@@ -206,17 +219,22 @@ def render(
         MUSCLE * 1.1 * csf
     )
 
-    body_half_width = BODY_HALF_WIDTH * math.sqrt(max(0.0, 1 - (ax / 22.0) ** 2))
+    # Lateral slices cut the bodies and discs narrower (an elliptical cross-section 22 mm in half width).
+    narrowing = math.sqrt(max(0.0, 1 - (ax / 22.0) ** 2))
     csf_tex = anatomy.csf_texture.copy()
     vertebra_boxes: dict[str, Region] = {}
     csf_boxes: dict[str, Region] = {}
     sac_boxes: dict[str, Region] = {}
 
-    for top, bottom, shift in discs:
-        if body_half_width < 3:
+    for disc in discs:
+        hw = disc.half_width * narrowing
+        if hw < 3:
             break
-        band = (rr >= top) & (rr <= bottom) & (np.abs(cc - (168 + shift)) <= body_half_width)
-        img[band] = DISC * csf * (1 + 0.15 * np.exp(-(((rr[band] - (top + bottom) / 2) / 3.0) ** 2)))
+        # Drawn taller than the disc (its end plates are not parallel): the bodies drawn next cover the excess.
+        reach = disc.height / 2 + disc.half_width * 0.35 + 1.5
+        band = rounded_box(rr, cc, disc.col, disc.row, disc.angle, hw, reach, 1)
+        _, v = body_frame(disc.col, disc.row, disc.angle, rr[band], cc[band])
+        img[band] = DISC * csf * (1 + 0.15 * np.exp(-((v / 3.0) ** 2)))
 
     marrow_field = anatomy.marrow * (1 + anatomy.marrow_texture)
     for body in bodies:
@@ -234,11 +252,11 @@ def render(
                 & (cc <= canal_back + 3 + 42 - RIM)
             )
             img[rim] = CORTEX * csf
-        if body_half_width < 3:
+        hw = body.half_width * narrowing
+        if hw < 3:
             continue
-        hw = body_half_width
-        outer = _rounded_box(rr, cc, body.col, body.row, hw, body.half_height, 4)
-        inner = _rounded_box(rr, cc, body.col, body.row, hw - RIM, body.half_height - RIM, 2)
+        outer = rounded_box(rr, cc, body.col, body.row, body.angle, hw, body.half_height, 4)
+        inner = rounded_box(rr, cc, body.col, body.row, body.angle, hw - RIM, body.half_height - RIM, 2)
         img[outer] = CORTEX * csf
         box = marrow_box(body)
         # The pattern is scaled so that the measurement box has the level's mean marrow signal.
@@ -248,9 +266,8 @@ def render(
 
     # Canal: posterior longitudinal ligament, epidural fat, dural sac (CSF, cord or cauda equina, disc bulges
     # and dorsal fat pads at the disc levels), ligamentum flavum (pedicles off mid-line).
-    conus_tip = (discs[1][0] + discs[1][1]) // 2  # the conus ends at the T12/L1 disc
-    sacral_end = bodies[-1].row + 15
-    canal_rows = rr <= sacral_end
+    conus_tip = round(anatomy.spine.disc("T12").row)  # the conus ends at the T12/L1 disc
+    canal_rows = rr <= ROWS  # the sacral canal runs on below the field of view
     if ax <= 11:
         sac_front, sac_back = profile.sac_front[:, None], profile.sac_back[:, None]
         pll = canal_rows & (cc >= canal_front - RIM - 1) & (cc < canal_front)
@@ -273,20 +290,15 @@ def render(
         if mid:
             for body in bodies:
                 if body.level in CSF_LEVELS:
-                    first, last = int(profile.sac_front[body.row]), int(profile.sac_back[body.row])
+                    box = _csf_box(profile, canal.root_layer, body.row)
+                    last = int(profile.sac_back[body.row])
                     dura_col = int(profile.dura[body.row])
-                    box = Region(
-                        col=first + CSF_BOX_OFFSET + CSF_BOX_HALF[0],
-                        row=body.row,
-                        half_width=CSF_BOX_HALF[0],
-                        half_height=CSF_BOX_HALF[1],
-                    )
                     csf_boxes[body.level] = box
                     sac_boxes[body.level] = Region(
                         col=dura_col + (last - dura_col) // 2,
                         row=body.row,
                         half_width=(last - dura_col) // 2,
-                        half_height=body.half_height - RIM - BOX_MARGIN,
+                        half_height=marrow_box(body).half_height,
                     )
                     band = sac & (np.abs(rr - box.row) <= box.half_height)  # zero-mean texture in the box
                     csf_tex[band] -= csf_tex[box.slices()].mean()
@@ -297,6 +309,23 @@ def render(
         img[ped] = 0.9 * csf * subject.target_vbq
     img[~inside] = 0.0
     return _blur(img, 0.7), vertebra_boxes, csf_boxes, sac_boxes
+
+
+def _csf_box(profile: CanalProfile, root_layer: float, row: int) -> Region:
+    """The CSF box behind the body centred on ``row``: ``CSF_BOX_OFFSET`` px behind the sac's front (the dura, the
+    plexus or a bulge) on every row of the box and 2 px clear of the roots along the dorsal dura on every row.
+
+    ``CSF_BOX_HALF`` in size where that fits; where the canal, following a tilted body, brings front and roots out
+    of line over its rows, the tallest box that fits (half height ≥ 5), else a narrower one (3 px wide)."""
+    for half_width, lowest in ((CSF_BOX_HALF[0], 5), (1, 3)):
+        for half in range(CSF_BOX_HALF[1], lowest - 1, -1):
+            rows = slice(row - half, row + half + 1)
+            first = int(profile.sac_front[rows].max())
+            back = first + CSF_BOX_OFFSET + 2 * half_width  # last column of the box
+            roots_from = float((profile.sac_back[rows] - root_layer - 1).min())  # first column the roots reach
+            if back + 2 <= roots_from:
+                return Region(col=first + CSF_BOX_OFFSET + half_width, row=row, half_width=half_width, half_height=half)
+    return Region(col=first + CSF_BOX_OFFSET + 1, row=row, half_width=1, half_height=3)
 
 
 def rician(truth: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
