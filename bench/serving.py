@@ -12,7 +12,10 @@ de-identified files under MEDIA_ROOT), a reader with a read of each case and a l
     loopback port; the viewer's links (pixel grants, from ``/dicom/series/<id>/`` with the session cookie),
     the file sent by Django (FileResponse → gunicorn's sendfile);
   - **nginx → gunicorn**: ``deploy/nginx.conf`` in front (``deploy/nginx_local.py``), the file sent by nginx
-    through X-Accel-Redirect — the docker-compose deployment;
+    through X-Accel-Redirect after Django checked the grant;
+  - **nginx secure_link**: the same nginx and gunicorn with the pixel-link secret (``VBQ_PIXEL_LINK_SECRET``, as
+    docker-compose runs them): the viewer's links from ``/dicom/series/<id>/`` are pixel links
+    (``studies/pixel_links.py``) that nginx checks and sends itself — no request reaches gunicorn;
   - **Orthanc** (the Debian ``/usr/sbin/Orthanc``): private config and storage, HTTP on a free loopback port,
     DICOM off, HTTP basic authentication on (as a viewer would reach it); the same stored files uploaded, fetched
     at ``/instances/<id>/file``.
@@ -206,10 +209,10 @@ def gunicorn_command(port: int) -> list[str]:
     return [sys.executable, "-m", "gunicorn", *[f"127.0.0.1:{port}" if a == "0.0.0.0:8000" else a for a in argv[1:]]]
 
 
-def start_gunicorn(env: dict, tmp: Path, *, accel: bool) -> tuple[subprocess.Popen, int]:
+def start_gunicorn(env: dict, tmp: Path, *, accel: bool, link_secret: str = "") -> tuple[subprocess.Popen, int]:
     port = free_port()
     log = tmp / f"gunicorn-{port}.log"
-    extra = {"ALLOWED_HOSTS": "127.0.0.1,localhost", "DEBUG": "0"}
+    extra = {"ALLOWED_HOSTS": "127.0.0.1,localhost", "DEBUG": "0", "VBQ_PIXEL_LINK_SECRET": link_secret}
     if accel:
         extra |= {"VBQ_PIXEL_ACCEL_REDIRECT": "/_media/", "BEHIND_PROXY": "true"}
     proc = subprocess.Popen(
@@ -375,7 +378,9 @@ def run(args, tmp: Path, database_url: str | None) -> int:
     try:
         gunicorn, g_port = start_gunicorn(env, tmp, accel=False)
         procs.append(gunicorn)
-        accel, a_port = start_gunicorn(env, tmp, accel=True)
+        # behind nginx, as compose runs it: grants answered with X-Accel-Redirect, pixel links issued
+        link_secret = secrets.token_urlsafe(32)
+        accel, a_port = start_gunicorn(env, tmp, accel=True, link_secret=link_secret)
         procs.append(accel)
         granted = granted_targets(g_port, series, cookie)
         servers: dict[str, tuple[int, list, dict, list[int]]] = {
@@ -387,11 +392,21 @@ def run(args, tmp: Path, database_url: str | None) -> int:
                 upstream=f"127.0.0.1:{a_port}",
                 media_root=Path(settings.MEDIA_ROOT),
                 workdir=tmp / "nginx",
-                workers=os.cpu_count() or 1,  # the nginx image's "worker_processes auto"
+                workers=args.nginx_workers or os.cpu_count() or 1,  # the nginx image's "worker_processes auto"
+                link_secret=link_secret,
+                grant_minutes=settings.PIXEL_GRANT_SECONDS // 60,
             ).__enter__()
             servers["nginx → gunicorn (X-Accel-Redirect)"] = (
                 nginx_cm.port,
                 granted,
+                {"Cookie": cookie},
+                [nginx_cm.proc.pid, accel.pid],
+            )
+            linked = granted_targets(nginx_cm.port, series, cookie)
+            assert all(path.startswith("/dicom/s/") for path, _size in linked), linked[:1]
+            servers["nginx secure_link (no Python)"] = (
+                nginx_cm.port,
+                linked,
                 {"Cookie": cookie},
                 [nginx_cm.proc.pid, accel.pid],
             )
@@ -487,6 +502,9 @@ def main() -> int:
     parser.add_argument("--checked", action="store_true", help="also the per-request checked instance URL")
     parser.add_argument("--cprofile", action="store_true", help="profile granted requests in-process")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--nginx-workers", type=int, default=0, help="nginx worker processes (default: one per CPU, as the image)"
+    )
     args = parser.parse_args()
     if args.postgres and not C.postgres_available():
         print("PostgreSQL is not reachable at", C.POSTGRES_ADMIN_URL)
