@@ -102,7 +102,11 @@ class Orthanc:
     def start(self) -> Orthanc:
         log = open(self.folder / "orthanc.log", "ab")
         self.proc = subprocess.Popen([ORTHANC, str(self.config)], stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._up, 30, "Orthanc to answer on its HTTP port")
+        try:
+            wait_until(self._up, 30, "Orthanc to answer on its HTTP port")
+        except BaseException:
+            self.stop()  # never leave a process behind
+            raise
         return self
 
     def _up(self) -> bool:
@@ -185,7 +189,11 @@ class Listener:
         self.proc = subprocess.Popen(
             [*cmd, "--ae-title", LISTENER_AET], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        wait_until(self._up, 60, "the DICOM listener to answer C-ECHO")
+        try:
+            wait_until(self._up, 60, "the DICOM listener to answer C-ECHO")
+        except BaseException:
+            self.stop()  # never leave a process behind
+            raise
         return self
 
     def _up(self) -> bool:
