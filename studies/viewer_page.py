@@ -49,6 +49,8 @@ def read_viewer(request, read_id: int):
         "checksApi": reverse("api-read-checks", args=[read.pk]),
         "worklistUrl": reverse("study-detail", args=[read.study_id]),
         "nextUrl": reverse("read-viewer", args=[next_read.pk]) if next_read else None,
+        # the next case's series payload (pixel-grant links): the viewer prefetches its slices once this case shows
+        "nextSeriesUrl": _series_url(next_read),
         "csrfToken": get_token(request),
         "protocol": protocol_for(read.study).viewer_config(labels),
         "exclusionReasons": [{"value": v, "label": lab} for v, lab in Roi.ExclusionReason.choices],
@@ -59,6 +61,11 @@ def read_viewer(request, read_id: int):
     if pi:
         context["pi_summary"] = _pi_summary(read)
     return render(request, "studies/viewer.html", context)
+
+
+def _series_url(read: Read | None) -> str | None:
+    series_id = read.case.primary_series_id if read is not None else None
+    return reverse("series-detail", args=[series_id]) if series_id else None
 
 
 def _read_only_message(read: Read, *, own: bool) -> str:

@@ -22,6 +22,7 @@ import {
   setPrimaryTool,
 } from './tools.js';
 import { isHelpOpen, notice, renderChecks, renderNameTags, renderSaveStatus, setHelpOpen } from './ui.js';
+import { markFirstImage, prefetchNextCase, withPrefetchedUrls } from './prefetch.js';
 import { mountOverlays, overlayValues } from './overlays.js';
 import { mountDrawingHint } from './hint.js';
 
@@ -450,7 +451,7 @@ function startSlice(rois) {
 async function main() {
   const element = document.getElementById('viewport');
   panel = buildProtocolPanel(document.getElementById('vw-protocol'), cfg, actions);
-  const instances = cfg.series?.instances || [];
+  const instances = withPrefetchedUrls(cfg.series)?.instances || []; // the links the previous case prefetched
   if (!instances.length) throw new Error('This case has no images to show.');
 
   ({ viewport, group } = createViewer(element));
@@ -468,6 +469,7 @@ async function main() {
   });
 
   const rois = await api('GET', cfg.roiApi);
+  markFirstImage(element);
   await viewport.setStack(state.imageIds, startSlice(rois));
   // An image without Window Center/Width would get its own min-max (dim MR: the brightest fat sets the top):
   // use the series' percentile window from the server instead (studies/dicom/window.py). Presets derive from it.
@@ -567,6 +569,7 @@ async function main() {
   // Test hook (Playwright) and a handle for debugging in the console.
   window.__viewer = { viewport, annotation, worldToPixel, pixelToWorld, state, queue, group, cornerstoneStats, metaData, overlayValues, toolsState };
   document.body.dataset.ready = '1';
+  prefetchNextCase(cfg); // the next case's slices, at low priority, now that this one shows
 }
 
 main().catch((err) => {
