@@ -9,6 +9,7 @@ from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from studies.dicom_views import series_payload
 from studies.models import Read, Roi
@@ -17,6 +18,7 @@ from studies.protocol import protocol_for
 from studies.selectors import reader_may_view
 from studies.services.read_checks import required_labels
 from studies.services.reading import reads_for_reader
+from studies.viewer_i18n import exclusion_reasons, protocol_panel
 
 
 @login_required
@@ -52,8 +54,8 @@ def read_viewer(request, read_id: int):
         # the next case's series payload (pixel-grant links): the viewer prefetches its slices once this case shows
         "nextSeriesUrl": _series_url(next_read),
         "csrfToken": get_token(request),
-        "protocol": protocol_for(read.study).viewer_config(labels),
-        "exclusionReasons": [{"value": v, "label": lab} for v, lab in Roi.ExclusionReason.choices],
+        "protocol": protocol_panel(protocol_for(read.study).viewer_config(labels)),
+        "exclusionReasons": exclusion_reasons(),
         "sameSlice": read.study.same_slice_required,
         "series": series_payload(series, request) if series else None,  # pixel-grant links for this session
     }
@@ -72,15 +74,18 @@ def _read_only_message(read: Read, *, own: bool) -> str:
     """Why the viewer shows this read view-only, in the words of the banner above the protocol panel."""
     if read.status == Read.Status.SUBMITTED:
         when = timezone.localtime(read.submitted_at).strftime("%Y-%m-%d %H:%M") if read.submitted_at else None
+        if own and when:
+            return _(
+                "You submitted this read on %(when)s: view only. If it needs a correction, ask the PI to reopen it."
+            ) % {"when": when}
         if own:
-            return (
-                f"You submitted this read{f' on {when}' if when else ''}: view only. "
-                "If it needs a correction, ask the PI to reopen it."
-            )
-        return f"This read is submitted{f' ({when})' if when else ''}: view only."
+            return _("You submitted this read: view only. If it needs a correction, ask the PI to reopen it.")
+        if when:
+            return _("This read is submitted (%(when)s): view only.") % {"when": when}
+        return _("This read is submitted: view only.")
     if read.study.locked:
-        return "The study is locked: view only."
-    return "View only: you cannot change this read."
+        return _("The study is locked: view only.")
+    return _("View only: you cannot change this read.")
 
 
 def _pi_summary(read: Read) -> dict:
@@ -90,7 +95,7 @@ def _pi_summary(read: Read) -> dict:
     """
     protocol = protocol_for(read.study)
     rois = {r.label: r for r in Roi.objects.filter(read=read)}
-    reasons = dict(Roi.ExclusionReason.choices)
+    reasons = {r["value"]: r["label"] for r in exclusion_reasons()}
     excluded = [
         {"label": lv, "reason": reasons.get(rois[lv].exclusion_reason, rois[lv].exclusion_reason)}
         for lv in protocol.levels

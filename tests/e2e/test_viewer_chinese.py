@@ -59,6 +59,10 @@ def _assert_chinese_viewer(page) -> None:
     assert page.get_attribute("[data-select]", "title").startswith("下一个绘制")
     exclude = page.evaluate("document.querySelector('[data-exclude]')?.textContent")
     assert exclude in (None, "排除…")
+    # The server's protocol words (studies.viewer_i18n): ROI names and help, exclusion reasons
+    assert "脑脊液" in panel and "正中矢状位层面" in panel, panel
+    assert page.evaluate("document.querySelector('option[value=fracture]')?.textContent") == "骨折"
+    assert _until(page, "document.getElementById('vw-slice').textContent").startswith("层面 ")
 
 
 def test_the_viewer_in_chinese_from_the_browser_language(reading_study, browser, live_server):

@@ -9,6 +9,7 @@ import { annotation, cancelActiveManipulations, Enums as ToolEnums, state as too
 import { api, SaveQueue, setCsrfToken } from './api.js';
 import { pixelToWorld, worldToPixel } from './coords.js';
 import { makeOps } from './ops.js';
+import { t } from './messages.js';
 import { bindKeys } from './keys.js';
 import { buildProtocolPanel, defaultTool, isLevel, isReference, labelColor, labelName, setProtocol, toolGroupOf } from './protocol.js';
 import {
@@ -376,9 +377,9 @@ function onCompleted({ detail: { annotation: a } }) {
     renderAnnotations(viewport);
     if (msg) notice(msg, { id: 'drop' });
   };
-  if (!state.editable) return drop('This read cannot be changed.');
+  if (!state.editable) return drop(t('viewer.cannotChange'));
   const label = state.selected;
-  if (!label) return drop('All ROIs are placed. To redraw one, pick it in the panel (keys 1–6) first.');
+  if (!label) return drop(t('viewer.allPlaced'));
   unbind(label); // drawing a label again replaces its ROI
   bind(label, uid);
   save(label, upsertOp(label));
@@ -426,12 +427,12 @@ function updateSliceIndicator() {
   const n = state.imageIds.length;
   const here = [...state.uidOf.keys()].filter((l) => state.sliceOfLabel(l) === k + 1).length;
   const box = document.getElementById('vw-slice');
-  box.textContent = `Slice ${k + 1} / ${n}${k === Math.floor(n / 2) ? ' (middle)' : ''}${here ? ` · ${here} ROI${here > 1 ? 's' : ''}` : ''}`;
+  box.textContent = t('slice.label', { index: k + 1, total: n }) + (k === Math.floor(n / 2) ? t('slice.middle') : '') + (here ? t(here > 1 ? 'slice.rois' : 'slice.roi', { n: here }) : '');
   box.dataset.index = String(k);
   // Slice numbers count along the slice normal (studies/slices.py); the scanner's numbering may differ.
   const number = cfg.series.instances[k]?.instance_number;
   const frame = cfg.series.instances[k]?.frame;
-  box.title = `Slice ${k + 1} of ${n} along the slice normal` + (frame ? ` (frame ${frame} of the multi-frame file)` : number != null ? ` (DICOM Instance Number ${number})` : '');
+  box.title = t('slice.title', { index: k + 1, total: n }) + (frame ? t('slice.frame', { frame }) : number != null ? t('slice.instance', { number }) : '');
 }
 
 function hasWindowTags(imageId) {
@@ -452,11 +453,11 @@ async function main() {
   const element = document.getElementById('viewport');
   panel = buildProtocolPanel(document.getElementById('vw-protocol'), cfg, actions);
   const instances = withPrefetchedUrls(cfg.series)?.instances || []; // the links the previous case prefetched
-  if (!instances.length) throw new Error('This case has no images to show.');
+  if (!instances.length) throw new Error(t('viewer.noImages'));
 
   ({ viewport, group } = createViewer(element));
   if (!state.editable) {
-    setReadOnly(cfg.readOnlyMessage || (cfg.status === 'submitted' ? 'This read is submitted: view only.' : 'View only: you cannot change this read.'));
+    setReadOnly(cfg.readOnlyMessage || (cfg.status === 'submitted' ? t('readonly.submitted') : t('readonly.viewOnly')));
   }
   // A frame of a multi-frame (enhanced MR) file: wadouri takes `frame=n` as the last query parameter (1-based).
   state.imageIds = instances.map((i) => {
@@ -577,7 +578,7 @@ main().catch((err) => {
   document.body.dataset.error = String(err.message || err);
   const loading = document.getElementById('viewer-loading');
   if (loading) {
-    loading.textContent = `The viewer could not start: ${err.message || err}`;
+    loading.textContent = t('viewer.failed', { error: err.message || err });
     loading.classList.add('error');
   }
 });

@@ -62,6 +62,20 @@ const EN = {
   'exclude.reasonLabel': 'Reason for excluding {label}',
   'exclude.submit': 'Exclude {label}',
   'exclude.cancel': 'Cancel',
+  // Viewer (main.js): slice indicator, drawing refusals, view-only banner, start-up errors
+  'slice.label': 'Slice {index} / {total}',
+  'slice.middle': ' (middle)',
+  'slice.roi': ' · {n} ROI',
+  'slice.rois': ' · {n} ROIs',
+  'slice.title': 'Slice {index} of {total} along the slice normal',
+  'slice.frame': ' (frame {frame} of the multi-frame file)',
+  'slice.instance': ' (DICOM Instance Number {number})',
+  'viewer.cannotChange': 'This read cannot be changed.',
+  'viewer.allPlaced': 'All ROIs are placed. To redraw one, pick it in the panel (keys 1–6) first.',
+  'viewer.noImages': 'This case has no images to show.',
+  'viewer.failed': 'The viewer could not start: {error}',
+  'readonly.submitted': 'This read is submitted: view only.',
+  'readonly.viewOnly': 'View only: you cannot change this read.',
 };
 
 const CATALOGUES = { 'zh-hans': ZH };
