@@ -66,6 +66,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def session_cpu_seconds(session_id: int) -> float:
+    """User + system CPU seconds of the live processes of a session (a server and its workers; /proc, Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session_id:  # after "pid (comm)": state ppid pgrp session … utime(12) stime(13)
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 class Gunicorn:
     """``gunicorn <app>`` with the deployment's flags on a free loopback port, in its own process group."""
 
@@ -336,7 +350,7 @@ def print_run(title: str, s: dict) -> None:
         f"    latency p50 {s['p50_ms']:.1f} ms  p95 {s['p95_ms']:.1f} ms  p99 {s['p99_ms']:.1f} ms  "
         f"max {s['max_ms']:.0f} ms; 409s {s['conflicts_409']}; errors {s['errors']} {s['error_examples'] or ''}"
     )
-    for key in ("lost_writes", "scoring_catch_up_s", "scores_exact", "score_differences"):
+    for key in ("cpu_ms_per_save", "lost_writes", "scoring_catch_up_s", "scores_exact", "score_differences"):
         if key in s:
             print(f"    {key.replace('_', ' ')}: {s[key]}")
 
@@ -485,7 +499,12 @@ def _run(args, tmp: Path, database_url: str) -> int:
                         Reader(server.port, None, roi, f"/rois/{roi['id']}/", args.period, stop)
                         for _, roi in rois.values()
                     ]
+                    cpu0 = session_cpu_seconds(server.proc.pid)
                     summary = drive(readers, args.seconds, stop)
+                    saves = summary["saves_sent_per_s"] * summary["seconds"]
+                    summary["cpu_ms_per_save"] = {
+                        "gunicorn": round(1000 * (session_cpu_seconds(server.proc.pid) - cpu0) / saves, 1)
+                    }
                 finally:
                     server.stop()
                 results["runs"][f"bare Django view, {workers} workers"] = summary
@@ -525,7 +544,16 @@ def _run(args, tmp: Path, database_url: str) -> int:
                 if missing:
                     raise RuntimeError(f"login failed for {missing}")
                 print(f"    {len(readers)} readers logged in ({time.perf_counter() - t0:.1f} s)", flush=True)
+                cpu0 = (session_cpu_seconds(server.proc.pid), session_cpu_seconds(worker.proc.pid), os.times())
                 summary = drive(readers, args.seconds, stop)
+                cpu1 = (session_cpu_seconds(server.proc.pid), session_cpu_seconds(worker.proc.pid), os.times())
+                saves = summary["saves_sent_per_s"] * summary["seconds"]
+                client = (cpu1[2].user + cpu1[2].system) - (cpu0[2].user + cpu0[2].system)
+                summary["cpu_ms_per_save"] = {
+                    "gunicorn": round(1000 * (cpu1[0] - cpu0[0]) / saves, 1),
+                    "celery worker (during the load)": round(1000 * (cpu1[1] - cpu0[1]) / saves, 1),
+                    "load client": round(1000 * client / saves, 1),
+                }
                 summary["lost_writes"] = lost_writes(readers)
                 summary["scoring_catch_up_s"] = wait_caught_up([r.roi["id"] for r in readers], args.catch_up_timeout)
                 from scoring.audit import study_scores_audit

@@ -80,7 +80,7 @@ def _measure_and_store(roi: Roi) -> bool:
     with transaction.atomic():
         # Lock the ROI row for the one INSERT: a save either came before (we see its version and drop this
         # result) or waits ~1 ms until the result is stored (and its own job then measures the new version).
-        current = Roi.objects.select_for_update().filter(pk=roi.pk).values_list("version", flat=True).first()
+        current = Roi.objects.select_for_update(no_key=True).filter(pk=roi.pk).values_list("version", flat=True).first()
         if current != roi.version:
             return False
         RoiScore.objects.bulk_create(
@@ -115,8 +115,9 @@ def read_change_score(*, read: Read) -> ReadScore | None:
     with transaction.atomic():
         # One M-score writer per study at a time: a job reads the control SNRs only after the jobs before it have
         # stored theirs (without this, two workers scoring a control and a patient at once can leave the patient's
-        # M-score computed from the control's old SNR). Saves never lock the study row, so they do not wait.
-        Study.objects.select_for_update().filter(pk=read.study_id).values_list("pk", flat=True).first()
+        # M-score computed from the control's old SNR). FOR NO KEY UPDATE: saves never lock the study row, and the
+        # KEY SHARE lock their audit row's foreign key takes on it does not wait for this one (FOR UPDATE would).
+        Study.objects.select_for_update(no_key=True).filter(pk=read.study_id).values_list("pk", flat=True).first()
         old = ReadScore.objects.filter(read=read).first()
         if old is not None and old.inputs_digest == digest:
             return old
