@@ -9,7 +9,7 @@ Run from the repository root (venv active)::
 Builds the study as ``bench/scoring.py`` does (phantoms imported through ``dicom_import_run``, the reading plan,
 the demo's simulated ROIs, every read submitted), scores it (``study_rescore``), then times, best of ``--runs``:
 
-  (a) the whole-study zip as the API streams it (``sr_export.sr_zip_stream`` over ``SrBuilder``), with its query
+  (a) the whole-study zip as the API streams it (``sr_export.sr_zip_stream``), with its query
       count and the peak Python memory while streaming (tracemalloc, a separate run);
   (b) the part of (a) that is highdicom building the documents (``dicom_sr.read_sr`` per read, in memory);
 
@@ -101,7 +101,7 @@ def run(tmp: Path, database_url: str | None, args) -> int:
     def zip_once() -> tuple[bytes, int]:
         with CaptureQueriesContext(connection) as queries:
             reads = sr_export.reads_for_sr(study=study, status=Read.Status.SUBMITTED)
-            data = b"".join(sr_export.sr_zip_stream(reads, sr_export.SrBuilder(reads), folders=True))
+            data = b"".join(sr_export.sr_zip_stream(reads, folders=True))
         return data, len(queries.captured_queries)
 
     times, data, n_queries = [], b"", 0

@@ -93,7 +93,7 @@ class ReadSrView(APIView):
 def _zip_response(reads: list[Read], name: str, *, folders: bool) -> StreamingHttpResponse:
     if not reads:
         raise SrUnavailableError(sr_export.NOTHING)
-    stream = sr_export.sr_zip_stream(reads, sr_export.SrBuilder(reads), folders=folders)
+    stream = sr_export.sr_zip_stream(reads, folders=folders)
     return _attachment(StreamingHttpResponse(stream, content_type=ZIP), name)
 
 

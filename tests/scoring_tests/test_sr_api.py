@@ -316,3 +316,12 @@ def test_a_read_whose_roi_cannot_be_written_is_refused_alone(client, scene):
     assert len([n for n in archive.namelist() if n.endswith(".dcm")]) == 1
     manifest = {m["reader"]: m for m in csv.DictReader(io.StringIO(archive.read("manifest.csv").decode()))}
     assert "polygon" in manifest["reader"]["note"] and manifest["other_reader"]["file"]
+
+
+def test_the_zip_is_the_same_whatever_the_chunk_its_reads_are_loaded_in(scene):
+    from scoring import sr_export
+
+    reads = sr_export.reads_for_sr(study=scene.study, status=Read.Status.SUBMITTED)
+    whole = b"".join(sr_export.sr_zip_stream(reads, folders=True))
+    assert b"".join(sr_export.sr_zip_stream(reads, folders=True, chunk=1)) == whole
+    assert len([n for n in zipfile.ZipFile(io.BytesIO(whole)).namelist() if n.endswith(".dcm")]) == 2
