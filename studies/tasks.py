@@ -30,9 +30,13 @@ def dicom_import(job_id: int) -> None:
 def import_sweep() -> dict:
     """Queue again (or fail) the import jobs that are stuck, then remove import leftovers: stored uploads of jobs no
     longer queued or running older than IMPORT_ORPHAN_MAX_AGE_SECONDS (kept that long for Retry), temporary
-    folders untouched for longer than JOB_HEARTBEAT_TIMEOUT_SECONDS (their process is gone)."""
+    folders untouched for longer than JOB_HEARTBEAT_TIMEOUT_SECONDS (their process is gone), and stored files no
+    image references that a killed import wrote (studies.services.import_stored)."""
     from studies.services.dicom_import import import_orphans_sweep
     from studies.services.import_jobs import import_jobs_sweep
+    from studies.services.import_stored import stored_orphans_sweep
     from studies.services.import_temp import import_temp_sweep
 
-    return {**import_jobs_sweep(), "removed": len(import_orphans_sweep()) + len(import_temp_sweep())}
+    swept = import_jobs_sweep()
+    removed = len(import_orphans_sweep()) + len(import_temp_sweep()) + len(stored_orphans_sweep())
+    return {**swept, "removed": removed}

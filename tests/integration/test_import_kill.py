@@ -6,9 +6,11 @@ job sweep (no heartbeat for JOB_HEARTBEAT_TIMEOUT_SECONDS) and
 - failed with a message that says so (JOB_MAX_REQUEUES = 0: the sweep gives up on it);
 
 either way the dead run's temporary folder (the extracted, identified zip) is removed by the import sweep as soon as
-the bound has passed. The identified upload goes when the job ends done; a failed job's upload is kept for Retry
-for IMPORT_ORPHAN_MAX_AGE_SECONDS counted from the failure, then removed by the import sweep (Retry then asks for a
-new upload). Celery's own redelivery is put out of reach (a visibility timeout of an hour), so the sweep alone acts.
+the bound has passed, and once the job has ended the sweep removes the de-identified files the dead run wrote but
+never recorded (studies.services.import_stored). The identified upload goes when the job ends done; a failed job's
+upload is kept for Retry for IMPORT_ORPHAN_MAX_AGE_SECONDS counted from the failure, then removed by the import sweep
+(Retry then asks for a new upload). Celery's own redelivery is put out of reach (a visibility timeout of an hour), so
+the sweep alone acts.
 """
 
 from __future__ import annotations
@@ -165,10 +167,17 @@ def test_a_sigkilled_import_is_requeued_finished_and_leaves_nothing_identified(
     assert cleaned < BOUND + 5  # the first sweeps after the bound (slack for a loaded machine)
     assert not list(worker_tmp.iterdir())  # no temporary folder of either run
     assert not upload.exists()  # the identified upload went with the finished job
-    stored = [p for p in (Path(settings.MEDIA_ROOT) / "dicom" / f"study-{job.study_id}").rglob("*") if p.is_file()]
-    # Not asserted (reported to the lead): the dead run's de-identified files written but not yet recorded stay
-    # in storage, unreferenced (about 250-310 of 2,880 here). They hold nothing identified.
-    print(f"de-identified files in storage: {len(stored)}; images recorded: {big_zip[1]}")
+    folder = Path(settings.MEDIA_ROOT) / "dicom" / f"study-{job.study_id}"
+    stored = {p for p in folder.rglob("*") if p.is_file()}
+    recorded = {Path(i.file.path) for i in Instance.objects.filter(series__case__study=job.study)}
+    assert recorded <= stored and len(recorded) == big_zip[1]
+    # the dead run's de-identified files written but not yet recorded: the import sweep removes them (the job has
+    # ended and they are older than the bound: the job was requeued only after that much silence)
+    swept = tasks.import_sweep()
+    left = {p for p in folder.rglob("*") if p.is_file()}
+    print(f"de-identified files in storage: {len(stored)}; recorded: {len(recorded)}; swept: {swept['removed']}")
+    assert left == recorded  # no orphan file remains, no recorded one went
+    assert swept["removed"] == len(stored - recorded)
 
 
 def test_a_sigkilled_import_the_sweep_gives_up_on_keeps_its_upload_for_retry_then_removes_it(
@@ -189,6 +198,9 @@ def test_a_sigkilled_import_the_sweep_gives_up_on_keeps_its_upload_for_retry_the
     assert job.status == "failed"
     assert job.error == f"The worker running this import stopped (no sign of life for {BOUND} seconds); run it again."
     assert not list(worker_tmp.iterdir())  # nothing extracted is left
+    folder = Path(settings.MEDIA_ROOT) / "dicom" / f"study-{job.study_id}"
+    recorded = {Path(i.file.path) for i in Instance.objects.filter(series__case__study=job.study)}
+    assert {p for p in folder.rglob("*") if p.is_file()} == recorded  # nothing stored and unrecorded is left
     # the upload is kept for Retry, for IMPORT_ORPHAN_MAX_AGE_SECONDS counted from the failure
     assert upload.exists() and retry_refused(job) is None
     failed_at = upload.stat().st_mtime
