@@ -16,7 +16,8 @@ gets a new one), so the dead run's files are never used.
   row is about to be committed);
 - no Instance row names it (one query per study folder for the names it holds: frames share a file);
 - on PostgreSQL, the study row is not locked by a re-keying (:mod:`studies.services.subject_rekey` writes new files
-  under the study lock before its rows are committed; the folder is skipped, not waited for).
+  under the study lock before its rows are committed; the folder is skipped, not waited for). The sweep holds the
+  row FOR NO KEY UPDATE while it removes the study's files, which ROI saves (KEY SHARE) do not wait for.
 
 Only studies where a process may have died are looked at, so a minute's sweep costs nothing on a quiet system: those
 with an import job that ended (done or failed) within ``IMPORT_ORPHAN_MAX_AGE_SECONDS`` after the job sweep had to
@@ -89,7 +90,9 @@ def _sweep_study(study_id: int, folder: Path, root: Path, cutoff: float) -> list
     with transaction.atomic():
         study = Study.objects.filter(pk=study_id)
         if connection.features.has_select_for_update_skip_locked:
-            study = study.select_for_update(skip_locked=True)
+            # NO KEY UPDATE: conflicts with a re-keying's FOR UPDATE, not with the KEY SHARE a save's audit row takes
+            no_key = connection.features.has_select_for_no_key_update
+            study = study.select_for_update(skip_locked=True, no_key=no_key)
         if not study.exists():  # being re-keyed (or deleted): its new files are not recorded yet
             return []
         if ImportJob.objects.filter(study_id=study_id, status__in=_LIVE).exists():  # started meanwhile
