@@ -68,6 +68,7 @@ def test_key_pages_in_chinese_for_a_chinese_browser(world, client):
         f"/studies/{world.study.pk}/audit/": ["<h1>审计追踪", "导出 CSV", "时间（UTC）"],
         f"/studies/{world.study.pk}/analytics/": ["› 统计分析</p>", ">一致性</a>", ">相关性</a>", ">导出</a>"],
         "/account/email/": ["<h1>邮件设置</h1>", "病例可进行重复阅片", "浏览器的语言"],
+        f"/reads/{world.read.pk}/": ["<h2>阅片者：reader</h2>", "尚未评分。", "本研究的所有阅片", "键盘和鼠标"],
         f"/studies/{world.study.pk}/imports/": ["<h1>导入图像</h1>", "上传并导入", "暂无导入记录。"],
         f"/studies/{world.study.pk}/cases/": ["<h1>病例</h1>", '<th scope="col">阅片序列</th>', "受试者编码"],
         f"/studies/{world.study.pk}/settings/": ["<h1>设置 — VBQ vs QCT</h1>", "洗脱期", "感兴趣区（ROI）的信号强度"],
