@@ -304,6 +304,33 @@ class Reader(threading.Thread):
                 self.errors.append(f"HTTP {status}: {str(data)[:120]}")
 
 
+class WaitSampler(threading.Thread):
+    """Samples what the database's busy backends wait on (pg_stat_activity, every 50 ms) while the load runs."""
+
+    def __init__(self, database_url: str, stop: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.url, self.stop, self.counts, self.samples = database_url, stop, {}, 0
+
+    def run(self) -> None:
+        import psycopg
+
+        sql = (
+            "SELECT coalesce(wait_event_type || ':' || wait_event, 'on CPU'), count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid() GROUP BY 1"
+        )
+        with psycopg.connect(self.url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+            while not self.stop.is_set():
+                for what, n in conn.execute(sql).fetchall():
+                    self.counts[what] = self.counts.get(what, 0) + n
+                self.samples += 1
+                time.sleep(0.05)
+
+    def summary(self) -> dict:
+        """Average number of backends in each state (busy backends only), most first."""
+        ordered = sorted(self.counts.items(), key=lambda kv: -kv[1])
+        return {what: round(n / max(self.samples, 1), 2) for what, n in ordered[:8]}
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -350,7 +377,14 @@ def print_run(title: str, s: dict) -> None:
         f"    latency p50 {s['p50_ms']:.1f} ms  p95 {s['p95_ms']:.1f} ms  p99 {s['p99_ms']:.1f} ms  "
         f"max {s['max_ms']:.0f} ms; 409s {s['conflicts_409']}; errors {s['errors']} {s['error_examples'] or ''}"
     )
-    for key in ("cpu_ms_per_save", "lost_writes", "scoring_catch_up_s", "scores_exact", "score_differences"):
+    for key in (
+        "cpu_ms_per_save",
+        "db_backends_waiting_on",
+        "lost_writes",
+        "scoring_catch_up_s",
+        "scores_exact",
+        "score_differences",
+    ):
         if key in s:
             print(f"    {key.replace('_', ' ')}: {s[key]}")
 
@@ -545,7 +579,10 @@ def _run(args, tmp: Path, database_url: str) -> int:
                     raise RuntimeError(f"login failed for {missing}")
                 print(f"    {len(readers)} readers logged in ({time.perf_counter() - t0:.1f} s)", flush=True)
                 cpu0 = (session_cpu_seconds(server.proc.pid), session_cpu_seconds(worker.proc.pid), os.times())
+                sampler = WaitSampler(database_url, stop)
+                sampler.start()
                 summary = drive(readers, args.seconds, stop)
+                summary["db_backends_waiting_on"] = sampler.summary()
                 cpu1 = (session_cpu_seconds(server.proc.pid), session_cpu_seconds(worker.proc.pid), os.times())
                 saves = summary["saves_sent_per_s"] * summary["seconds"]
                 client = (cpu1[2].user + cpu1[2].system) - (cpu0[2].user + cpu0[2].system)

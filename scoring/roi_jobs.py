@@ -4,9 +4,9 @@ A reader drags an ROI and the viewer saves every position, so one ROI may change
 
 - **superseded versions are dropped**: a job carries the ROI version it was queued for; finding a newer version
   stored, it does nothing (the newer version's own job scores it). Quick moves queued faster than the worker runs
-  them therefore coalesce into one measurement of the latest position. A result is stored only while its version
-  is still current (the ROI row is locked for that one INSERT … ON CONFLICT), so a late job never overwrites a
-  newer result;
+  them therefore coalesce into one measurement of the latest position. A result replaces only an older version's
+  (``UPDATE … WHERE roi_version < n``), so a late job never overwrites a newer result, and no ROI row is locked
+  (a save never waits for scoring);
 - **only the changed ROI is measured** (its slice's pixels come from the worker's slice cache,
   :data:`studies.dicom.pixels._DEFAULT_CACHE`); the read's VBQ and SNR are recomputed from the stored statistics of
   its ROIs (:func:`scoring.services._read_inputs`, one query) and skipped when the read's inputs digest is unchanged;
@@ -21,8 +21,9 @@ results are identical (tests/scoring_tests/test_roi_jobs.py compares them with a
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from scoring import measures
 from scoring.models import ReadScore, RoiScore
@@ -77,17 +78,20 @@ def _measure_and_store(roi: Roi) -> bool:
         values = {k: getattr(stats, k) for k in STAT_FIELDS}
     except (PixelError, RoiGeometryError) as exc:
         error = str(exc)
-    with transaction.atomic():
-        # Lock the ROI row for the one INSERT: a save either came before (we see its version and drop this
-        # result) or waits ~1 ms until the result is stored (and its own job then measures the new version).
-        current = Roi.objects.select_for_update(no_key=True).filter(pk=roi.pk).values_list("version", flat=True).first()
-        if current != roi.version:
-            return False
-        RoiScore.objects.bulk_create(
-            [RoiScore(roi_id=roi.pk, roi_version=roi.version, error=error, **values)],
-            update_conflicts=True,
-            unique_fields=["roi"],
-            update_fields=["roi_version", "error", *STAT_FIELDS, "computed_at"],
+    # No lock on the ROI (a save would wait for it): a result replaces only an older version's, so jobs finishing
+    # out of order leave the newest measured version stored; a result for a version already replaced in the ROI is
+    # "pending" to every reader of it (roi_version ≠ version) until the newer version's own job stores its result.
+    columns = {"roi_version": roi.version, "error": error, **values}
+    if RoiScore.objects.filter(roi_id=roi.pk, roi_version__lt=roi.version).update(
+        **columns, computed_at=timezone.now()
+    ):
+        return True
+    try:
+        with transaction.atomic():
+            RoiScore.objects.create(roi_id=roi.pk, **columns)
+    except IntegrityError:  # another job stored a result meanwhile: replace it if it is for an older version
+        RoiScore.objects.filter(roi_id=roi.pk, roi_version__lt=roi.version).update(
+            **columns, computed_at=timezone.now()
         )
     return True
 
