@@ -232,9 +232,23 @@ def _restore(kept: _Kept) -> tuple[Dataset, bytes, dict]:
     return ds, source, originals
 
 
-def _serve(conn: Connection, work: FileWork) -> None:
+def _serve(conn: Connection, work: FileWork, importer: int | None = None, inherited: Iterable[Connection] = ()) -> None:
     gc.disable()  # see the module docstring; the process exits when the import ends
+    # The importer's ends of the pipes (this worker's and those of the workers forked before it) came with the
+    # fork: closed here, so that a reply to an importer that is gone fails instead of filling a pipe nobody reads.
+    for end in inherited:
+        try:
+            end.close()
+        except OSError:
+            pass
     while True:
+        # An importing process that is killed (SIGKILL, out of memory) closes no pipe the workers forked after this
+        # one would let go of; so while idle this process checks once a second that its parent is still the
+        # importer, and exits when it is not (the identified headers of the files it keeps must not outlive the
+        # import).
+        while importer is not None and not conn.poll(1.0):
+            if os.getppid() != importer:
+                return
         try:
             message = conn.recv()
         except EOFError:  # the importing process is gone
@@ -245,7 +259,10 @@ def _serve(conn: Connection, work: FileWork) -> None:
         reply = work.handle(command, payload)
         work.mark(-1)
         if command != "drop":  # nothing to wait for: the import goes on at once
-            conn.send(reply)
+            try:
+                conn.send(reply)
+            except OSError:  # the importing process is gone
+                return
 
 
 def _fork_context():
@@ -338,7 +355,8 @@ class FileWorkers:
         struct.pack_into("q", mark, 0, -1)
         parent, child = self.context.Pipe()
         work = FileWork(self.secret, self.write, mark)
-        proc = self.context.Process(target=_serve, args=(child, work), daemon=True)
+        inherited = [parent, *(c for c in self.conns if c is not None)]
+        proc = self.context.Process(target=_serve, args=(child, work, os.getpid(), inherited), daemon=True)
         proc.start()
         child.close()
         self.conns[worker], self.procs[worker], self.marks[worker] = parent, proc, mark
