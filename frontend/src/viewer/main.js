@@ -26,6 +26,7 @@ import { isHelpOpen, notice, renderChecks, renderNameTags, renderSaveStatus, set
 import { markFirstImage, prefetchNextCase, withPrefetchedUrls } from './prefetch.js';
 import { mountOverlays, overlayValues } from './overlays.js';
 import { mountDrawingHint } from './hint.js';
+import { mountLevelAid } from './levels.js';
 
 const TE = ToolEnums.Events;
 const { ChangeTypes } = ToolEnums;
@@ -512,6 +513,10 @@ async function main() {
   presetSelect.replaceChildren(...PRESETS.map((p) => new Option(`${p.label} (⇧${p.key})`, p.id)));
   const overlays = mountOverlays(element.parentElement, viewport);
   mountDrawingHint(document.getElementById('vw-draw-hint'));
+  // Level marks and proposals: the reader's own, on their open read only (never on the PI's or a view-only page).
+  const levelAid = state.editable
+    ? mountLevelAid({ viewport, readId: cfg.readId, toolbar: document.querySelector('.vw-toolbar'), overlayLayer: document.getElementById('vw-overlay'), notice })
+    : null;
   const preset = (id) => {
     presetSelect.value = id;
     applyPreset(viewport, id, defaultVoi);
@@ -568,7 +573,7 @@ async function main() {
   element.focus({ preventScroll: true });
 
   // Test hook (Playwright) and a handle for debugging in the console.
-  window.__viewer = { viewport, annotation, worldToPixel, pixelToWorld, state, queue, group, cornerstoneStats, metaData, overlayValues, toolsState };
+  window.__viewer = { viewport, annotation, worldToPixel, pixelToWorld, state, queue, group, cornerstoneStats, metaData, overlayValues, toolsState, levelAid };
   document.body.dataset.ready = '1';
   prefetchNextCase(cfg); // the next case's slices, at low priority, now that this one shows
 }

@@ -15,6 +15,13 @@ const EN = {
   'overlay.position': 'Pos {mm} mm',
   'overlay.scale': '{mm} mm',
   'overlay.toggle': 'Overlays: orientation, window, zoom, slice, scale (O)',
+  // Level identification aid (levels.js): the reader's two marks, the proposed labels in the overlays
+  'levels.mark': 'Level…',
+  'levels.title': 'Level aid: choose T11, T12 or L1 and click the centre of its body, then L5 or S1; the other levels are proposed',
+  'levels.clear': 'Clear level marks',
+  'levels.clickBody': 'Click the centre of the {label} body.',
+  'levels.needSecond': '{label} marked. Mark a second vertebra (e.g. {other}) to get the other levels proposed.',
+  'levels.pair': 'Mark one of T11, T12 or L1 and one of L5 or S1: the other levels are placed between and beside them.',
   // Window presets: named by what they show on a T1-weighted spine MR (values derive from the image's window)
   'preset.auto': 'Auto',
   'preset.marrow': 'T1 marrow',
