@@ -135,6 +135,7 @@ MATRIX = {
     "series-detail": ("get", lambda i: {"pk": i["series"]}, S(401, 403, 200, 200, 200, 403)),
     "series-thumbnail": ("get", lambda i: {"pk": i["series"]}, S(401, 403, 200, 200, 200, 403)),
     "healthz": ("get", lambda i: {}, S(200, 200, 200, 200, 200, 200)),
+    "favicon": ("get", lambda i: {}, S(200, 200, 200, 200, 200, 200)),  # the site icon: public, no login page first
     "api-root": ("get", lambda i: {}, S(401, 200, 200, 200, 200, 200)),
     "api-token": ("post", lambda i: {}, S(400, 400, 400, 400, 400, 400)),
     # The API schema and docs are for logged-in users only.
