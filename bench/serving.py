@@ -470,6 +470,16 @@ def run(args, tmp: Path, database_url: str | None) -> int:
                 ratios = [r["rps"] / o["rps"] for r, o in pairs]
                 each = ", ".join(f"{x:.2f}" for x in ratios)
                 print(f"  {name:38s} {statistics.median(ratios):.2f}×  (rounds: {each})")
+        print("median of rounds (p99 on a shared machine is mostly scheduling stalls: compared round by round):")
+        for name in servers:
+            rs = results[name]
+            below = sum(r["p99_ms"] <= o["p99_ms"] for r, o in zip(rs, results["Orthanc"], strict=True))
+            print(
+                f"  {name:38s} {statistics.median(r['rps'] for r in rs):7.0f} req/s  "
+                f"p50 {statistics.median(r['p50_ms'] for r in rs):6.1f} ms  "
+                f"p99 {statistics.median(r['p99_ms'] for r in rs):6.1f} ms"
+                + (f"  p99 ≤ Orthanc's in {below}/{len(rs)} rounds" if name != "Orthanc" else "")
+            )
     if peer:
         for name, r in summary.items():
             if name != "Orthanc":
