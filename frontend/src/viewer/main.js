@@ -23,7 +23,7 @@ import {
   setPrimaryTool,
 } from './tools.js';
 import { isHelpOpen, notice, renderChecks, renderNameTags, renderSaveStatus, setHelpOpen } from './ui.js';
-import { markFirstImage, prefetchNextCase, withPrefetchedUrls } from './prefetch.js';
+import { markFirstImage, preloadStartSlice, prefetchNextCase, withPrefetchedUrls } from './prefetch.js';
 import { mountOverlays, overlayValues } from './overlays.js';
 import { mountDrawingHint } from './hint.js';
 import { mountLevelAid } from './levels.js';
@@ -470,6 +470,7 @@ async function main() {
     state.imageIdOf.set(instances[k].sop, id);
   });
 
+  preloadStartSlice(state.imageIds); // the usual start slice loads while the ROIs are fetched
   const rois = await api('GET', cfg.roiApi);
   markFirstImage(element);
   await viewport.setStack(state.imageIds, startSlice(rois));

@@ -80,6 +80,15 @@ export function markFirstImage(element) {
   );
 }
 
+/**
+ * Start loading the slice a case usually opens on (the middle) at once, while the page still waits for its ROIs:
+ * setStack then finds it in Cornerstone's cache (or in flight) instead of asking for it only afterwards.
+ */
+export function preloadStartSlice(imageIds) {
+  const imageId = imageIds[Math.floor(imageIds.length / 2)];
+  if (imageId) imageLoader.loadAndCacheImage(imageId).catch(() => {}); // setStack reports a failure itself
+}
+
 /** Middle slice first (where the next case opens), then outwards. */
 function middleOut(items) {
   const mid = Math.floor(items.length / 2);
