@@ -5,7 +5,8 @@ Run from the repository root (venv active; PostgreSQL on 127.0.0.1:5432 and Redi
     python bench/concurrency.py                    # 50 readers × 5 moves/s for 30 s, baseline first
     python bench/concurrency.py --seconds 10       # a shorter run
     python bench/concurrency.py --workers 2,3,5    # the load once per gunicorn worker count
-    python bench/concurrency.py --cprofile         # + one save profiled in-process (where the time goes)
+    python bench/concurrency.py --cprofile 50      # + 50 saves profiled in-process (where the time goes)
+    python bench/concurrency.py --previous 4f75154 # + the same load on an earlier commit's code (the old save path)
 
 What runs, as deployed (docker-compose.yml): ``gunicorn vbqsite.wsgi --preload --workers 3 --worker-class gthread
 --threads 4 --keep-alive 5`` on a free loopback port, a scratch PostgreSQL database, a real ``celery -A vbqsite
@@ -20,7 +21,9 @@ viewer's save queue, one save per ROI is in flight and moves made meanwhile coal
 the whole ROI with the version of the last answer. Printed: moves offered, saves sent and served per second,
 latency p50/p95/p99/max, 409s, other errors, lost writes (the stored geometry and version ≠ the last acknowledged),
 and the time from the end of the load until scoring has caught up (every moved ROI measured at its stored version,
-its read's VBQ/SNR computed from those inputs, checked with ``scoring.audit`` without pixels).
+its read's VBQ/SNR computed from those inputs, checked with ``scoring.audit`` without pixels). Also the CPU each
+save costs gunicorn, the Celery worker and the load client (/proc), and what the database's busy backends wait on
+(pg_stat_activity sampled every 50 ms) — where the time goes when the target is missed.
 
 Baseline in the same run: the same load (same client, same gunicorn flags) against a bare ``django-admin
 startproject`` whose one view parses the JSON body and answers a small JSON object — no session, no database: the
