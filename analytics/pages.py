@@ -20,6 +20,7 @@ from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from analytics import figure_cache, figures, reader_sets, services
@@ -288,7 +289,7 @@ def agreement_readers(request, study_id: int):
     except ValueError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, "Readers of the inter-rater ICC saved; the agreement is being recomputed.")
+        messages.success(request, _("Readers of the inter-rater ICC saved; the agreement is being recomputed."))
     return redirect("analytics-agreement", study_id=study.pk)
 
 
@@ -325,9 +326,9 @@ def refresh(request, study_id: int):
         status=AnalysisCache.Status.PENDING, requested_at=timezone.now()
     )
     if not enqueue(tasks.study_analytics_refresh, study.pk, sections, True):
-        messages.error(request, "The job queue is not reachable; the analyses will be recomputed later.")
+        messages.error(request, _("The job queue is not reachable; the analyses will be recomputed later."))
     else:
-        messages.success(request, "Recomputation queued.")
+        messages.success(request, _("Recomputation queued."))
     target = request.POST.get("next") or ""
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = reverse("analytics-overview", kwargs={"study_id": study.pk})
@@ -472,13 +473,13 @@ def snapshot(request, study_id: int):
     try:
         state = snapshot_build_request(study, request.user)
     except QueueUnavailable:
-        messages.error(request, QUEUE_DOWN)
+        messages.error(request, _(QUEUE_DOWN))
         return redirect("analytics-exports", study_id=study.pk)
     if not state.ready:
         if state.status == "failed":
-            messages.error(request, state.error)
+            messages.error(request, _(state.error))
         else:
-            messages.info(request, "The analysis snapshot is being built; this page refreshes until it is ready.")
+            messages.info(request, _("The analysis snapshot is being built; this page refreshes until it is ready."))
         return redirect("analytics-exports", study_id=study.pk)
     record = state.record
     with default_storage.open(record["path"], "rb") as fh:

@@ -7,6 +7,8 @@ protocol's own completeness rules are in :mod:`studies.services.read_checks`.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext, gettext_noop
+
 from studies.events import ReadChecks
 from studies.models import Read, Roi
 from studies.protocol import protocol_for
@@ -41,6 +43,18 @@ def read_checks(*, read: Read, stats_shown: str = "full", **_) -> ReadChecks:
     )
 
 
+#: The ROI names of the sentences below that are not "The <label> ROI", for the catalogue (issue #18 point 7).
+ROI_NAMES = (gettext_noop("The background-noise ROI"), gettext_noop("The CSF ROI"))
+
+
+def _roi_name(label: str, phrase: str) -> str:
+    """ "The CSF ROI", "The L1 ROI"… (the protocol's phrase, capitalised) in the active language."""
+    name = phrase[0].upper() + phrase[1:]
+    if name == f"The {label} ROI":
+        return gettext("The %(label)s ROI") % {"label": label}
+    return gettext(name)
+
+
 def uncomputable_warnings(read: Read, *, stats_shown: str = "full") -> list[str]:
     """An ROI whose statistics leave a score uncomputable (or meaningless), named, with what to do.
 
@@ -65,11 +79,14 @@ def uncomputable_warnings(read: Read, *, stats_shown: str = "full") -> list[str]
         if score is None or score.roi_version != roi.version:
             continue  # not measured yet: the viewer shows it as pending
         phrase = protocol.spec(roi.label).phrase.split(" (")[0]  # "the background-noise ROI", "the CSF ROI"
-        name = phrase[0].upper() + phrase[1:]
+        name = _roi_name(roi.label, phrase)
         if score.error:
             warnings.append(
-                f"{name} could not be measured ({score.error.rstrip('.')}), so the scores that need it "
-                "cannot be computed. Draw it again, or tell the PI."
+                gettext(
+                    "%(name)s could not be measured (%(error)s), so the scores that need it "
+                    "cannot be computed. Draw it again, or tell the PI."
+                )
+                % {"name": name, "error": score.error.rstrip(".")}
             )
             continue
         if roi.label == protocol.noise:
@@ -77,13 +94,19 @@ def uncomputable_warnings(read: Read, *, stats_shown: str = "full") -> list[str]
                 continue
             if score.sd is None:
                 warnings.append(
-                    f"{name} holds a single pixel, so it has no SD and SNR cannot be computed. Draw it larger."
+                    gettext(
+                        "%(name)s holds a single pixel, so it has no SD and SNR cannot be computed. Draw it larger."
+                    )
+                    % {"name": name}
                 )
             elif score.sd == 0:
                 sd = " (SD 0)" if quote_si else ""
                 warnings.append(
-                    f"{name} has no variation{sd}: the background is blank in this series, so SNR cannot be "
-                    "computed. Move the ROI to an area with visible noise, or tell the PI."
+                    gettext(
+                        "%(name)s has no variation%(sd)s: the background is blank in this series, so SNR cannot be "
+                        "computed. Move the ROI to an area with visible noise, or tell the PI."
+                    )
+                    % {"name": name, "sd": sd}
                 )
             continue
         if roi.label == protocol.reference and study.measure_vbq:
@@ -91,15 +114,21 @@ def uncomputable_warnings(read: Read, *, stats_shown: str = "full") -> list[str]
             if si is not None and si <= 0:
                 value = f" ({study.roi_statistic} {si:g})" if quote_si else ""
                 warnings.append(
-                    f"{name} has no signal{value}: its {study.roi_statistic} is 0 or below, so VBQ cannot be "
-                    "computed. Move the ROI into the CSF, or tell the PI if the CSF is blank in this series."
+                    gettext(
+                        "%(name)s has no signal%(value)s: its %(statistic)s is 0 or below, so VBQ cannot be "
+                        "computed. Move the ROI into the CSF, or tell the PI if the CSF is blank in this series."
+                    )
+                    % {"name": name, "value": value, "statistic": study.roi_statistic}
                 )
                 continue
         if (score.n or 0) > 1 and score.sd == 0:
-            value = f" (all {score.mean:g})" if quote_si else ""
+            value = gettext(" (all %(mean)s)") % {"mean": f"{score.mean:g}"} if quote_si else ""
             warnings.append(
-                f"{name} has no variation: all its pixels are equal{value}, so it may lie on a blank or "
-                "saturated part of the image. Check its position, or tell the PI."
+                gettext(
+                    "%(name)s has no variation: all its pixels are equal%(value)s, so it may lie on a blank or "
+                    "saturated part of the image. Check its position, or tell the PI."
+                )
+                % {"name": name, "value": value}
             )
     return warnings
 
@@ -132,35 +161,47 @@ def quality_warnings(read: Read, *, stats_shown: str = "full") -> list[str]:
     body_slices = {r.sop_instance_uid for r in drawn if r.label != protocol.noise}
     if len(body_slices) > 1:
         refs = slice_refs(body_slices)  # the slice numbers the viewer shows (studies.slices)
-        warnings.append(
-            "ROIs are on different slices ("
-            + ", ".join(
-                f"{r.label}: slice {refs[r.sop_instance_uid].number if r.sop_instance_uid in refs else '?'}"
-                for r in drawn
-                if r.label != protocol.noise
-            )
-            + ")."
+        where = ", ".join(
+            gettext("%(label)s: slice %(number)s")
+            % {"label": r.label, "number": refs[r.sop_instance_uid].number if r.sop_instance_uid in refs else "?"}
+            for r in drawn
+            if r.label != protocol.noise
         )
+        warnings.append(gettext("ROIs are on different slices (%(where)s).") % {"where": where})
     levels = [stats(lv) for lv in levels_of]
     csf = stats(protocol.reference)
     measured = [s for s in levels if s is not None]
     if csf is not None and measured and csf.mean >= max(s.mean for s in measured):
-        warnings.append("The CSF ROI is brighter than the vertebrae: on T1 CSF should be darker. Check its position.")
+        warnings.append(
+            gettext("The CSF ROI is brighter than the vertebrae: on T1 CSF should be darker. Check its position.")
+        )
     for lv, s in zip(levels_of, levels, strict=True):
         if s is not None and s.mean and s.sd is not None and s.sd / s.mean > HIGH_CV:
-            values = f" ({s.sd:.0f} vs mean {s.mean:.0f})" if quote_si else " for its mean"
-            warnings.append(f"{lv}: high SD{values} — the ROI may touch the cortical rim.")
+            values = (
+                gettext(" (%(sd)s vs mean %(mean)s)") % {"sd": f"{s.sd:.0f}", "mean": f"{s.mean:.0f}"}
+                if quote_si
+                else gettext(" for its mean")
+            )
+            warnings.append(
+                gettext("%(level)s: high SD%(values)s — the ROI may touch the cortical rim.")
+                % {"level": lv, "values": values}
+            )
     noise = stats(protocol.noise)
     if noise is not None and measured and noise.mean > 0.25 * min(s.mean for s in measured):
-        warnings.append("The noise ROI is bright for background: it may overlap tissue or artefact.")
+        warnings.append(gettext("The noise ROI is bright for background: it may overlap tissue or artefact."))
     for label in rois:
         s = stats(label)
         if s is None or label == protocol.noise:
             continue
         if s.area_mm2 < study.roi_area_min_mm2 or s.area_mm2 > study.roi_area_max_mm2:
-            area = f"area {s.area_mm2:.0f} mm²" if quote_area else "the area"
+            area = gettext("area %(area)s mm²") % {"area": f"{s.area_mm2:.0f}"} if quote_area else gettext("the area")
             warnings.append(
-                f"{label}: {area} is outside the study's expected range "
-                f"({study.roi_area_min_mm2:.0f}–{study.roi_area_max_mm2:.0f} mm²)."
+                gettext("%(label)s: %(area)s is outside the study's expected range (%(low)s–%(high)s mm²).")
+                % {
+                    "label": label,
+                    "area": area,
+                    "low": f"{study.roi_area_min_mm2:.0f}",
+                    "high": f"{study.roi_area_max_mm2:.0f}",
+                }
             )
     return warnings

@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 
 from studies.models import DicomReceiver, DicomWebServer
 from studies.permissions import study_for_pi
@@ -49,24 +50,24 @@ def dicom_network_page(request, study_id: int):
         try:
             if action == "set_ae":
                 receiver_set(study=study, ae_title=request.POST.get("ae_title", ""), user=request.user)
-                messages.success(request, "The AE title is set: images sent to it now go to this study.")
+                messages.success(request, _("The AE title is set: images sent to it now go to this study."))
             elif action == "clear_ae":
                 receiver_clear(study=study, user=request.user)
-                messages.success(request, "This study no longer receives images over DICOM.")
+                messages.success(request, _("This study no longer receives images over DICOM."))
             elif action == "add_server":
                 fields = {k: request.POST.get(k, "") for k in ("name", "url", "auth", "username", "secret")}
                 server_add(study=study, user=request.user, **fields)
-                messages.success(request, f"DICOMweb server “{fields['name'].strip()}” added.")
+                messages.success(request, _("DICOMweb server “%(name)s” added.") % {"name": fields["name"].strip()})
             elif action == "delete_server":
                 server = get_object_or_404(DicomWebServer, pk=request.POST.get("server"), study=study)
                 server_delete(server=server, user=request.user)
-                messages.success(request, f"DICOMweb server “{server.name}” removed.")
+                messages.success(request, _("DICOMweb server “%(name)s” removed.") % {"name": server.name})
             elif action == "search":
                 return _search(request, study, context)
             elif action == "pull":
                 return _pull(request, study, context)
             else:
-                messages.error(request, "Unknown action.")
+                messages.error(request, _("Unknown action."))
             return redirect("study-dicom-network", study_id=study.pk)
         except ValidationError as exc:
             context["errors"] = _errors(exc)
@@ -100,10 +101,13 @@ def _pull(request, study, context):
     try:
         job = pull_create(study=study, server=server, picks=picks, user=request.user)
     except QueueUnavailable:
-        messages.error(request, QUEUE_DOWN)
+        messages.error(request, _(QUEUE_DOWN))
         return redirect("study-imports", study_id=study.pk)
     except ValidationError as exc:
         context.update(errors=_errors(exc), form_action="pull")
         return render(request, "studies/dicom_network.html", context, status=400)
-    messages.success(request, f"Pulling {len(picks)} item(s) from {server.name}: follow the import below.")
+    messages.success(
+        request,
+        _("Pulling %(n)d item(s) from %(server)s: follow the import below.") % {"n": len(picks), "server": server.name},
+    )
     return redirect("study-import-detail", study_id=study.pk, job_id=job.pk)

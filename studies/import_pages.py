@@ -7,9 +7,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from studies.api.import_views import case_primary_series_set, save_upload, upload_refused
+from studies.import_reasons import report_row_for_page
 from studies.models import Case, ImportJob, Series
 from studies.permissions import study_for_pi
 from studies.services.dicom_import import import_job_create
@@ -28,7 +30,7 @@ def import_list(request, study_id: int):
         if refused is not None:
             messages.error(request, refused.data["detail"])
         elif upload is None:
-            messages.error(request, "Choose a .zip file of DICOM images to upload.")
+            messages.error(request, _("Choose a .zip file of DICOM images to upload."))
         else:
             try:
                 job = import_job_create(study=study, user=request.user, source=save_upload(upload))
@@ -60,7 +62,7 @@ def import_retry(request, study_id: int, job_id: int):
         jobs = ImportJob.objects.filter(study=study).order_by("-created_at")[:50]
         return render(request, "studies/imports.html", {"study": study, "jobs": jobs}, status=503)
     else:
-        messages.success(request, f"Import #{job.pk} is queued again.")
+        messages.success(request, _("Import #%(number)s is queued again.") % {"number": job.pk})
     return redirect("study-import-detail", study_id=study.pk, job_id=job.pk)
 
 
@@ -80,7 +82,7 @@ def import_detail(request, study_id: int, job_id: int):
                 "error": job.error,
             }
         )
-    problems = [row for row in job.report if row["outcome"] != "accepted" or row.get("reason")]
+    problems = [report_row_for_page(row) for row in job.report if row["outcome"] != "accepted" or row.get("reason")]
     return render(
         request,
         "studies/import_detail.html",
@@ -111,5 +113,9 @@ def case_primary_series(request, study_id: int, case_id: int):
     case = get_object_or_404(Case, pk=case_id, study=study)
     series = get_object_or_404(Series, pk=request.POST.get("series") or 0, case=case)
     case_primary_series_set(case=case, series=series, user=request.user)
-    messages.success(request, f"{case.subject_code}: readers now measure “{series.description or series.pk}”.")
+    messages.success(
+        request,
+        _("%(subject)s: readers now measure “%(series)s”.")
+        % {"subject": case.subject_code, "series": series.description or series.pk},
+    )
     return redirect("study-cases", study_id=study.pk)

@@ -291,10 +291,10 @@ class ImportJob(models.Model):
         DICOM = "dicom", "DICOM images"
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="import_jobs")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DICOM)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 #: An AE title: 1 to 16 characters of the DICOM default character repertoire, no backslash or control
 #: characters (PS3.5 §6.2, VR "AE"); leading and trailing spaces are not significant, so none are accepted.
@@ -40,9 +41,9 @@ class DicomWebServer(models.Model):
     """A DICOMweb server (QIDO-RS / WADO-RS) a study's PI pulls images from."""
 
     class Auth(models.TextChoices):
-        NONE = "none", "No authentication"
-        BASIC = "basic", "User name and password (HTTP Basic)"
-        TOKEN = "token", "Bearer token"
+        NONE = "none", _("No authentication")
+        BASIC = "basic", _("User name and password (HTTP Basic)")
+        TOKEN = "token", _("Bearer token")
 
     study = models.ForeignKey("studies.Study", on_delete=models.CASCADE, related_name="dicomweb_servers")
     name = models.CharField(max_length=100, help_text="A name you recognise, e.g. 'Radiology PACS'.")

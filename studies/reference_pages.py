@@ -6,6 +6,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from studies.models import AuditEvent, Case, ReferenceRecord
 from studies.permissions import study_for_pi
@@ -17,6 +19,7 @@ from studies.services.reference_csv import (
     reference_import,
 )
 
+TOO_LARGE = gettext_lazy("The file is larger than %(mb)d MB; is it the right one?")
 BMD_UNITS = {ReferenceRecord.Modality.QCT: "mg/cm³", ReferenceRecord.Modality.DEXA: "g/cm²"}
 
 
@@ -28,9 +31,9 @@ def reference_page(request, study_id: int):
     if request.method == "POST":
         upload = request.FILES.get("file")
         if upload is None:
-            messages.error(request, "Choose a CSV file of reference data to upload.")
+            messages.error(request, _("Choose a CSV file of reference data to upload."))
         elif upload.size > MAX_FILE_BYTES:
-            messages.error(request, f"The file is larger than {MAX_FILE_BYTES // 1024**2} MB; is it the right one?")
+            messages.error(request, TOO_LARGE % {"mb": MAX_FILE_BYTES // 1024**2})
         else:
             filename = upload.name or ""
             try:
@@ -42,12 +45,15 @@ def reference_page(request, study_id: int):
             except ValidationError as exc:  # a locked study
                 messages.error(request, " ".join(exc.messages))
             else:
-                text = f"Imported reference data of {result.imported} subject(s) from “{filename}”"
+                text = _("Imported reference data of %(imported)d subject(s) from “%(filename)s”") % {
+                    "imported": result.imported,
+                    "filename": filename,
+                }
                 if result.replaced:
-                    text += f", replacing the {result.replaced} earlier record(s)"
+                    text += _(", replacing the %(replaced)d earlier record(s)") % {"replaced": result.replaced}
                 if result.controls is not None:
-                    text += f"; {result.controls} control(s)"
-                messages.success(request, text + ".")
+                    text += _("; %(controls)d control(s)") % {"controls": result.controls}
+                messages.success(request, text + _("."))
                 return redirect("study-reference", study_id=study.pk)
 
     cases = list(Case.objects.filter(study=study).select_related("reference").order_by("subject_code"))

@@ -10,19 +10,24 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from studies.models import AuditEvent
 from studies.permissions import study_for_pi
 from studies.services.reference_csv import RowError
 from studies.services.subject_code_csv import (
-    CODE_RULE,
     MAX_FILE_BYTES,
     SubjectCodeImportError,
     pending_codes,
     subject_codes_import,
 )
 from studies.services.subject_rekey import RekeyRefused, rekey_blocker, subject_codes_rekey
+
+#: :data:`studies.services.subject_code_csv.CODE_RULE` for the page (a test checks the English is the same).
+CODE_RULE_TEXT = gettext_lazy("3–16 letters (A–Z), digits or dashes, starting with a letter or digit")
+TOO_LARGE = gettext_lazy("The file is larger than %(mb)d MB; is it the right one?")
 
 
 @login_required
@@ -33,9 +38,9 @@ def subject_codes_page(request, study_id: int):
     if request.method == "POST":
         upload = request.FILES.get("file")
         if upload is None:
-            messages.error(request, "Choose a CSV file of subject codes to upload.")
+            messages.error(request, _("Choose a CSV file of subject codes to upload."))
         elif upload.size > MAX_FILE_BYTES:
-            messages.error(request, f"The file is larger than {MAX_FILE_BYTES // 1024**2} MB; is it the right one?")
+            messages.error(request, TOO_LARGE % {"mb": MAX_FILE_BYTES // 1024**2})
         else:
             filename = upload.name or ""
             try:
@@ -51,10 +56,13 @@ def subject_codes_page(request, study_id: int):
             except ValidationError as exc:  # a locked study
                 messages.error(request, " ".join(exc.messages))
             else:
-                text = f"Stored {result.pending} code(s) for patients still to be imported from “{filename}”"
+                text = _("Stored %(pending)d code(s) for patients still to be imported from “%(filename)s”") % {
+                    "pending": result.pending,
+                    "filename": filename,
+                }
                 if result.matched:
-                    text += f"; {result.matched} patient(s) already imported keep their code"
-                messages.success(request, text + ".")
+                    text += _("; %(matched)d patient(s) already imported keep their code") % {"matched": result.matched}
+                messages.success(request, text + _("."))
                 return redirect("study-subject-codes", study_id=study.pk)
     last = (
         AuditEvent.objects.filter(study=study, action="subject_codes.upload").select_related("user").order_by("-at")
@@ -68,7 +76,7 @@ def subject_codes_page(request, study_id: int):
             "filename": filename,
             "pending": pending_codes(study),
             "n_cases": study.cases.count(),
-            "code_rule": CODE_RULE,
+            "code_rule": CODE_RULE_TEXT,
             "rekey_blocker": rekey_blocker(study),
             "last_upload": last,
         },
@@ -85,5 +93,9 @@ def subject_codes_rekey_page(request, study_id: int):
     except (RekeyRefused, ValidationError) as exc:
         messages.error(request, str(exc) if isinstance(exc, RekeyRefused) else " ".join(exc.messages))
     else:
-        messages.success(request, f"New random codes for {result.cases} case(s); {result.files} file(s) rewritten.")
+        messages.success(
+            request,
+            _("New random codes for %(cases)d case(s); %(files)d file(s) rewritten.")
+            % {"cases": result.cases, "files": result.files},
+        )
     return redirect("study-subject-codes", study_id=study.pk)

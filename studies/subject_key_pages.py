@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -39,5 +40,8 @@ def subject_key_export(request, study_id: int):
 def subject_key_delete(request, study_id: int):
     study = study_for_pi(request.user, study_id)
     deleted = subject_mapping_delete(study=study, user=request.user)
-    messages.success(request, f"Subject mapping deleted ({deleted} subjects); this study no longer keeps one.")
+    messages.success(
+        request,
+        _("Subject mapping deleted (%(deleted)d subjects); this study no longer keeps one.") % {"deleted": deleted},
+    )
     return redirect("study-subject-keys", study_id=study.pk)

@@ -78,10 +78,12 @@ def test_the_compiled_catalogue_is_up_to_date():
         catalog = gettext.GNUTranslations(fh)._catalog
     expected = {}
     for e in po_entries():
+        # gettext keys a msgid with a context ({% translate "to" context "date range" %}) as "context\x04msgid"
+        msgid = f"{e['msgctxt']}\x04{e['msgid']}" if "msgctxt" in e else e["msgid"]
         if "msgid_plural" in e:
-            expected[(e["msgid"], 0)] = e["msgstr[0]"]
+            expected[(msgid, 0)] = e["msgstr[0]"]
         else:
-            expected[e["msgid"]] = e["msgstr"]
+            expected[msgid] = e["msgstr"]
     compiled = {k: v for k, v in catalog.items() if k != ""}
     assert compiled == expected, "django.mo differs from django.po: run bin/vbq setup (msgfmt)"
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import logging
 
+from django.utils.translation import gettext_noop
+
 log = logging.getLogger("vbqsite.queue")
 
-#: What a user who asked for a job (an import, a rescore) is told when the broker refuses it (HTTP 503).
-QUEUE_DOWN = "The job queue is not reachable; nothing was lost — try again in a minute."
+#: What a user who asked for a job (an import, a rescore) is told when the broker refuses it (HTTP 503). Stored
+#: and sent in English (job rows, the API); pages translate it when they show it (``gettext(QUEUE_DOWN)``).
+QUEUE_DOWN = gettext_noop("The job queue is not reachable; nothing was lost — try again in a minute.")
 
 
 class QueueUnavailable(Exception):

@@ -8,13 +8,28 @@ Problems block submission; warnings do not. A condition that leaves a score unco
 may be right about (too few measurable levels once the excluded ones are left out; in ``scoring.checks``: a
 blank background, CSF without signal, an ROI whose pixels are all equal) is a **warning** naming the ROI and
 what to do: the read can be submitted, and the PI sees why it has no score.
+
+The sentences are in the active language (issue #18 point 7): :mod:`studies.protocol` is Django-free, so its ROI
+phrases are translated here, from the msgids of :data:`PHRASES`.
 """
 
 from __future__ import annotations
 
+from django.utils.translation import gettext, gettext_noop, ngettext
+
 from studies.events import ask_read_checks
 from studies.models import Read, Roi
 from studies.protocol import protocol_for
+
+#: The fixed ROI phrases of :mod:`studies.protocol.lumbar`, for the catalogue (a level's is "the <label> ROI").
+PHRASES = (gettext_noop("the CSF ROI (at L3)"), gettext_noop("the background-noise ROI"))
+
+
+def roi_phrase(spec) -> str:
+    """The protocol's phrase for an ROI ("the L1 ROI", "the CSF ROI (at L3)") in the active language."""
+    if spec.phrase == f"the {spec.label} ROI":
+        return gettext("the %(label)s ROI") % {"label": spec.label}
+    return gettext(spec.phrase)
 
 
 def required_labels(read: Read) -> list[str]:
@@ -32,11 +47,16 @@ def protocol_problems(read: Read, rois: dict[str, Roi] | None = None) -> list[st
     for label in required_labels(read):
         if label not in rois:
             spec = protocol.spec(label)
-            problems.append(f"Draw {spec.phrase}" + (" or exclude the level." if spec.excludable else "."))
+            what = {"what": roi_phrase(spec)}
+            problems.append(
+                gettext("Draw %(what)s or exclude the level.") % what
+                if spec.excludable
+                else gettext("Draw %(what)s.") % what
+            )
     if read.study.same_slice_required:
         drawn = [r for r in rois.values() if not r.excluded and r.label != protocol.noise]
         if len({r.sop_instance_uid for r in drawn}) > 1:
-            problems.append("Draw all vertebral and CSF ROIs on the same (mid-sagittal) slice.")
+            problems.append(gettext("Draw all vertebral and CSF ROIs on the same (mid-sagittal) slice."))
     return problems
 
 
@@ -53,10 +73,21 @@ def protocol_warnings(read: Read, rois: dict[str, Roi] | None = None) -> list[st
     if not measures or measured >= study.min_levels_vbq or not excluded:
         return []
     return [
-        f"Only {measured} vertebral level{'' if measured == 1 else 's'} can be measured "
-        f"({', '.join(excluded)} excluded); this study needs at least {study.min_levels_vbq}, so "
-        f"{' and '.join(measures)} cannot be computed for this read. Measure an excluded level if it is usable; "
-        "otherwise submit, and the PI will see why the read has no score."
+        ngettext(
+            "Only %(measured)d vertebral level can be measured (%(excluded)s excluded); this study needs at least "
+            "%(needed)d, so %(measures)s cannot be computed for this read. Measure an excluded level if it is usable; "
+            "otherwise submit, and the PI will see why the read has no score.",
+            "Only %(measured)d vertebral levels can be measured (%(excluded)s excluded); this study needs at least "
+            "%(needed)d, so %(measures)s cannot be computed for this read. Measure an excluded level if it is usable; "
+            "otherwise submit, and the PI will see why the read has no score.",
+            measured,
+        )
+        % {
+            "measured": measured,
+            "excluded": ", ".join(excluded),
+            "needed": study.min_levels_vbq,
+            "measures": gettext(" and ").join(measures),
+        }
     ]
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 from django.db import transaction
+from django.utils.translation import gettext as _
 from pydicom import dcmread
 
 from studies.models import Case, ImportJob, Instance, Read, Study, SubjectCodeAssignment, instance_file_name
@@ -52,17 +53,17 @@ class RekeyResult:
 def rekey_blocker(study: Study) -> str:
     """Why the study cannot be re-keyed now ("" when it can)."""
     if study.locked:
-        return "The study is locked: its data can no longer be changed."
+        return _("The study is locked: its data can no longer be changed.")
     reads = Read.objects.filter(study=study).count()
     if reads:
-        return (
-            f"The study has {reads} read(s): subject codes can only be replaced before the reading plan is "
+        return _(
+            "The study has %(reads)d read(s): subject codes can only be replaced before the reading plan is "
             "created (readers may have seen the codes, and the worklist order is derived from them)."
-        )
+        ) % {"reads": reads}
     if not Case.objects.filter(study=study).exists():
-        return "The study has no cases yet: there are no codes to replace."
+        return _("The study has no cases yet: there are no codes to replace.")
     if ImportJob.objects.filter(study=study, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]).exists():
-        return "An import of this study is queued or running: replace the codes once it has finished."
+        return _("An import of this study is queued or running: replace the codes once it has finished.")
     return ""
 
 

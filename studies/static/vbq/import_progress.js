@@ -8,7 +8,8 @@
     if (!r.ok) return;
     const j = await r.json();
     document.getElementById('job-progress').value = j.total ? Math.round(100 * j.done / j.total) : 0;
-    document.getElementById('job-counts').textContent = `${j.done} / ${j.total} files`;
+    const counts = document.getElementById('job-counts');
+    counts.textContent = `${j.done} / ${j.total} ${counts.dataset.filesLabel || 'files'}`;
     if (j.status === 'done' || j.status === 'failed') location.reload(); else poll();
   }, 1000);
 })();

@@ -1,0 +1,201 @@
+"""The PI's remaining pages in Simplified Chinese (issue #18 point 7): hospital DICOM, import report, subject codes,
+subject mapping, reference data, the dashboard's exports tab and status messages, and the viewer's pre-submit
+checks — each asked for with a Chinese browser (``Accept-Language: zh-Hans``), and the same page still English for
+an English one. Stored values (import codes and reasons, job errors) stay English; only what is shown changes."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import translation
+
+from studies.dicom.validate import REJECTION_CODES, inspect_file
+from studies.import_reasons import CODE_TITLES, FIXED_REASONS, report_row_for_page
+from studies.models import DicomReceiver, ImportJob
+from studies.services.subject_code_csv import CODE_RULE
+from studies.subject_code_pages import CODE_RULE_TEXT
+from tests import factories as f
+from vbqsite.queue import QUEUE_DOWN
+
+pytestmark = pytest.mark.django_db
+ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-Hans"}
+EN = {"HTTP_ACCEPT_LANGUAGE": "en-GB"}
+
+
+@pytest.fixture(autouse=True)
+def _english_after_each_test():
+    yield
+    translation.activate("en-gb")
+
+
+@pytest.fixture
+def study():
+    return f.make_study(f.make_user("pi"), name="VBQ vs QCT")
+
+
+def _page(client, url, headers=ZH, status=200) -> str:
+    response = client.get(url, **headers)
+    assert response.status_code == status
+    return response.content.decode()
+
+
+def test_hospital_dicom_page_in_chinese(client, study):
+    client.force_login(study.created_by)
+    url = reverse("study-dicom-network", args=[study.pk])
+    html = _page(client, url)
+    assert '<html lang="zh-hans">' in html
+    for text in (
+        "<h1>医院 DICOM</h1>",
+        "从 PACS 或扫描仪接收图像（DICOM C-STORE）",
+        '<label for="id_ae_title">本研究的 AE 标题</label>',
+        "开始接收",
+        "<summary>添加 DICOMweb 服务器</summary>",
+        '<option value="basic" >用户名和密码（HTTP Basic）</option>',
+        "添加服务器",
+    ):
+        assert text in html, text
+    assert "Receive images from the PACS" not in html and "Add a DICOMweb server" not in html
+    done = client.post(url, {"action": "set_ae", "ae_title": "VBQ_ZH"}, follow=True, **ZH)
+    assert "AE 标题已设置：发送到该 AE 标题的图像现在将进入本研究。" in done.content.decode()
+    assert DicomReceiver.objects.get(study=study).ae_title == "VBQ_ZH"
+    english = _page(client, url, EN)
+    assert "<h1>Hospital DICOM</h1>" in english and "Stop receiving (refuse VBQ_ZH)" in english
+    assert "停止接收（拒绝 VBQ_ZH）" in _page(client, url)
+
+
+def test_import_report_in_chinese_with_the_stored_codes_and_reasons_unchanged(client, study):
+    empty = inspect_file(b"", name="empty.dcm").as_dict()
+    not_dicom = inspect_file(b"just text, no DICOM", name="notes.txt").as_dict()
+    report = [
+        {"file": "empty.dcm", "outcome": "rejected", "code": empty["code"], "reason": empty["reason"]},
+        {"file": "notes.txt", "outcome": "rejected", "code": not_dicom["code"], "reason": not_dicom["reason"]},
+        {
+            "file": "jpeg.dcm",
+            "outcome": "rejected",
+            "code": "unknown_transfer_syntax",
+            "reason": "The file uses the transfer syntax 1.2.3.4, which is not a standard DICOM encoding.",
+        },
+    ]
+    job = ImportJob.objects.create(
+        study=study, source="x.zip", status=ImportJob.Status.DONE, total=3, done=3, rejected=3, report=report
+    )
+    client.force_login(study.created_by)
+    url = reverse("study-import-detail", args=[study.pk, job.pk])
+    html = _page(client, url)
+    for text in (
+        f"<h1>导入 #{job.pk}</h1>",
+        '<span class="badge" id="job-status">已完成</span>',
+        "3 / 3 个文件",
+        "已接收 0 · 已跳过 0 · 已拒绝 3",
+        "<h2>需要注意的文件</h2>",
+        '<th scope="col">结果</th>',
+        '<span class="badge err">已拒绝</span>',
+        "<strong>空文件</strong><br><span>文件为空（0 字节）。</span>",
+        "<strong>不是 DICOM 文件</strong><br><span>这不是 DICOM 文件（找不到 DICOM 文件头）",
+        # a reason with the file's own values has no catalogue entry: shown as stored, marked as English
+        '<strong>未知的传输语法</strong><br><span lang="en">The file uses the transfer syntax 1.2.3.4',
+        "查看病例和序列",
+    ):
+        assert text in html, text
+    job.refresh_from_db()
+    assert job.report == report  # nothing stored changes
+    english = _page(client, url, EN)
+    assert "<strong>Empty file</strong><br><span>The file is empty (0 bytes).</span>" in english
+    assert '<span class="badge err">rejected</span>' in english and "0 accepted · 0 skipped · 3 rejected" in english
+
+
+def test_a_failed_import_shows_the_queue_message_in_chinese(client, study):
+    ImportJob.objects.create(study=study, source="x.zip", status=ImportJob.Status.FAILED, error=QUEUE_DOWN)
+    client.force_login(study.created_by)
+    html = _page(client, reverse("study-imports", args=[study.pk]))
+    assert "失败" in html and "无法连接任务队列；没有数据丢失——请一分钟后重试。" in html
+    assert '<button type="submit" >重试</button>' in html
+    assert QUEUE_DOWN in _page(client, reverse("study-imports", args=[study.pk]), EN)
+
+
+def test_the_import_reason_titles_follow_the_validator():
+    assert set(CODE_TITLES) == set(REJECTION_CODES)
+    with translation.override("en-gb"):
+        assert {code: str(title) for code, title in CODE_TITLES.items()} == REJECTION_CODES
+        assert str(CODE_RULE_TEXT) == CODE_RULE
+    # the fixed sentences are the validator's own (a change there must be copied here, or it shows in English)
+    reasons = {inspect_file(b"", name="a").reason, inspect_file(b"not dicom at all", name="b").reason}
+    assert reasons <= {str(r) for r in FIXED_REASONS}
+    with translation.override("zh-hans"):
+        row = report_row_for_page({"outcome": "skipped", "code": "dicomdir", "reason": str(FIXED_REASONS[2])})
+        assert (row["outcome_label"], row["title"], row["detail"]) == (
+            "已跳过",
+            "DICOMDIR 索引文件（已跳过）",
+            "DICOMDIR 只是其他文件的索引，已跳过。",
+        )
+
+
+def test_subject_codes_and_mapping_pages_in_chinese(client, study):
+    client.force_login(study.created_by)
+    url = reverse("study-subject-codes", args=[study.pk])
+    html = _page(client, url)
+    for text in (
+        "<h1>受试者编码</h1>",
+        "<h2>导入前分配编码</h2>",
+        "编码为3–16 个字母（A–Z）、数字或连字符，以字母或数字开头；",
+        "检查并保存",
+        "<h2>重新编码本研究</h2>",
+        "本研究尚无病例：没有可替换的编码。",
+        "将全部 0 个编码替换为随机编码",
+    ):
+        assert text in html, text
+    assert "Assign codes before importing" not in html
+    missing = client.post(url, {}, follow=True, **ZH).content.decode()
+    assert "请选择要上传的受试者编码 CSV 文件。" in missing
+    upload = SimpleUploadedFile("codes.csv", b"patient_id,subject_code\nP1,x\n", content_type="text/csv")
+    rejected = client.post(url, {"file": upload}, **ZH)
+    assert rejected.status_code == 400
+    body = rejected.content.decode()
+    assert "“codes.csv”被拒绝——未保存任何数据" in body and "1 个问题。请修正文件后重新上传。" in body
+    keys = _page(client, reverse("study-subject-keys", args=[study.pk]))
+    assert "<h1>受试者对照表</h1>" in keys and "<h2>无对照表</h2>" in keys and "本研究未保留任何原始患者 ID。" in keys
+    assert "<h1>Subject codes</h1>" in _page(client, url, EN)
+
+
+def test_reference_data_page_in_chinese(client, study):
+    client.force_login(study.created_by)
+    url = reverse("study-reference", args=[study.pk])
+    html = _page(client, url)
+    shown = ("<h1>参考数据</h1>", "<h2>导入 CSV</h2>", "每名受试者一行", "下载模板", "尚无参考数据。", "请先导入图像")
+    for text in shown:
+        assert text in html, text
+    missing = client.post(url, {}, follow=True, **ZH).content.decode()
+    assert "请选择要上传的参考数据 CSV 文件。" in missing
+    assert "<h2>Import a CSV</h2>" in _page(client, url, EN)
+
+
+def test_exports_tab_and_dashboard_messages_in_chinese(client, study):
+    client.force_login(study.created_by)
+    html = _page(client, reverse("analytics-exports", args=[study.pk]))
+    for text in (
+        "<h2>分析快照</h2>",
+        "生成快照（.zip）",
+        "所有已提交阅片的 DICOM SR（.zip）",
+        "DICOM 结构化报告（TID 1500 测量报告）",
+        "<h2>数据（CSV）</h2>",
+        '<th scope="col">含义</th>',
+        "全部表格（XLSX）",
+    ):
+        assert text in html, text
+    refreshed = client.post(reverse("analytics-refresh", args=[study.pk]), follow=True, **ZH).content.decode()
+    assert "已加入重新计算队列。" in refreshed or "无法连接任务队列；分析将在稍后重新计算。" in refreshed
+    assert "<h2>Analysis snapshot</h2>" in _page(client, reverse("analytics-exports", args=[study.pk]), EN)
+
+
+def test_pre_submit_checks_of_the_viewer_in_chinese(world, client):
+    client.force_login(world.reader)
+    url = reverse("api-read-checks", args=[world.read.pk])
+    problems = client.get(url, **ZH).json()["problems"]
+    assert "请勾画L2 感兴趣区，或排除该椎体。" in problems
+    assert "请勾画脑脊液感兴趣区（L3 水平）。" in problems
+    assert not any("Draw" in p for p in problems)
+    refused = client.post(reverse("api-read-submit", args=[world.read.pk]), **ZH)
+    assert refused.status_code == 400 and "请勾画L2 感兴趣区，或排除该椎体。" in refused.content.decode()
+    english = client.get(url, **EN).json()["problems"]
+    assert "Draw the L2 ROI or exclude the level." in english and "Draw the CSF ROI (at L3)." in english
