@@ -15,8 +15,10 @@ from django.utils.translation import gettext_lazy as _
 #: characters (PS3.5 §6.2, VR "AE"); leading and trailing spaces are not significant, so none are accepted.
 AE_TITLE_VALIDATOR = RegexValidator(
     r"^[\x21-\x5b\x5d-\x7e]([\x20-\x5b\x5d-\x7e]{0,14}[\x21-\x5b\x5d-\x7e])?$",
-    "An AE title is 1 to 16 letters, digits or symbols (no backslash, no leading or trailing spaces), "
-    "e.g. VBQ_SPINE_01.",
+    _(
+        "An AE title is 1 to 16 letters, digits or symbols (no backslash, no leading or trailing spaces), "
+        "e.g. VBQ_SPINE_01."
+    ),
 )
 
 

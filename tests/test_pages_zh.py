@@ -199,3 +199,28 @@ def test_pre_submit_checks_of_the_viewer_in_chinese(world, client):
     assert refused.status_code == 400 and "请勾画L2 感兴趣区，或排除该椎体。" in refused.content.decode()
     english = client.get(url, **EN).json()["problems"]
     assert "Draw the L2 ROI or exclude the level." in english and "Draw the CSF ROI (at L3)." in english
+
+
+def test_hospital_dicom_page_errors_in_chinese(client, study):
+    from tests.dicom_net.conftest import free_port
+
+    client.force_login(study.created_by)
+    url = reverse("study-dicom-network", args=[study.pk])
+    bad = client.post(url, {"action": "set_ae", "ae_title": "BACK\\SLASH"}, **ZH)
+    assert bad.status_code == 400 and "AE 标题为 1 到 16 个字母、数字或符号" in bad.content.decode()
+    other = f.make_study(study.created_by, name="Other")
+    DicomReceiver.objects.create(study=other, ae_title="TAKEN_AE", created_by=study.created_by)
+    taken = client.post(url, {"action": "set_ae", "ae_title": "TAKEN_AE"}, **ZH)
+    assert taken.status_code == 400 and "TAKEN_AE 已被本服务器上的另一项研究使用。" in taken.content.decode()
+    basic = client.post(
+        url, {"action": "add_server", "name": "PACS", "url": "http://pacs.example/dicom-web", "auth": "basic"}, **ZH
+    )
+    assert basic.status_code == 400
+    assert "请输入 HTTP Basic 认证的用户名。" in basic.content.decode() and "请输入密码。" in basic.content.decode()
+    down = f"http://127.0.0.1:{free_port()}/dicom-web"
+    assert client.post(url, {"action": "add_server", "name": "Down", "url": down, "auth": "none"}).status_code == 302
+    server = study.dicomweb_servers.get()
+    found = client.post(url, {"action": "search", "server": server.pk, "patient_id": "P1"}, **ZH)
+    assert found.status_code == 400 and f"无法通过 {down} 连接 Down" in found.content.decode()
+    empty = client.post(url, {"action": "search", "server": server.pk}, **ZH)
+    assert "请输入患者 ID、检查号或检查日期进行检索。" in empty.content.decode()

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from studies.models import DicomReceiver, DicomWebServer, Study
 
 from .audit import audit_log
 from .dicom_listener import listener_settings
 from .dicomweb_pull import encrypt_secret
+
+AE_TAKEN = gettext_noop("%(title)s is already used by another study on this server.")
 
 
 def listener_address() -> dict:
@@ -27,22 +31,27 @@ def receiver_set(*, study: Study, ae_title: str, user) -> DicomReceiver:
     """Set (or change) the Called AE title that sends images to ``study``."""
     title = (ae_title or "").strip()
     if title == listener_settings()["ae_title"]:
-        raise ValidationError({"ae_title": f"{title} is the listener's own AE title (C-ECHO only): choose another."})
+        raise ValidationError(
+            {
+                "ae_title": _("%(title)s is the listener's own AE title (C-ECHO only): choose another.")
+                % {"title": title}
+            }
+        )
     receiver = DicomReceiver.objects.filter(study=study).first() or DicomReceiver(study=study, created_by=user)
     previous = receiver.ae_title
     receiver.ae_title = title
     try:
         receiver.full_clean(exclude=["study", "created_by"])
     except ValidationError as exc:
-        messages = exc.message_dict
-        if any("already exists" in m for m in messages.get("ae_title", [])):
-            raise ValidationError({"ae_title": f"{title} is already used by another study on this server."}) from exc
+        # by the error's code, not its words: Django's own message is in the page's language
+        if any(error.code == "unique" for error in exc.error_dict.get("ae_title", [])):
+            raise ValidationError({"ae_title": _(AE_TAKEN) % {"title": title}}) from exc
         raise
     try:
         with transaction.atomic():
             receiver.save()
     except IntegrityError as exc:  # another study took it meanwhile
-        raise ValidationError({"ae_title": f"{title} is already used by another study on this server."}) from exc
+        raise ValidationError({"ae_title": _(AE_TAKEN) % {"title": title}}) from exc
     audit_log(
         study=study,
         user=user,
@@ -78,12 +87,12 @@ def server_add(
     except ValidationError as exc:
         errors.update(exc.message_dict)
     if server.auth == DicomWebServer.Auth.BASIC and not server.username:
-        errors.setdefault("username", []).append("Enter the user name for HTTP Basic authentication.")
+        errors.setdefault("username", []).append(_("Enter the user name for HTTP Basic authentication."))
     if server.auth != DicomWebServer.Auth.NONE and not secret:
-        label = "password" if server.auth == DicomWebServer.Auth.BASIC else "token"
-        errors.setdefault("secret", []).append(f"Enter the {label}.")
+        wanted = _("Enter the password.") if server.auth == DicomWebServer.Auth.BASIC else _("Enter the token.")
+        errors.setdefault("secret", []).append(wanted)
     if server.name and DicomWebServer.objects.filter(study=study, name=server.name).exists():
-        errors.setdefault("name", []).append("This study already has a DICOMweb server of that name.")
+        errors.setdefault("name", []).append(_("This study already has a DICOMweb server of that name."))
     if errors:
         raise ValidationError(errors)
     server.secret_encrypted = encrypt_secret(secret) if server.auth != DicomWebServer.Auth.NONE else ""

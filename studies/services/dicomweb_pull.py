@@ -21,6 +21,7 @@ from pathlib import Path
 import requests
 from cryptography.fernet import InvalidToken
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.utils.translation import gettext as _
 from pydicom import dcmwrite
 
 from studies.models import DicomWebServer, ImportJob, Study
@@ -49,8 +50,10 @@ def encrypt_secret(secret: str) -> str:
         return mapping_fernet().encrypt(secret.encode()).decode()
     except ImproperlyConfigured as exc:
         raise ValidationError(
-            "The server cannot store a password or token: VBQ_MAPPING_KEY, the key that encrypts it, is not set. "
-            "Ask the administrator to set it."
+            _(
+                "The server cannot store a password or token: VBQ_MAPPING_KEY, the key that encrypts it, is not set. "
+                "Ask the administrator to set it."
+            )
         ) from exc
 
 
@@ -61,8 +64,11 @@ def _secret(server: DicomWebServer) -> str:
         return mapping_fernet().decrypt(server.secret_encrypted.encode()).decode()
     except (InvalidToken, ImproperlyConfigured) as exc:
         raise ValidationError(
-            f"The stored password or token of {server.name} cannot be read with the current VBQ_MAPPING_KEY: "
-            "enter it again."
+            _(
+                "The stored password or token of %(server)s cannot be read with the current VBQ_MAPPING_KEY: "
+                "enter it again."
+            )
+            % {"server": server.name}
         ) from exc
 
 
@@ -88,23 +94,31 @@ def server_error(server_name: str, url: str, exc: Exception) -> str:
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         code = exc.response.status_code
         if code in (401, 403):
-            return f"{server_name} refused the request (HTTP {code}): check the user name and password or the token."
+            return _(
+                "%(server)s refused the request (HTTP %(code)s): check the user name and password or the token."
+            ) % {"server": server_name, "code": code}
         if code == 404:
-            return (
-                f"{server_name} answered 'not found' (HTTP 404): check the URL {url} — it is the DICOMweb base "
+            return _(
+                "%(server)s answered 'not found' (HTTP 404): check the URL %(url)s — it is the DICOMweb base "
                 "address, often ending in /dicom-web."
-            )
-        return f"{server_name} answered with an error (HTTP {code}); try again later or ask its administrator."
+            ) % {"server": server_name, "url": url}
+        return _("%(server)s answered with an error (HTTP %(code)s); try again later or ask its administrator.") % {
+            "server": server_name,
+            "code": code,
+        }
     if isinstance(exc, requests.Timeout):
-        return f"{server_name} did not answer in time ({url}); try again later."
+        return _("%(server)s did not answer in time (%(url)s); try again later.") % {"server": server_name, "url": url}
     if isinstance(exc, requests.ConnectionError):
-        return (
-            f"{server_name} cannot be reached at {url}: check the address, and that the server is running and "
+        return _(
+            "%(server)s cannot be reached at %(url)s: check the address, and that the server is running and "
             "reachable from this server."
-        )
+        ) % {"server": server_name, "url": url}
     if isinstance(exc, ValueError | KeyError | TypeError):
-        return f"{server_name} did not answer as a DICOMweb server ({url}): check the URL."
-    return f"{server_name} could not be used ({exc.__class__.__name__})."
+        return _("%(server)s did not answer as a DICOMweb server (%(url)s): check the URL.") % {
+            "server": server_name,
+            "url": url,
+        }
+    return _("%(server)s could not be used (%(error)s).") % {"server": server_name, "error": exc.__class__.__name__}
 
 
 _NETWORK_ERRORS = (requests.RequestException, ValueError, KeyError, TypeError)
@@ -153,7 +167,7 @@ def search(
     if dates:
         filters["StudyDate"] = dates
     if not filters:
-        raise ValidationError("Enter a Patient ID, an Accession Number or a study date to search.")
+        raise ValidationError(_("Enter a Patient ID, an Accession Number or a study date to search."))
     client = client_for(server)
     try:
         found = client.search_for_studies(search_filters=filters, limit=MAX_RESULTS) or []
@@ -212,18 +226,18 @@ def pull_create(*, study: Study, server: DicomWebServer, picks: list[dict], user
     from .dicom_import import import_job_create, uploads_dir
 
     if server.study_id != study.pk:
-        raise ValidationError("This DICOMweb server belongs to another study.")
+        raise ValidationError(_("This DICOMweb server belongs to another study."))
     items = []
     for pick in picks:
         study_uid = str(pick.get("study_instance_uid") or "").strip()
         series_uid = str(pick.get("series_instance_uid") or "").strip()
         if not study_uid or len(study_uid) > 64 or len(series_uid) > 64:
-            raise ValidationError("Each pick needs the Study Instance UID (and optionally a Series Instance UID).")
+            raise ValidationError(_("Each pick needs the Study Instance UID (and optionally a Series Instance UID)."))
         items.append({"study": study_uid, "series": series_uid})
     if not items:
-        raise ValidationError("Pick at least one study or series to pull.")
+        raise ValidationError(_("Pick at least one study or series to pull."))
     if study.locked:
-        raise ValidationError("This study is locked: no more images can be imported.")
+        raise ValidationError(_("This study is locked: no more images can be imported."))
     folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=uploads_dir()))  # mode 0700
     (folder / REQUEST_NAME).write_text(json.dumps({"server": server.pk, "items": items}))
     try:
