@@ -224,3 +224,23 @@ def test_hospital_dicom_page_errors_in_chinese(client, study):
     assert found.status_code == 400 and f"无法通过 {down} 连接 Down" in found.content.decode()
     empty = client.post(url, {"action": "search", "server": server.pk}, **ZH)
     assert "请输入患者 ID、检查号或检查日期进行检索。" in empty.content.decode()
+
+
+def test_csv_row_errors_in_chinese(client, study):
+    client.force_login(study.created_by)
+    codes = SimpleUploadedFile("codes.csv", b"patient_id,subject_code\nP1,x\nP1,S-AB12\n", content_type="text/csv")
+    body = client.post(reverse("study-subject-codes", args=[study.pk]), {"file": codes}, **ZH).content.decode()
+    assert "“x”不是有效的编码：编码应为3–16 个字母（A–Z）、数字或连字符，以字母或数字开头。" in body
+    assert "重复：该患者 ID 已出现在第 2 行。" in body
+    f.make_case(study, "VBQ-001")
+    reference = SimpleUploadedFile(
+        "ref.csv", b"subject_code,reference_modality,bmd,sex\nVBQ-001,DEXA,120,X\nNOPE,QCT,,\n", content_type="text/csv"
+    )
+    body = client.post(reverse("study-reference", args=[study.pk]), {"file": reference}, **ZH).content.decode()
+    assert "120 超出 DEXA 的范围：骨密度（BMD）应以 g/cm² 为单位" in body
+    assert "——这看起来像以 mg/cm³ 为单位的 QCT 值；请检查检查方法或单位。" in body
+    assert "“X”不是有效的性别：请填写 F 或 M（female / male）。" in body
+    assert "未知受试者“NOPE”：本研究中没有病例使用该编码。" in body
+    english = SimpleUploadedFile("ref.csv", b"subject_code,reference_modality\nNOPE,QCT\n", content_type="text/csv")
+    body = client.post(reverse("study-reference", args=[study.pk]), {"file": english}, **EN).content.decode()
+    assert "unknown subject “NOPE”: no case of this study has this code." in body

@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 
 from studies import events
 from studies.models import Case, ReferenceRecord, Study
@@ -158,8 +159,10 @@ def _decode(data: bytes | str) -> tuple[str, bytes]:
                 RowError(
                     line,
                     "",
-                    "the file is not UTF-8 text. In Excel choose “Save as… CSV UTF-8 (comma delimited)”; "
-                    "in LibreOffice choose the character set “Unicode (UTF-8)”.",
+                    gettext(
+                        "the file is not UTF-8 text. In Excel choose “Save as… CSV UTF-8 (comma delimited)”; "
+                        "in LibreOffice choose the character set “Unicode (UTF-8)”."
+                    ),
                 )
             ]
         ) from None
@@ -193,7 +196,7 @@ def _records(text: str, delimiter: str):
             return
         except csv.Error as exc:
             raise ReferenceImportError(
-                [RowError(reader.line_num or start, "", f"not readable as CSV ({exc}).")]
+                [RowError(reader.line_num or start, "", gettext("not readable as CSV (%(error)s).") % {"error": exc})]
             ) from None
         yield start, cells
         start = reader.line_num + 1
@@ -216,11 +219,11 @@ def _fmt(x: float) -> str:
 def _bmd_hint(value: float, modality: str) -> str:
     if modality == ReferenceRecord.Modality.DEXA:
         if 10 <= value <= 400:
-            return " — this looks like a QCT value in mg/cm³; check the modality or the unit"
+            return gettext(" — this looks like a QCT value in mg/cm³; check the modality or the unit")
         if 300 <= value <= 2000:
-            return " — this looks like mg/cm²; divide by 1000"
+            return gettext(" — this looks like mg/cm²; divide by 1000")
     elif 0.3 <= value <= 2.0:
-        return " — this looks like a DEXA value in g/cm²; check the modality or the unit"
+        return gettext(" — this looks like a DEXA value in g/cm²; check the modality or the unit")
     return ""
 
 
@@ -241,21 +244,32 @@ def _check_number(key: str, text: str, modality: str | None, decimal_comma: bool
     try:
         value = _number(text, decimal_comma)
     except ValueError:
-        return None, f"“{text}” is not a number."
+        return None, gettext("“%(text)s” is not a number.") % {"text": text}
     if key == "bmd":
         if modality is None:
             return value, ""  # the modality is reported as wrong; the unit cannot be checked
         low, high, unit = BMD_RANGES[modality]
         if not low <= value <= high:
-            return None, (
-                f"{_fmt(value)} is out of range for {modality}: BMD is expected in {unit} "
-                f"({_fmt(low)}–{_fmt(high)}){_bmd_hint(value, modality)}."
-            )
+            return None, gettext(
+                "%(value)s is out of range for %(modality)s: BMD is expected in %(unit)s (%(low)s–%(high)s)%(hint)s."
+            ) % {
+                "value": _fmt(value),
+                "modality": modality,
+                "unit": unit,
+                "low": _fmt(low),
+                "high": _fmt(high),
+                "hint": _bmd_hint(value, modality),
+            }
         return value, ""
     low, high, unit = RANGES[key]
     if not low <= value <= high:
         unit_text = f" {unit}" if unit else ""
-        return None, f"{_fmt(value)} is out of range ({_fmt(low)}–{_fmt(high)}{unit_text})."
+        return None, gettext("%(value)s is out of range (%(low)s–%(high)s%(unit)s).") % {
+            "value": _fmt(value),
+            "low": _fmt(low),
+            "high": _fmt(high),
+            "unit": unit_text,
+        }
     return value, ""
 
 
@@ -267,7 +281,9 @@ def _check_flag(text: str) -> tuple[bool | None, str]:
         return True, ""
     if value in FALSE_VALUES:
         return False, ""
-    return None, f"“{text}” is not yes/no (give yes, no, 1, 0, true, false, or leave it empty)."
+    return None, gettext("“%(text)s” is not yes/no (give yes, no, 1, 0, true, false, or leave it empty).") % {
+        "text": text
+    }
 
 
 def _check_values(line: int, values: dict[str, str], decimal_comma: bool) -> tuple[dict[str, Any], list[RowError]]:
@@ -278,9 +294,10 @@ def _check_values(line: int, values: dict[str, str], decimal_comma: bool) -> tup
     modality_text = values.get("reference_modality", "")
     modality = MODALITY_ALIASES.get(modality_text.upper())
     if "reference_modality" in values and not modality_text:
-        errors.append(RowError(line, "reference_modality", "missing: give QCT or DEXA."))
+        errors.append(RowError(line, "reference_modality", gettext("missing: give QCT or DEXA.")))
     elif modality_text and modality is None:
-        errors.append(RowError(line, "reference_modality", f"unknown modality “{modality_text}”: give QCT or DEXA."))
+        unknown = gettext("unknown modality “%(modality)s”: give QCT or DEXA.") % {"modality": modality_text}
+        errors.append(RowError(line, "reference_modality", unknown))
     fields["modality"] = modality
 
     for key in ("t_score", "bmd", "z_score", "tbs", "age", "bmi"):
@@ -293,7 +310,9 @@ def _check_values(line: int, values: dict[str, str], decimal_comma: bool) -> tup
     sex_text = values.get("sex", "")
     fields["sex"] = SEX_VALUES.get(sex_text.lower(), "")
     if sex_text and sex_text.lower() not in SEX_VALUES:
-        errors.append(RowError(line, "sex", f"“{sex_text}” is not a sex: give F or M (female / male)."))
+        errors.append(
+            RowError(line, "sex", gettext("“%(text)s” is not a sex: give F or M (female / male).") % {"text": sex_text})
+        )
 
     for key in ("diabetes", "hyperlipidemia", "control"):
         fields[key], message = _check_flag(values.get(key, ""))
@@ -313,14 +332,17 @@ def _read_header(header_line: int, header: list[str]) -> tuple[dict[str, int], l
         if key in seen:
             errors.append(
                 RowError(
-                    header_line, name.strip(), f"the column appears twice (columns {seen[key] + 1} and {index + 1})."
+                    header_line,
+                    name.strip(),
+                    gettext("the column appears twice (columns %(first)d and %(second)d).")
+                    % {"first": seen[key] + 1, "second": index + 1},
                 )
             )
         else:
             seen[key] = index
     for required in REQUIRED:
         if required not in seen:
-            errors.append(RowError(header_line, required, "this required column is missing from the header."))
+            errors.append(RowError(header_line, required, gettext("this required column is missing from the header.")))
     return seen, errors
 
 
@@ -338,7 +360,7 @@ def reference_parse(*, study: Study, text: str) -> ParsedFile:
             break
     if header is None:
         raise ReferenceImportError(
-            [RowError(0, "", "the file is empty: it needs a header line and one line per subject.")]
+            [RowError(0, "", gettext("the file is empty: it needs a header line and one line per subject."))]
         )
     names = [h.strip() for h in header]
     seen, errors = _read_header(header_line, header)
@@ -363,14 +385,21 @@ def reference_parse(*, study: Study, text: str) -> ParsedFile:
                 RowError(
                     line,
                     "",
-                    f"{len(cells)} values, but the header has {len(header)} columns "
-                    f"(is a value with a “{delimiter}” missing its quotes?).",
+                    gettext(
+                        "%(values)d values, but the header has %(columns)d columns "
+                        "(is a value with a “%(delimiter)s” missing its quotes?)."
+                    )
+                    % {"values": len(cells), "columns": len(header), "delimiter": delimiter},
                 )
             )
             continue
         cells = cells + [""] * (len(header) - len(cells))  # short rows: the missing trailing cells are empty
         row_errors = [
-            RowError(line, f"column {i + 1}", "this column has values but no name in the header.")
+            RowError(
+                line,
+                gettext("column %(n)d") % {"n": i + 1},
+                gettext("this column has values but no name in the header."),
+            )
             for i in unnamed_cols
             if cells[i].strip()
         ]
@@ -379,16 +408,25 @@ def reference_parse(*, study: Study, text: str) -> ParsedFile:
         code = values.get("subject_code", "")
         case = None
         if "subject_code" in values and not code:
-            row_errors.append(RowError(line, "subject_code", "missing: every row needs the subject code."))
+            row_errors.append(RowError(line, "subject_code", gettext("missing: every row needs the subject code.")))
         elif code:
             case = cases.get(code) or by_folded.get(code.casefold())
             if case is None:
                 row_errors.append(
-                    RowError(line, "subject_code", f"unknown subject “{code}”: no case of this study has this code.")
+                    RowError(
+                        line,
+                        "subject_code",
+                        gettext("unknown subject “%(code)s”: no case of this study has this code.") % {"code": code},
+                    )
                 )
             elif case.pk in first_line_of:
                 row_errors.append(
-                    RowError(line, "subject_code", f"duplicate: “{code}” is already on line {first_line_of[case.pk]}.")
+                    RowError(
+                        line,
+                        "subject_code",
+                        gettext("duplicate: “%(code)s” is already on line %(line)d.")
+                        % {"code": code, "line": first_line_of[case.pk]},
+                    )
                 )
                 case = None
             else:
@@ -410,7 +448,7 @@ def reference_parse(*, study: Study, text: str) -> ParsedFile:
             )
 
     if not n_data and not errors:
-        errors.append(RowError(header_line, "", "the file has a header but no data rows: nothing to import."))
+        errors.append(RowError(header_line, "", gettext("the file has a header but no data rows: nothing to import.")))
     if errors:
         raise ReferenceImportError(errors)
     return ParsedFile(
@@ -440,8 +478,8 @@ def reference_import(
                 RowError(
                     0,
                     "",
-                    f"the file is {size / 1024**2:.1f} MB; a reference CSV may be at most "
-                    f"{MAX_FILE_BYTES // 1024**2} MB.",
+                    gettext("the file is %(size)s MB; a reference CSV may be at most %(max)d MB.")
+                    % {"size": f"{size / 1024**2:.1f}", "max": MAX_FILE_BYTES // 1024**2},
                 )
             ]
         )

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from django.db import transaction
+from django.utils.translation import gettext, gettext_noop
 
 from studies.models import Case, Study, SubjectCodeAssignment
 
@@ -62,7 +63,7 @@ __all__ = [
 
 #: A subject code the PI may choose: 3–16 ASCII letters, digits or dashes, starting with a letter or digit.
 CODE_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{2,15}")
-CODE_RULE: Final = "3–16 letters (A–Z), digits or dashes, starting with a letter or digit"
+CODE_RULE: Final = gettext_noop("3–16 letters (A–Z), digits or dashes, starting with a letter or digit")
 COLUMNS: Final = ("patient_id", "subject_code", "patient_name")
 REQUIRED: Final = ("patient_id", "subject_code")
 ALIASES: Final = {
@@ -113,16 +114,18 @@ def _header(header_line: int, header: list[str]) -> tuple[dict[str, int], list[R
                 RowError(
                     header_line,
                     name.strip(),
-                    "unknown column: the file holds patient_id, subject_code and optionally patient_name only.",
+                    gettext(
+                        "unknown column: the file holds patient_id, subject_code and optionally patient_name only."
+                    ),
                 )
             )
         elif key in seen:
-            errors.append(RowError(header_line, name.strip(), "the column appears twice."))
+            errors.append(RowError(header_line, name.strip(), gettext("the column appears twice.")))
         else:
             seen[key] = index
     for required in REQUIRED:
         if required not in seen:
-            errors.append(RowError(header_line, required, "this required column is missing from the header."))
+            errors.append(RowError(header_line, required, gettext("this required column is missing from the header.")))
     return seen, errors
 
 
@@ -145,7 +148,9 @@ def subject_codes_parse(*, study: Study, text: str, new_patients: bool = False) 
         raise SubjectCodeImportError(
             [
                 RowError(
-                    0, "", "the file is empty: it needs the header patient_id,subject_code and one line per patient."
+                    0,
+                    "",
+                    gettext("the file is empty: it needs the header patient_id,subject_code and one line per patient."),
                 )
             ]
         )
@@ -156,11 +161,14 @@ def subject_codes_parse(*, study: Study, text: str, new_patients: bool = False) 
             continue
         cells = cells + [""] * (len(header) - len(cells))
         if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
-            errors.append(RowError(line, "", f"{len(cells)} values, but the header has {len(header)} columns."))
+            counts = {"values": len(cells), "columns": len(header)}
+            errors.append(
+                RowError(line, "", gettext("%(values)d values, but the header has %(columns)d columns.") % counts)
+            )
             continue
         data.append((line, {key: cells[index].strip() for key, index in seen.items()}))
     if not data and not errors:
-        errors.append(RowError(header_line, "", "the file has a header but no data rows: nothing to assign."))
+        errors.append(RowError(header_line, "", gettext("the file has a header but no data rows: nothing to assign.")))
     if errors:
         raise SubjectCodeImportError(errors)
 
@@ -183,14 +191,22 @@ def subject_codes_parse(*, study: Study, text: str, new_patients: bool = False) 
         pid, code = values.get("patient_id", ""), values.get("subject_code", "")
         digest = ""
         if not pid:
-            row_errors.append(RowError(line, "patient_id", "missing: every row needs the Patient ID."))
+            row_errors.append(RowError(line, "patient_id", gettext("missing: every row needs the Patient ID.")))
         elif len(pid) > MAX_PATIENT_ID or "\\" in pid:
             row_errors.append(
-                RowError(line, "patient_id", f"not a DICOM Patient ID (at most {MAX_PATIENT_ID} characters, no \\).")
+                RowError(
+                    line,
+                    "patient_id",
+                    gettext("not a DICOM Patient ID (at most %(n)d characters, no \\).") % {"n": MAX_PATIENT_ID},
+                )
             )
         elif pid in id_lines:
             row_errors.append(
-                RowError(line, "patient_id", f"duplicate: this Patient ID is already on line {id_lines[pid]}.")
+                RowError(
+                    line,
+                    "patient_id",
+                    gettext("duplicate: this Patient ID is already on line %(line)d.") % {"line": id_lines[pid]},
+                )
             )
         else:
             id_lines[pid] = line
@@ -198,19 +214,29 @@ def subject_codes_parse(*, study: Study, text: str, new_patients: bool = False) 
 
         folded = code.casefold()
         if not code:
-            row_errors.append(RowError(line, "subject_code", "missing: every row needs the subject code."))
+            row_errors.append(RowError(line, "subject_code", gettext("missing: every row needs the subject code.")))
         elif not CODE_PATTERN.fullmatch(code):
-            row_errors.append(RowError(line, "subject_code", f"“{code}” is not a valid code: use {CODE_RULE}."))
+            invalid = gettext("“%(code)s” is not a valid code: use %(rule)s.") % {
+                "code": code,
+                "rule": gettext(CODE_RULE),
+            }
+            row_errors.append(RowError(line, "subject_code", invalid))
         elif folded in code_lines:
             row_errors.append(
-                RowError(line, "subject_code", f"duplicate: “{code}” is already the code on line {code_lines[folded]}.")
+                RowError(
+                    line,
+                    "subject_code",
+                    gettext("duplicate: “%(code)s” is already the code on line %(line)d.")
+                    % {"code": code, "line": code_lines[folded]},
+                )
             )
         elif folded in ids_in_file:
             row_errors.append(
                 RowError(
                     line,
                     "subject_code",
-                    f"“{code}” is a Patient ID (line {ids_in_file[folded]}): a code must not identify the patient.",
+                    gettext("“%(code)s” is a Patient ID (line %(line)d): a code must not identify the patient.")
+                    % {"code": code, "line": ids_in_file[folded]},
                 )
             )
         elif folded in names_in_file:
@@ -218,8 +244,10 @@ def subject_codes_parse(*, study: Study, text: str, new_patients: bool = False) 
                 RowError(
                     line,
                     "subject_code",
-                    f"“{code}” is (part of) a Patient Name (line {names_in_file[folded]}): "
-                    "a code must not identify the patient.",
+                    gettext(
+                        "“%(code)s” is (part of) a Patient Name (line %(line)d): a code must not identify the patient."
+                    )
+                    % {"code": code, "line": names_in_file[folded]},
                 )
             )
         elif any(patient_digest(study, v) in case_by_digest for v in {code, code.upper(), code.lower()}):
@@ -227,7 +255,11 @@ def subject_codes_parse(*, study: Study, text: str, new_patients: bool = False) 
                 RowError(
                     line,
                     "subject_code",
-                    f"“{code}” is the Patient ID of a subject already imported: a code must not identify the patient.",
+                    gettext(
+                        "“%(code)s” is the Patient ID of a subject already imported: a code must not identify the "
+                        "patient."
+                    )
+                    % {"code": code},
                 )
             )
         else:
@@ -242,8 +274,11 @@ def subject_codes_parse(*, study: Study, text: str, new_patients: bool = False) 
                         RowError(
                             line,
                             "subject_code",
-                            f"this patient is already in the study as “{current}”: the codes of imported subjects "
-                            "change only by re-keying the study (before the reading plan).",
+                            gettext(
+                                "this patient is already in the study as “%(code)s”: the codes of imported subjects "
+                                "change only by re-keying the study (before the reading plan)."
+                            )
+                            % {"code": current},
                         )
                     )
                 matched = True
@@ -252,7 +287,8 @@ def subject_codes_parse(*, study: Study, text: str, new_patients: bool = False) 
                     RowError(
                         line,
                         "subject_code",
-                        f"duplicate: “{case_codes[folded]}” is already the code of another subject of this study.",
+                        gettext("duplicate: “%(code)s” is already the code of another subject of this study.")
+                        % {"code": case_codes[folded]},
                     )
                 )
             elif cases and not new_patients:
@@ -260,9 +296,11 @@ def subject_codes_parse(*, study: Study, text: str, new_patients: bool = False) 
                     RowError(
                         line,
                         "patient_id",
-                        "unknown patient: no case of this study has this Patient ID (a typo, or another study?). "
-                        "If this patient's images are still to be imported, say so (“patients still to be "
-                        "imported”) and upload again.",
+                        gettext(
+                            "unknown patient: no case of this study has this Patient ID (a typo, or another study?). "
+                            "If this patient's images are still to be imported, say so (“patients still to be "
+                            "imported”) and upload again."
+                        ),
                     )
                 )
         errors += row_errors
@@ -286,7 +324,14 @@ def subject_codes_import(
     raw = file_bytes_or_text.encode("utf-8") if isinstance(file_bytes_or_text, str) else bytes(file_bytes_or_text)
     if len(raw) > MAX_FILE_BYTES:
         raise SubjectCodeImportError(
-            [RowError(0, "", f"the file is larger than {MAX_FILE_BYTES // 1024**2} MB: is it the right one?")]
+            [
+                RowError(
+                    0,
+                    "",
+                    gettext("the file is larger than %(mb)d MB: is it the right one?")
+                    % {"mb": MAX_FILE_BYTES // 1024**2},
+                )
+            ]
         )
     try:
         text, _ = _decode(raw)
