@@ -71,7 +71,9 @@ def check(mask: np.ndarray, must_in: np.ndarray, must_out: np.ndarray) -> None:
     assert flat[must_in].all(), f"{int((~flat[must_in]).sum())} pixel centres inside the shape were left out"
     assert not flat[must_out].any(), f"{int(flat[must_out].sum())} pixel centres outside the shape were taken"
     ambiguous = ~(must_in | must_out)
-    assert ambiguous.sum() <= max(4, 0.05 * flat.size)  # the unasserted band is thin
+    # The unasserted band is thin: a few centres, or at most two lines of them — an edge that grazes a row or
+    # column of pixel centres (rotated by ~1e-7 rad, say) puts that whole line within the tolerance.
+    assert ambiguous.sum() <= max(4, 0.05 * flat.size, 2 * max(mask.shape))
 
 
 def to_px(points_mm, dy: float, dx: float) -> list[list[float]]:
