@@ -130,7 +130,7 @@ def study_read_action(request, study_id: int, read_id: int):
         elif action == "void":
             read_actions.read_void(read=read, user=request.user, reason=reason)
         else:
-            raise ValidationError("Choose an action: reopen, reassign or void.")
+            raise ValidationError(_("Choose an action: reopen, reassign or void."))
     except ValidationError as exc:
         context = _reads_context(request, study)
         context["error"] = f"{read.case.subject_code} · {read.reader.get_username()} · read {read.read_number}: " + (

@@ -244,3 +244,15 @@ def test_csv_row_errors_in_chinese(client, study):
     english = SimpleUploadedFile("ref.csv", b"subject_code,reference_modality\nNOPE,QCT\n", content_type="text/csv")
     body = client.post(reverse("study-reference", args=[study.pk]), {"file": english}, **EN).content.decode()
     assert "unknown subject “NOPE”: no case of this study has this code." in body
+
+
+def test_reads_page_action_errors_and_import_retry_refusal_in_chinese(world, client):
+    client.force_login(world.pi)
+    url = reverse("study-read-action", args=[world.study.pk, world.read.pk])
+    no_reason = client.post(url, {"action": "void", "reason": " "}, **ZH)
+    assert no_reason.status_code == 400 and "必须填写原因。" in no_reason.content.decode()
+    same = client.post(url, {"action": "reassign", "reader": world.reader.pk, "reason": "typo"}, **ZH)
+    assert "该阅片已属于这位阅片者。" in same.content.decode()
+    job = ImportJob.objects.create(study=world.study, source="/nonexistent/x.zip", status=ImportJob.Status.DONE)
+    retried = client.post(reverse("study-import-retry", args=[world.study.pk, job.pk]), follow=True, **ZH)
+    assert "该导入已完成；如需再次导入，请重新上传文件。" in retried.content.decode()

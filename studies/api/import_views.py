@@ -57,9 +57,10 @@ def save_upload(upload) -> str:
     name = upload.name or ""
     if not name.lower().endswith(".zip"):
         from django.core.exceptions import ValidationError
+        from django.utils.translation import gettext
 
         raise ValidationError(
-            "Upload a .zip file holding the DICOM images (or use manage.py import_dicom on a folder)."
+            gettext("Upload a .zip file holding the DICOM images (or use manage.py import_dicom on a folder).")
         )
     from django.core.exceptions import ValidationError
 

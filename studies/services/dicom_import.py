@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from studies.dicom import deid
 from studies.dicom.series import check_series_geometry
@@ -79,7 +80,7 @@ def dicom_import_run(
     processes (:mod:`studies.services.import_workers`); this process decides what is stored and records it.
     """
     if study.locked:
-        raise ValidationError("This study is locked: no more images can be imported.")
+        raise ValidationError(gettext("This study is locked: no more images can be imported."))
     outcome = ImportOutcome()
     secret = study_secret(study)
     uid_map = deid.UidMapper(secret)
@@ -251,7 +252,7 @@ def import_job_create(*, study: Study, user, source: Path | str, report: list[di
     job was queued.
     """
     if study.locked:
-        raise ValidationError("This study is locked: no more images can be imported.")
+        raise ValidationError(gettext("This study is locked: no more images can be imported."))
     with transaction.atomic(durable=True):
         job = ImportJob.objects.create(study=study, created_by=user, source=str(source), report=report or [])
         audit_log(study=study, user=user, action="import.create", obj=job, data={"source": Path(source).name})

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from studies.models import ImportJob
 from vbqsite import jobs
@@ -44,11 +45,11 @@ def import_job_enqueue(job: ImportJob) -> None:
 def retry_refused(job: ImportJob) -> str | None:
     """Why Retry cannot queue ``job`` again (None: it can)."""
     if job.status == ImportJob.Status.DONE:
-        return "This import has finished; upload the files again to import them once more."
+        return gettext("This import has finished; upload the files again to import them once more.")
     if job.status != ImportJob.Status.FAILED and not job_is_stuck(job):
-        return "This import is still queued or running."
+        return gettext("This import is still queued or running.")
     if not Path(job.source).exists():
-        return "The uploaded file is no longer kept: upload it again to import it."
+        return gettext("The uploaded file is no longer kept: upload it again to import it.")
     return None
 
 

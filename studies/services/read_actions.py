@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from studies import events
 from studies.models import Membership, Read
@@ -24,9 +25,9 @@ def check_action(read: Read, reason) -> str:
     """
     reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
-        raise ValidationError("A reason is required.")
+        raise ValidationError(gettext("A reason is required."))
     if len(reason) > REASON_MAX:
-        raise ValidationError(f"The reason is too long (at most {REASON_MAX} characters).")
+        raise ValidationError(gettext("The reason is too long (at most %(n)d characters).") % {"n": REASON_MAX})
     if read.study.locked:
         raise ReadClosed("The study is locked: its reads can no longer be changed.")
     if read.status == Read.Status.VOIDED:
@@ -64,18 +65,18 @@ def read_reassign(*, read: Read, user, reader_id, reason: str) -> Read:
     try:
         reader_id = int(reader_id)
     except (TypeError, ValueError):
-        raise ValidationError("Choose the reader to give the read to.") from None
+        raise ValidationError(gettext("Choose the reader to give the read to.")) from None
     member = (
         Membership.objects.filter(study=read.study, user_id=reader_id, role=Membership.Role.READER)
         .select_related("user")
         .first()
     )
     if member is None:
-        raise ValidationError("That user is not a reader of this study.")
+        raise ValidationError(gettext("That user is not a reader of this study."))
     if reader_id == read.reader_id:
-        raise ValidationError("The read already belongs to that reader.")
+        raise ValidationError(gettext("The read already belongs to that reader."))
     if Read.objects.filter(case_id=read.case_id, reader_id=reader_id, read_number=read.read_number).exists():
-        raise ValidationError("That reader already has a read of this case for this read number.")
+        raise ValidationError(gettext("That reader already has a read of this case for this read number."))
     worklist = Read.objects.filter(study=read.study, reader_id=reader_id, read_number=read.read_number)
     last = worklist.aggregate(m=Max("order_index"))["m"]
     new = Read.objects.create(
