@@ -40,6 +40,7 @@ def read_viewer(request, read_id: int):
     editable = read.reader_id == request.user.pk and read.status != Read.Status.SUBMITTED and not read.study.locked
     cfg = {
         "readId": read.pk,
+        "userId": request.user.pk,  # binds the prefetch hand-over to this user (a tab may change login)
         "subjectCode": read.case.subject_code,
         "readNumber": read.read_number,
         "status": read.status,

@@ -87,3 +87,29 @@ def test_with_prefetch_off_the_next_case_is_not_requested(reading_study, context
     assert page.evaluate("document.body.dataset.prefetch") == "done"
     assert any(f"/dicom/series/{second.case.primary_series_id}/" in url for url in log)
     assert not console, console
+
+
+def test_a_hand_over_left_by_another_user_of_the_tab_is_not_used(reading_study, context):
+    """A logout and another login in the same tab keep sessionStorage: the previous user's links (another
+    session's pixel grants, 403 for this one) must not be taken for this user's case."""
+    rs = reading_study
+    first = _first_reads(rs)[0]
+    page, console = _reader_page(context, rs)
+    page.goto(f"/reads/{first.pk}/")
+    open_viewer(page, console)
+    cfg = page.evaluate("JSON.parse(document.getElementById('viewer-config').textContent)")
+    series = cfg["series"]
+    stale = {i["id"]: "/dicom/g/another-users-grant/" + i["url"].rsplit("/", 1)[1] for i in series["instances"]}
+    for user_id, expected in ((cfg["userId"] + 1000, None), (cfg["userId"], str(len(stale)))):
+        page.evaluate(
+            "([h]) => sessionStorage.setItem('vbq.viewer.prefetched', JSON.stringify(h))",
+            [{"seriesId": series["id"], "userId": user_id, "at": int(page.evaluate("Date.now()")), "urls": stale}],
+        )
+        page.reload()  # the viewer reads the hand-over once, when the page loads
+        if expected is None:
+            open_viewer(page, console)
+            assert page.evaluate("document.body.dataset.prefetchedUsed") is None
+            assert not console, console
+        else:  # the same user's hand-over is taken (its links are made up here, so the images are not checked)
+            page.wait_for_function("document.body.dataset.prefetchedUsed !== undefined", timeout=30_000)
+            assert page.evaluate("document.body.dataset.prefetchedUsed") == expected

@@ -453,7 +453,7 @@ function startSlice(rois) {
 async function main() {
   const element = document.getElementById('viewport');
   panel = buildProtocolPanel(document.getElementById('vw-protocol'), cfg, actions);
-  const instances = withPrefetchedUrls(cfg.series)?.instances || []; // the links the previous case prefetched
+  const instances = withPrefetchedUrls(cfg.series, cfg.userId)?.instances || []; // the links the previous case prefetched
   if (!instances.length) throw new Error(t('viewer.noImages'));
 
   ({ viewport, group } = createViewer(element));

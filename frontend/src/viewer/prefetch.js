@@ -8,7 +8,8 @@
 // low-priority Prefetch requests (interaction requests of this case always go first), which puts the files in
 // the HTTP cache (and Cornerstone's cache of this page). The links are handed to the next page in
 // sessionStorage: it asks for the very same URLs, so the browser answers from its cache. A grant is valid for
-// this session for hours (studies/pixel_grants.py); a hand-over older than HANDOVER_MS is not used.
+// this session for hours (studies/pixel_grants.py); a hand-over older than HANDOVER_MS, or left by another user
+// of this tab (a logout and another login), is not used.
 //
 // Turned off by localStorage 'vbq.viewer.prefetch' = 'off' (or opening a viewer page with ?prefetch=0; ?prefetch=1
 // turns it on again): the bench's baseline (bench/viewer_speed.py).
@@ -47,7 +48,7 @@ export function imageIdOf(instance) {
  * This case's series payload with the links the previous page prefetched (the same URLs, so the browser's cache
  * answers), where it prefetched this series for this session not long ago; else the payload unchanged.
  */
-export function withPrefetchedUrls(series) {
+export function withPrefetchedUrls(series, userId) {
   const session = storage('session');
   if (!series || !session || !prefetchEnabled()) return series;
   let handover = null;
@@ -56,7 +57,8 @@ export function withPrefetchedUrls(series) {
   } catch {
     handover = null;
   }
-  if (!handover || handover.seriesId !== series.id || Date.now() - handover.at > HANDOVER_MS) return series;
+  const stale = !handover || handover.userId !== userId || Date.now() - handover.at > HANDOVER_MS;
+  if (stale || handover.seriesId !== series.id) return series;
   let used = 0;
   const instances = series.instances.map((inst) => {
     const url = handover.urls[inst.id];
@@ -122,7 +124,8 @@ export function prefetchNextCase(cfg) {
       }
       const instances = series.instances || [];
       const urls = Object.fromEntries(instances.map((inst) => [inst.id, inst.url]));
-      storage('session')?.setItem(HANDOVER, JSON.stringify({ seriesId: series.id, at: Date.now(), urls }));
+      const handover = { seriesId: series.id, userId: cfg.userId, at: Date.now(), urls };
+      storage('session')?.setItem(HANDOVER, JSON.stringify(handover));
       body.prefetch = 'loading';
       let left = instances.length;
       const settle = () => {
