@@ -256,3 +256,13 @@ def test_reads_page_action_errors_and_import_retry_refusal_in_chinese(world, cli
     job = ImportJob.objects.create(study=world.study, source="/nonexistent/x.zip", status=ImportJob.Status.DONE)
     retried = client.post(reverse("study-import-retry", args=[world.study.pk, job.pk]), follow=True, **ZH)
     assert "该导入已完成；如需再次导入，请重新上传文件。" in retried.content.decode()
+
+
+def test_reads_page_labels_and_upload_limit_in_chinese(world, client, settings):
+    client.force_login(world.pi)
+    html = _page(client, reverse("study-reads", args=[world.study.pk]))
+    assert 'aria-label="对 reader 的 VBQ-001 第 1 轮阅片执行的操作"' in html
+    settings.UPLOAD_MAX_BYTES = 10
+    upload = SimpleUploadedFile("images.zip", b"PK" + b"\0" * 100, content_type="application/zip")
+    refused = client.post(reverse("study-imports", args=[world.study.pk]), {"file": upload}, follow=True, **ZH)
+    assert "可接受的最大上传为 10 bytes" in refused.content.decode()

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage
+from django.utils.translation import gettext
 
 #: Members of at most this many bytes are not held to the compression ratio limit (headers, tiny files).
 RATIO_FREE_BYTES = 1024 * 1024
@@ -45,10 +46,10 @@ def upload_too_large(size: int | None) -> str | None:
     limit = _limit("UPLOAD_MAX_BYTES", 4 * 1024**3)
     if size is None or size <= limit:
         return None
-    return (
-        f"The upload is {human_size(size)}; the largest upload accepted is {human_size(limit)}. Split the images "
+    return gettext(
+        "The upload is %(size)s; the largest upload accepted is %(limit)s. Split the images "
         "into several zip files, or ask the administrator to import the folder with manage.py import_dicom."
-    )
+    ) % {"size": human_size(size), "limit": human_size(limit)}
 
 
 def _is_link(member: zipfile.ZipInfo) -> bool:
