@@ -266,3 +266,22 @@ def test_reads_page_labels_and_upload_limit_in_chinese(world, client, settings):
     upload = SimpleUploadedFile("images.zip", b"PK" + b"\0" * 100, content_type="application/zip")
     refused = client.post(reverse("study-imports", args=[world.study.pk]), {"file": upload}, follow=True, **ZH)
     assert "可接受的最大上传为 10 bytes" in refused.content.decode()
+
+
+def test_roi_save_refusals_shown_by_the_viewer_in_chinese(world, client):
+    client.force_login(world.reader)
+    rois = reverse("api-read-roi-list", args=[world.read.pk])
+    stale = client.patch(
+        reverse("api-read-roi-detail", args=[world.read.pk, world.roi.pk]),
+        {"version": world.roi.version + 5, "label": "L1"},
+        content_type="application/json",
+        **ZH,
+    )
+    assert stale.status_code == 409, stale.content
+    assert stale.json()["detail"] == "该感兴趣区已在别处（另一个标签页或窗口）被更改；现显示最新版本。"
+    world.study.locked = True
+    world.study.save(update_fields=["locked"])
+    locked = client.post(rois, f.roi_payload(world.case, "L2"), content_type="application/json", **ZH)
+    assert locked.status_code == 403 and locked.json()["detail"] == "研究已锁定：感兴趣区不能再更改。"
+    english = client.post(rois, f.roi_payload(world.case, "L2"), content_type="application/json", **EN)
+    assert english.json()["detail"] == "The study is locked: ROIs can no longer be changed."

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -171,7 +172,7 @@ class ReadViewSet(viewsets.ReadOnlyModelViewSet):
         read = super().get_object()
         if read.reader_id == self.request.user.pk and not is_pi(read.study_id, self.request.user):
             if not reader_may_view(read):
-                raise PermissionDenied("This read is not open (washout period, or a later read has opened).")
+                raise PermissionDenied(gettext("This read is not open (washout period, or a later read has opened)."))
         return read
 
     def list(self, request, *args, **kwargs):
@@ -266,7 +267,7 @@ class RoiViewSet(viewsets.ModelViewSet):
                 reads_visible_to(self.request.user).select_related("study"), pk=self.kwargs["read_pk"]
             )
             if read.reader_id == self.request.user.pk and not reader_may_view(read):
-                raise PermissionDenied("This read is not open.")
+                raise PermissionDenied(gettext("This read is not open."))
             self._read = read
         return self._read
 

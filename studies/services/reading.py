@@ -10,6 +10,7 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from studies import events
 from studies.models import Case, Membership, Read, Roi, Study
@@ -25,7 +26,9 @@ class StaleEdit(Exception):
     """A write carried an ROI version older than the stored one (HTTP 409)."""
 
     def __init__(self, roi: Roi | None) -> None:
-        super().__init__("This ROI was changed elsewhere (another tab or window); the latest version is shown.")
+        super().__init__(
+            gettext("This ROI was changed elsewhere (another tab or window); the latest version is shown.")
+        )
         self.roi = roi
 
 
@@ -144,13 +147,13 @@ def read_open_now(*, study: Study, reader, read_number: int, user) -> int:
 
 def _assert_writable(read: Read, user) -> None:
     if read.study.locked:
-        raise ReadClosed("The study is locked: ROIs can no longer be changed.")
+        raise ReadClosed(gettext("The study is locked: ROIs can no longer be changed."))
     if read.reader_id != user.pk:
-        raise ReadClosed("Only the reader of this read can change its ROIs.")
+        raise ReadClosed(gettext("Only the reader of this read can change its ROIs."))
     if read.status == Read.Status.SUBMITTED:
-        raise ReadClosed("This read has been submitted and is closed. Ask the PI to reopen it.")
+        raise ReadClosed(gettext("This read has been submitted and is closed. Ask the PI to reopen it."))
     if not read_is_open(read):
-        raise ReadClosed("This read is not open yet (washout period).")
+        raise ReadClosed(gettext("This read is not open yet (washout period)."))
 
 
 def _touch(read: Read) -> None:
@@ -186,7 +189,11 @@ def roi_version(value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
         raise ValidationError(
-            f"version must be the ROI's version as a whole number of 1 or more (the one you last loaded), not {shown}."
+            gettext(
+                "version must be the ROI's version as a whole number of 1 or more (the one you last loaded), "
+                "not %(shown)s."
+            )
+            % {"shown": shown}
         )
     return value
 

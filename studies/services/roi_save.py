@@ -37,6 +37,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.query import get_related_populators
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from studies import events
 from studies.models import AuditEvent, Instance, Membership, Read, Roi, Study
@@ -259,15 +260,15 @@ def _check_access(read: Read, user, now: datetime) -> datetime | None:
     opens_at = _opens_at(read)
     is_open = opens_at is not None and opens_at <= now
     if read.reader_id == user.pk and (not is_open or _later_open(read, now)):
-        raise PermissionDenied("This read is not open.")
+        raise PermissionDenied(gettext("This read is not open."))
     if read.study.locked:
-        raise ReadClosed("The study is locked: ROIs can no longer be changed.")
+        raise ReadClosed(gettext("The study is locked: ROIs can no longer be changed."))
     if read.reader_id != user.pk:
-        raise ReadClosed("Only the reader of this read can change its ROIs.")
+        raise ReadClosed(gettext("Only the reader of this read can change its ROIs."))
     if read.status == Read.Status.SUBMITTED:
-        raise ReadClosed("This read has been submitted and is closed. Ask the PI to reopen it.")
+        raise ReadClosed(gettext("This read has been submitted and is closed. Ask the PI to reopen it."))
     if not is_open:
-        raise ReadClosed("This read is not open yet (washout period).")
+        raise ReadClosed(gettext("This read is not open yet (washout period)."))
     return opens_at
 
 
@@ -312,7 +313,7 @@ def _touch_and_audit(read: Read, user, now: datetime, action: str, roi: Roi, dat
     fields = _activity(read, now)
     if not Read.objects.filter(pk=read.pk, status__in=OPEN, study__locked=False).update(**fields):
         # submitted, voided or locked since the checks: the transaction is rolled back, nothing is kept
-        raise ReadClosed("This read was closed or the study locked while saving; the change was not kept.")
+        raise ReadClosed(gettext("This read was closed or the study locked while saving; the change was not kept."))
     for key, value in fields.items():
         setattr(read, key, value)
     AuditEvent.objects.create(
@@ -410,13 +411,13 @@ def save_roi_update(*, read_id: int, roi_id: int, user, data: dict, version) -> 
     read = roi.read
     _check_access(read, user, now)
     if version is None:
-        raise ValidationError("Send the ROI's version with every change (optimistic concurrency).")
+        raise ValidationError(gettext("Send the ROI's version with every change (optimistic concurrency)."))
     if roi_version(version) != roi.version:
         raise StaleEdit(_current(roi.pk))
     before = {f: getattr(roi, f) for f in ROI_FIELDS} | {"version": roi.version}
     clean = validate_roi_payload(read=read, data={**before, **data}, geometry=_geometry(roi))
     if clean["label"] != roi.label and roi.save_label_taken:
-        raise ValidationError(f"This read already has a {clean['label']} ROI.")
+        raise ValidationError(gettext("This read already has a %(label)s ROI.") % {"label": clean["label"]})
     before_audit = _snapshot(roi, roi.save_before_slice)
     with transaction.atomic(savepoint=False):
         stored = Roi.objects.filter(pk=roi.pk, version=roi.version).update(
