@@ -1,5 +1,7 @@
 // REST calls (session cookie + CSRF) and the per-ROI save queue that never drops a change.
 
+import { t } from './messages.js';
+
 let csrfToken = '';
 
 /** The page config carries the token (works with CSRF_COOKIE_HTTPONLY); the cookie is the fallback. */
@@ -40,7 +42,7 @@ export async function api(method, url, body) {
       },
     });
   } catch (err) {
-    throw new ApiError(0, null, `You seem to be offline (${err.message}).`);
+    throw new ApiError(0, null, t('api.offline', { error: err.message }));
   }
   if (response.status === 204) return null;
   let data = null;
@@ -50,7 +52,7 @@ export async function api(method, url, body) {
     data = null; // an HTML error page: keep the status, use a generic message
   }
   if (!response.ok) {
-    const detail = data?.detail || `${method} ${url} failed with HTTP ${response.status}.`;
+    const detail = data?.detail || t('api.failed', { method, url, status: response.status });
     throw new ApiError(response.status, data, detail);
   }
   return data;

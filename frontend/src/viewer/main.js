@@ -202,7 +202,7 @@ const queue = new SaveQueue({
       await reloadFromServer(label, null);
       return;
     }
-    const msg = `${labelName(label)} could not be saved: ${err.message}`;
+    const msg = t('save.refused', { label: labelName(label), error: err.message });
     state.rowError.set(label, err.message);
     notice(msg, { kind: 'error', id: `rejected-${label}` });
     // Back to what the server has; a new ROI that was refused is removed so it can be drawn again.

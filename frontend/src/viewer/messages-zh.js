@@ -69,6 +69,9 @@ export const ZH = {
   'viewer.allPlaced': '所有感兴趣区均已勾画。如需重新勾画，请先在面板中选择（按键 1–6）。',
   'viewer.noImages': '该病例没有可显示的图像。',
   'viewer.failed': '阅片器无法启动：{error}',
+  'save.refused': '{label} 无法保存：{error}',
+  'api.offline': '您似乎已离线（{error}）。',
+  'api.failed': '{method} {url} 失败，HTTP {status}。',
   'readonly.submitted': '本次阅片已提交：仅可查看。',
   'readonly.viewOnly': '仅可查看：您不能修改本次阅片。',
 };

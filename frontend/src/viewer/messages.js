@@ -81,6 +81,10 @@ const EN = {
   'viewer.allPlaced': 'All ROIs are placed. To redraw one, pick it in the panel (keys 1–6) first.',
   'viewer.noImages': 'This case has no images to show.',
   'viewer.failed': 'The viewer could not start: {error}',
+  // Saving and the server's answers (api.js; the server's own sentences come in the page's language)
+  'save.refused': '{label} could not be saved: {error}',
+  'api.offline': 'You seem to be offline ({error}).',
+  'api.failed': '{method} {url} failed with HTTP {status}.',
   'readonly.submitted': 'This read is submitted: view only.',
   'readonly.viewOnly': 'View only: you cannot change this read.',
 };
