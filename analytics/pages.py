@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 
 from analytics import figure_cache, figures, reader_sets, services
 from analytics.datasets import OUTCOMES
+from analytics.export_meanings import shown_columns
 from analytics.models import AnalysisCache
 from analytics.sections import exports as csv_exports
 from analytics.sections.common import CACHED_SECTIONS, SECTIONS
@@ -365,7 +366,7 @@ def exports(request, study_id: int):
             {
                 "name": f"{name}.csv",
                 "url": reverse("analytics-export-csv", kwargs={"study_id": study.pk, "kind": name}),
-                "columns": list(columns.items()),
+                "columns": shown_columns(columns),
             }
             for name, columns in (
                 ("roi_measurements", csv_exports.ROI_COLUMNS),

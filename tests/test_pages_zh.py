@@ -285,3 +285,20 @@ def test_roi_save_refusals_shown_by_the_viewer_in_chinese(world, client):
     assert locked.status_code == 403 and locked.json()["detail"] == "研究已锁定：感兴趣区不能再更改。"
     english = client.post(rois, f.roi_payload(world.case, "L2"), content_type="application/json", **EN)
     assert english.json()["detail"] == "The study is locked: ROIs can no longer be changed."
+
+
+def test_every_csv_column_meaning_is_shown_in_chinese(client, study):
+    from analytics.export_meanings import shown_columns
+    from analytics.sections.exports import ROI_COLUMNS, SCORE_COLUMNS, SUBJECT_COLUMNS
+
+    for columns in (ROI_COLUMNS, SCORE_COLUMNS, SUBJECT_COLUMNS):
+        with translation.override("zh-hans"):
+            chinese = shown_columns(columns)
+        untranslated = [name for name, meaning in chinese if meaning == columns[name]]
+        assert untranslated == []
+        with translation.override("en-gb"):
+            assert shown_columns(columns) == list(columns.items())  # the CSV's own English documentation
+    client.force_login(study.created_by)
+    html = _page(client, reverse("analytics-exports", args=[study.pk]))
+    assert "<td><code>case</code></td><td>受试者编码</td>" in html
+    assert "<td><code>vbq</code></td><td>VBQ = SI(L1–L4) 中位数 / SI(脑脊液)</td>" in html

@@ -1,0 +1,90 @@
+"""The meanings of the CSV columns as the exports tab shows them, in the page's language (issue #18 point 7).
+
+The CSV files and the snapshot document their columns in English (:data:`analytics.sections.exports.ROI_COLUMNS`
+and the others: they go into manuscripts and other programs); the page translates each meaning when it shows it,
+from the msgids below (``makemessages`` finds them; a test checks every meaning has its translation).
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext, gettext_noop
+
+MSGIDS = (
+    gettext_noop("subject code"),
+    gettext_noop("reader's username"),
+    gettext_noop("read number (1 = first read)"),
+    gettext_noop("not_started / in_progress / submitted"),
+    gettext_noop("L1, L2, L3, L4, CSF or NOISE"),
+    gettext_noop("level of the CSF ROI (L3, or the L2/L1 fallback)"),
+    gettext_noop("slice the ROI is on, as the viewer numbers it: 1-based position along the slice normal"),
+    gettext_noop("DICOM Instance Number of that slice (the scanner's numbering; may differ from slice_number)"),
+    gettext_noop("SOP Instance UID of that slice (de-identified)"),
+    gettext_noop("rectangle, ellipse or polygon"),
+    gettext_noop("JSON [[col, row], ...] of the ROI's handles, pixel centres at integers"),
+    gettext_noop("edit counter of the ROI"),
+    gettext_noop("yes when the statistics below are of this ROI version"),
+    gettext_noop("pixels inside the ROI"),
+    gettext_noop("n x pixel area, mm²"),
+    gettext_noop("mean stored value (after rescale)"),
+    gettext_noop("median"),
+    gettext_noop("sample SD (n − 1)"),
+    gettext_noop("minimum"),
+    gettext_noop("maximum"),
+    gettext_noop("why the ROI could not be measured"),
+    gettext_noop("yes when the level was marked as not measurable"),
+    gettext_noop("fracture, hemangioma, hardware, schmorl or other"),
+    gettext_noop("free-text note of the exclusion"),
+    gettext_noop("when the ROI was first saved (UTC)"),
+    gettext_noop("last change (UTC)"),
+    gettext_noop("when the statistics were computed (UTC)"),
+    gettext_noop("read number"),
+    gettext_noop("yes when the read is submitted and scored (it enters the statistics)"),
+    gettext_noop("when the reader first opened the read (UTC)"),
+    gettext_noop("when the read was submitted (UTC)"),
+    gettext_noop("active time in the viewer, seconds"),
+    gettext_noop("VBQ = median SI(L1–L4) / SI(CSF)"),
+    gettext_noop("why there is no VBQ"),
+    gettext_noop("SI of L1 (the study's ROI statistic)"),
+    gettext_noop("SI of L2 (the study's ROI statistic)"),
+    gettext_noop("SI of L3 (the study's ROI statistic)"),
+    gettext_noop("SI of L4 (the study's ROI statistic)"),
+    gettext_noop("SI of the CSF ROI"),
+    gettext_noop("SD of the background-noise ROI"),
+    gettext_noop("SNR of L1"),
+    gettext_noop("SNR of L2"),
+    gettext_noop("SNR of L3"),
+    gettext_noop("SNR of L4"),
+    gettext_noop("SNR L1–L4 (mean of the per-level SNRs)"),
+    gettext_noop("why there is no SNR"),
+    gettext_noop("M-score = (SNR − mean SNR of controls) / SD of controls"),
+    gettext_noop("why there is no M-score"),
+    gettext_noop("levels marked excluded, with the reason (L2: fracture; ...)"),
+    gettext_noop("ROIs that could not be measured, with the reason"),
+    gettext_noop("position of the case in the reader's randomised worklist for this read (0 = first)"),
+    gettext_noop("mean pixel SD (n − 1) of the read's measured vertebral ROIs L1–L4"),
+    gettext_noop("member of the SNR control group"),
+    gettext_noop("QCT or DEXA"),
+    gettext_noop("reference T-score"),
+    gettext_noop("reference BMD (mg/cm³ QCT, g/cm² DEXA)"),
+    gettext_noop("Z-score"),
+    gettext_noop("trabecular bone score"),
+    gettext_noop("age, years"),
+    gettext_noop("F or M"),
+    gettext_noop("body-mass index, kg/m²"),
+    gettext_noop("yes/no"),
+    gettext_noop("normal / osteopenia / osteoporosis from the T-score"),
+    gettext_noop("ROC outcome Osteoporosis vs normal: 1 positive, 0 negative, empty = left out"),
+    gettext_noop("ROC outcome Osteoporosis vs osteopenia + normal: 1 positive, 0 negative, empty = left out"),
+    gettext_noop("ROC outcome Osteopenia + osteoporosis vs normal: 1 positive, 0 negative, empty = left out"),
+    gettext_noop("the subject's VBQ under the study's consensus rule"),
+    gettext_noop("number of reads averaged"),
+    gettext_noop("consensus SNR L1–L4"),
+    gettext_noop("consensus M-score"),
+    gettext_noop("VBQ of that reader's read n (analysed reads)"),
+    gettext_noop("SNR L1–L4 of that read"),
+)
+
+
+def shown_columns(columns: dict[str, str]) -> list[tuple[str, str]]:
+    """(column, meaning in the active language) of a CSV's column documentation; the names stay as in the file."""
+    return [(name, gettext(meaning)) for name, meaning in columns.items()]
