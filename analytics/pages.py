@@ -478,7 +478,7 @@ def snapshot(request, study_id: int):
         return redirect("analytics-exports", study_id=study.pk)
     if not state.ready:
         if state.status == "failed":
-            messages.error(request, _(state.error))
+            messages.error(request, state.error_shown)
         else:
             messages.info(request, _("The analysis snapshot is being built; this page refreshes until it is ready."))
         return redirect("analytics-exports", study_id=study.pk)

@@ -74,6 +74,11 @@ class SnapshotState:
         return self.job.error if self.status == "failed" and self.job is not None else ""
 
     @property
+    def error_shown(self) -> str:
+        """:attr:`error` in the page's language (:func:`vbqsite.jobs.job_error_shown`)."""
+        return jobs.job_error_shown(self.error, "snapshot")
+
+    @property
     def record(self) -> dict[str, Any]:
         return dict(self.row.result) if self.ready and self.row is not None else {}
 

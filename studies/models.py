@@ -328,6 +328,13 @@ class ImportJob(models.Model):
 
         return job_is_stuck(self)
 
+    @property
+    def error_shown(self) -> str:
+        """:attr:`error` (stored in English) in the page's language (:func:`vbqsite.jobs.job_error_shown`)."""
+        from vbqsite.jobs import job_error_shown
+
+        return job_error_shown(self.error, "import")
+
 
 class ReferenceRecord(models.Model):
     """Reference densitometry and demographics of one subject (QCT or DEXA). PI-only."""

@@ -302,3 +302,22 @@ def test_every_csv_column_meaning_is_shown_in_chinese(client, study):
     html = _page(client, reverse("analytics-exports", args=[study.pk]))
     assert "<td><code>case</code></td><td>受试者编码</td>" in html
     assert "<td><code>vbq</code></td><td>VBQ = SI(L1–L4) 中位数 / SI(脑脊液)</td>" in html
+
+
+def test_the_job_sweeps_messages_are_shown_in_chinese(client, study, settings):
+    from vbqsite.jobs import job_error_shown, never_started_message, stopped_message
+
+    settings.JOB_HEARTBEAT_TIMEOUT_SECONDS = 120
+    job = ImportJob.objects.create(
+        study=study, source="x.zip", status=ImportJob.Status.FAILED, error=stopped_message("import")
+    )
+    client.force_login(study.created_by)
+    html = _page(client, reverse("study-import-detail", args=[study.pk, job.pk]))
+    assert "运行该导入任务的后台进程已停止（2 分钟无响应）；请重新运行。" in html
+    english = _page(client, reverse("study-import-detail", args=[study.pk, job.pk]), EN)
+    assert "The worker running this import stopped (no sign of life for 2 minutes); run it again." in english
+    with translation.override("zh-hans"):
+        assert job_error_shown(never_started_message("snapshot"), "snapshot").startswith(
+            "没有后台进程接收该快照生成任务"
+        )
+        assert job_error_shown("Something else.", "import") == "Something else."

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import F, Model, Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 log = logging.getLogger("vbqsite.jobs")
 
@@ -118,6 +119,44 @@ def never_started_message(noun: str) -> str:
         f"{_minutes(settings.JOB_QUEUED_TIMEOUT_SECONDS)} each); check that the workers are running, then run it "
         "again."
     )
+
+
+#: The job nouns of the messages above, for the catalogue.
+NOUNS = {"import": gettext_noop("import"), "rescore": gettext_noop("rescore"), "snapshot": gettext_noop("snapshot")}
+
+
+def _minutes_shown(seconds: float) -> str:
+    """:func:`_minutes` in the active language."""
+    minutes = round(seconds / 60)
+    if seconds < 60 or minutes * 60 != seconds:
+        return gettext("%(n)s seconds") % {"n": f"{seconds:g}"}
+    return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
+
+
+def job_error_shown(error: str, noun: str) -> str:
+    """A stored job error (English, as the sweep or the queue wrote it) in the active language, for a page.
+
+    The sweep's messages are recognised by rebuilding them from the same settings; any other fixed sentence with a
+    catalogue entry (e.g. :data:`vbqsite.queue.QUEUE_DOWN`) is translated; the rest is shown as stored.
+    """
+    if not error:
+        return ""
+    what = {"noun": gettext(NOUNS.get(noun, noun))}
+    if error == stopped_message(noun):
+        return gettext("The worker running this %(noun)s stopped (no sign of life for %(time)s); run it again.") % {
+            **what,
+            "time": _minutes_shown(settings.JOB_HEARTBEAT_TIMEOUT_SECONDS),
+        }
+    if error == never_started_message(noun):
+        return gettext(
+            "No worker picked this %(noun)s up (queued %(times)d times, %(time)s each); check that the workers are "
+            "running, then run it again."
+        ) % {
+            **what,
+            "times": settings.JOB_QUEUED_MAX_REQUEUES + 1,
+            "time": _minutes_shown(settings.JOB_QUEUED_TIMEOUT_SECONDS),
+        }
+    return gettext(error)
 
 
 def jobs_sweep(model: type[Model], *, enqueue_job: Callable[[Model], bool], noun: str) -> dict[str, list[int]]:
