@@ -96,7 +96,7 @@ def _pull(request, study, context):
     server = get_object_or_404(DicomWebServer, pk=request.POST.get("server"), study=study)
     picks = []
     for value in request.POST.getlist("pick"):
-        study_uid, _, series_uid = value.partition("|")
+        study_uid, _sep, series_uid = value.partition("|")
         picks.append({"study_instance_uid": study_uid, "series_instance_uid": series_uid})
     try:
         job = pull_create(study=study, server=server, picks=picks, user=request.user)
