@@ -12,7 +12,7 @@ from django.utils import translation
 
 from studies.dicom.validate import REJECTION_CODES, inspect_file
 from studies.import_reasons import CODE_TITLES, FIXED_REASONS, report_row_for_page
-from studies.models import DicomReceiver, ImportJob
+from studies.models import DicomReceiver, DicomWebServer, ImportJob
 from studies.services.subject_code_csv import CODE_RULE
 from studies.subject_code_pages import CODE_RULE_TEXT
 from tests import factories as f
@@ -321,3 +321,16 @@ def test_the_job_sweeps_messages_are_shown_in_chinese(client, study, settings):
             "没有后台进程接收该快照生成任务"
         )
         assert job_error_shown("Something else.", "import") == "Something else."
+
+
+def test_a_pull_is_confirmed_in_chinese(client, study):
+    from tests.dicom_net.conftest import free_port
+
+    server = DicomWebServer.objects.create(
+        study=study, name="PACS", url=f"http://127.0.0.1:{free_port()}/dicom-web", created_by=study.created_by
+    )
+    client.force_login(study.created_by)
+    url = reverse("study-dicom-network", args=[study.pk])
+    pulled = client.post(url, {"action": "pull", "server": server.pk, "pick": "1.2.3|"}, follow=True, **ZH)
+    assert pulled.status_code == 200
+    assert "正在从 PACS 拉取 1 项：请在下方查看导入进度。" in pulled.content.decode()
