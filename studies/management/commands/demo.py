@@ -5,7 +5,8 @@ Two studies, as in the source papers: "VBQ vs QCT (demo)" (61 subjects: 21 norma
 three readers are created; readers 2 and 3 are simulated (ROIs placed with each reader's habits and per-read
 jitter on the heterogeneous phantom anatomy, both reads submitted, each case with a plausible 60–240 s of reading
 time in one sitting per read, read 2 a washout after read 1; see ``studies.demo.simulate``) so the dashboard,
-the reads page and the progress table have data, and reader 1 is left to read in the browser. ``--study VBQ`` builds one study only.
+the reads page and the progress table have data, and reader 1 is left to read in the browser. ``--study VBQ`` builds
+one study only.
 Re-running changes nothing.
 """
 
