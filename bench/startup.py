@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, machine, write_json
 
-HEAVY = ("scipy", "matplotlib", "statsmodels", "pandas")
+HEAVY = ("scipy", "matplotlib", "statsmodels", "pandas", "highdicom")
 
 
 def best_of(argv: list[str], cwd: Path, env: dict, runs: int) -> float:

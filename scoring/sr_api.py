@@ -20,8 +20,6 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring import sr_export
-from scoring.sr_send import sr_send
 from studies.api.schema import READ_ERRORS, WRITE_ERRORS, ErrorSerializer
 from studies.models import Case, DicomWebServer, Read, Study
 from studies.permissions import is_pi, study_for_pi
@@ -34,6 +32,20 @@ NO_SR = OpenApiResponse(
 )
 
 ZIP_FILE = OpenApiResponse(OpenApiTypes.BINARY, description="Zip of SR files (.dcm) and manifest.csv")
+
+
+def _sr():
+    """scoring.sr_export, imported on the first SR request: highdicom and pydicom's SR code dictionary (~0.1 s)
+    stay out of every worker's start-up (issue #20 point 4)."""
+    from scoring import sr_export
+
+    return sr_export
+
+
+def _sr_send():
+    from scoring.sr_send import sr_send
+
+    return sr_send
 
 
 class SrUnavailableError(APIException):
@@ -78,22 +90,22 @@ class ReadSrView(APIView):
         pi = is_pi(read.study_id, request.user)
         if not pi and not reader_may_view(read):
             raise PermissionDenied("This read is not open (washout period, or a later read has opened).")
-        read = sr_export.reads_for_sr(pk=read.pk)[0]
+        read = _sr().reads_for_sr(pk=read.pk)[0]
         if pi:
-            builder = sr_export.SrBuilder([read])
+            builder = _sr().SrBuilder([read])
         else:
-            builder = sr_export.SrBuilder([read], stats_shown=read.study.reader_roi_stats, scores=False)
+            builder = _sr().SrBuilder([read], stats_shown=read.study.reader_roi_stats, scores=False)
         try:
             sr = builder.build(read)
-        except sr_export.SrUnavailable as exc:
+        except _sr().SrUnavailable as exc:
             raise SrUnavailableError(str(exc)) from exc
         return _attachment(HttpResponse(sr.data, content_type=DICOM), sr.name)
 
 
 def _zip_response(reads: list[Read], name: str, *, folders: bool) -> StreamingHttpResponse:
     if not reads:
-        raise SrUnavailableError(sr_export.NOTHING)
-    stream = sr_export.sr_zip_stream(reads, folders=folders)
+        raise SrUnavailableError(_sr().NOTHING)
+    stream = _sr().sr_zip_stream(reads, folders=folders)
     return _attachment(StreamingHttpResponse(stream, content_type=ZIP), name)
 
 
@@ -109,8 +121,8 @@ class CaseSrView(APIView):
         number, submission time, SR SOP Instance UID, or why a read has no file). The study's PI only."""
         study = study_for_pi(request.user, pk)
         case = get_object_or_404(Case, pk=case_id, study=study)
-        reads = sr_export.reads_for_sr(case=case, status=Read.Status.SUBMITTED)
-        return _zip_response(reads, f"{sr_export.safe_name(case.subject_code)}_sr.zip", folders=False)
+        reads = _sr().reads_for_sr(case=case, status=Read.Status.SUBMITTED)
+        return _zip_response(reads, f"{_sr().safe_name(case.subject_code)}_sr.zip", folders=False)
 
 
 class StudySrView(APIView):
@@ -124,7 +136,7 @@ class StudySrView(APIView):
         """A zip with one folder per subject code holding one SR per submitted read, and ``manifest.csv``.
         Streamed as it is written (one SR in memory at a time). The study's PI only."""
         study: Study = study_for_pi(request.user, pk)
-        reads = sr_export.reads_for_sr(study=study, status=Read.Status.SUBMITTED)
+        reads = _sr().reads_for_sr(study=study, status=Read.Status.SUBMITTED)
         return _zip_response(reads, f"study-{study.pk}_sr.zip", folders=True)
 
 
@@ -169,10 +181,10 @@ class StudySrSendView(APIView):
         if "read" in v:
             read = get_object_or_404(Read, pk=v["read"], study=study)
             if read.status != Read.Status.SUBMITTED:
-                raise SrUnavailableError(sr_export.NOT_SUBMITTED.format(status=read.get_status_display().lower()))
+                raise SrUnavailableError(_sr().NOT_SUBMITTED.format(status=read.get_status_display().lower()))
             filters["pk"] = read.pk
         if "case" in v:
             filters["case"] = get_object_or_404(Case, pk=v["case"], study=study)
         # a Django ValidationError (nothing to send, the server failed) is a 400 in the API's one error shape
-        result = sr_send(study=study, server=server, reads=sr_export.reads_for_sr(**filters), user=request.user)
+        result = _sr_send()(study=study, server=server, reads=_sr().reads_for_sr(**filters), user=request.user)
         return Response({"server": result.server, "sent": result.sent, "not_sent": result.not_sent})

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("scipy", "matplotlib", "statsmodels", "pandas")
+HEAVY = ("scipy", "matplotlib", "statsmodels", "pandas", "highdicom")
 
 SCRIPT = f"""
 import json, sys
@@ -25,7 +25,7 @@ print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))
 """
 
 
-def test_importing_the_urlconf_loads_no_scipy_matplotlib_statsmodels_or_pandas(tmp_path):
+def test_importing_the_urlconf_loads_no_scipy_matplotlib_statsmodels_pandas_or_highdicom(tmp_path):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "vbqsite.settings",
