@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
@@ -311,4 +312,7 @@ class RoiViewSet(viewsets.ModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _pk(self, name: str) -> int:
-        return int(self.kwargs[name])  # the URL's <int:…> converter
+        value = int(self.kwargs[name])  # the URL's <int:…> converter
+        if value > 2**63 - 1:  # no row has it, and the database driver cannot even take it (OverflowError: a 500)
+            raise Http404("No such read or ROI.")
+        return value

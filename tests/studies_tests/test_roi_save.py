@@ -204,3 +204,17 @@ def test_opening_and_blinding_in_the_save_query_match_the_selectors(seed):
         assert is_open == read_is_open(fresh, now), (seed, read.read_number, read.status)
         if is_open:
             assert (not roi_save._later_open(row, now)) == reader_may_view(fresh), (seed, read.pk)
+
+
+def test_an_id_beyond_any_row_is_a_404_not_a_500(site):
+    """The schema fuzz sent /api/reads/2198570800898387214336/rois/3875/: past a 64-bit integer the database driver
+    raises OverflowError before any query; nothing can have that id, so the answer is 404."""
+    client = _client(site.readers[0])
+    huge = 2**71
+    roi = client.post(reverse("api-read-roi-list", args=[site.read.pk]), f.roi_payload(site.case, "L1"), format="json")
+    for read_id, roi_id in ((huge, roi.json()["id"]), (site.read.pk, huge)):
+        detail = f"/api/reads/{read_id}/rois/{roi_id}/"
+        assert client.patch(detail, {"version": 1, "points_px": MOVED}, format="json").status_code == 404
+        assert client.delete(f"{detail}?version=1").status_code == 404
+    assert client.post(f"/api/reads/{huge}/rois/", f.roi_payload(site.case, "L2"), format="json").status_code == 404
+    assert Roi.objects.get(pk=roi.json()["id"]).version == 1
