@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,3 +129,23 @@ def login(page, username: str, password: str = f.PASSWORD) -> None:
     page.fill("#id_password", password)
     page.click("form [type=submit]")
     page.wait_for_url(lambda url: "/login/" not in url)
+
+
+def watch(page) -> list[str]:
+    """Collect what a person would call a broken page: console errors, uncaught exceptions, HTTP answers ≥ 400."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"{m.text} @ {m.location.get('url')}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
+    return problems
+
+
+def until(page, expression: str, timeout: float = 20.0):
+    """The first truthy value of a page expression, polled every 100 ms; AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        page.wait_for_timeout(100)
+    raise AssertionError(f"timed out waiting for {expression}")

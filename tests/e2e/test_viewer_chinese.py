@@ -4,34 +4,14 @@ messages-zh.js), chosen from <html lang>. Under the site's CSP, with no console 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from notifications.models import NotificationPreference
 from studies.models import Read
 
-from .conftest import login
+from .conftest import login, until, watch
 
 pytestmark = pytest.mark.e2e
-
-
-def _watch(page) -> list[str]:
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"{m.text} @ {m.location.get('url')}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
-    page.on("response", lambda r: problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
-    return problems
-
-
-def _until(page, expression: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = page.evaluate(expression)
-        if value:
-            return value
-        page.wait_for_timeout(100)
-    raise AssertionError(f"timed out waiting for {expression}")
 
 
 def _open_first_read(page, reading_study) -> None:
@@ -39,7 +19,7 @@ def _open_first_read(page, reading_study) -> None:
     page.goto(f"/reads/{read.pk}/")
     page.wait_for_selector('body[data-ready="1"], body[data-error]', state="attached", timeout=30_000)
     assert not page.evaluate("document.body.dataset.error")
-    _until(page, "document.querySelector('#vw-protocol li [class*=status], #vw-protocol li') !== null")
+    until(page, "document.querySelector('#vw-protocol li [class*=status], #vw-protocol li') !== null")
 
 
 def _assert_chinese_viewer(page) -> None:
@@ -62,14 +42,14 @@ def _assert_chinese_viewer(page) -> None:
     # The server's protocol words (studies.viewer_i18n): ROI names and help, exclusion reasons
     assert "脑脊液" in panel and "正中矢状位层面" in panel, panel
     assert page.evaluate("document.querySelector('option[value=fracture]')?.textContent") == "骨折"
-    assert _until(page, "document.getElementById('vw-slice').textContent").startswith("层面 ")
+    assert until(page, "document.getElementById('vw-slice').textContent").startswith("层面 ")
 
 
 def test_the_viewer_in_chinese_from_the_browser_language(reading_study, browser, live_server):
     context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live_server.url, locale="zh-CN")
     try:
         page = context.new_page()
-        problems = _watch(page)
+        problems = watch(page)
         login(page, "reader")
         assert page.inner_text("h1").strip() == "我的研究"
         _open_first_read(page, reading_study)
@@ -84,7 +64,7 @@ def test_the_viewer_in_chinese_from_the_users_setting(reading_study, browser, li
     context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live_server.url, locale="en-GB")
     try:
         page = context.new_page()
-        problems = _watch(page)
+        problems = watch(page)
         login(page, "reader")
         _open_first_read(page, reading_study)
         _assert_chinese_viewer(page)
@@ -97,7 +77,7 @@ def test_the_viewer_in_chinese_from_the_users_setting(reading_study, browser, li
         page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=30_000)
         assert page.evaluate("document.documentElement.lang") == "en-gb"
         assert page.inner_text("#vw-submit").strip() == "Submit read"
-        _until(page, "document.querySelector('#vw-protocol').innerText.includes('to draw')")
+        until(page, "document.querySelector('#vw-protocol').innerText.includes('to draw')")
         assert problems == []
     finally:
         context.close()

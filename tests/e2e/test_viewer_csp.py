@@ -13,27 +13,9 @@ import pytest
 from studies.models import Read, Roi
 from tests import factories as f
 
-from .conftest import login
+from .conftest import login, until, watch
 
 pytestmark = pytest.mark.e2e
-
-
-def _watch(page) -> list[str]:
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"{m.text} @ {m.location.get('url')}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
-    page.on("response", lambda r: problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
-    return problems
-
-
-def _until(page, expression: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = page.evaluate(expression)
-        if value:
-            return value
-        page.wait_for_timeout(100)
-    raise AssertionError(f"timed out waiting for {expression}")
 
 
 def _assert_strict_csp(response) -> None:
@@ -48,7 +30,7 @@ def test_the_viewer_works_under_the_csp_with_no_console_error(reading_study, bro
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, base_url=live_server.url)
     try:
         page = context.new_page()
-        problems = _watch(page)
+        problems = watch(page)
         login(page, "reader")
         read = Read.objects.filter(reader=reading_study.reader, read_number=1).order_by("order_index").first()
         problems.clear()  # the login page has no favicon (404); the viewer page must be clean
@@ -57,7 +39,7 @@ def test_the_viewer_works_under_the_csp_with_no_console_error(reading_study, bro
         page.wait_for_selector('body[data-ready="1"], body[data-error]', state="attached", timeout=30_000)
         assert not page.evaluate("document.body.dataset.error"), problems
         # The image was decoded (the codec worker and its WebAssembly ran) and drawn.
-        assert _until(page, "window.__viewer && window.__viewer.viewport.getCurrentImageId()")
+        assert until(page, "window.__viewer && window.__viewer.viewport.getCurrentImageId()")
         # Draw one ROI with the mouse: it autosaves through the API (connect-src 'self').
         page.keyboard.press("1")
         box = page.locator("#viewport").bounding_box()
@@ -67,7 +49,7 @@ def test_the_viewer_works_under_the_csp_with_no_console_error(reading_study, bro
         page.mouse.down()
         page.mouse.move(cx + 20, cy + 15, steps=5)
         page.mouse.up()
-        _until(page, "document.body.dataset.saveState === 'saved'")
+        until(page, "document.body.dataset.saveState === 'saved'")
         deadline = time.monotonic() + 15
         while not Roi.objects.filter(read=read).exists() and time.monotonic() < deadline:
             page.wait_for_timeout(200)
@@ -87,7 +69,7 @@ def test_site_pages_and_api_docs_work_under_the_csp(reading_study, browser, live
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=live_server.url)
     try:
         page = context.new_page()
-        problems = _watch(page)
+        problems = watch(page)
         login(page, reading_study.pi.username, f.PASSWORD)
         problems.clear()
         for path in (
@@ -100,7 +82,7 @@ def test_site_pages_and_api_docs_work_under_the_csp(reading_study, browser, live
         response = page.goto("/api/docs/", wait_until="networkidle")
         _assert_strict_csp(response)
         assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page.content()
-        _until(page, "document.querySelectorAll('#swagger-ui .opblock').length > 0")  # the UI rendered the schema
+        until(page, "document.querySelectorAll('#swagger-ui .opblock').length > 0")  # the UI rendered the schema
         assert problems == [], f"console errors under the CSP: {problems}"
     finally:
         context.close()
