@@ -101,6 +101,8 @@ def test_a_hand_over_left_by_another_user_of_the_tab_is_not_used(reading_study, 
     series = cfg["series"]
     stale = {i["id"]: "/dicom/g/another-users-grant/" + i["url"].rsplit("/", 1)[1] for i in series["instances"]}
     for user_id, expected in ((cfg["userId"] + 1000, None), (cfg["userId"], str(len(stale)))):
+        # this page's own prefetch writes the next case's hand-over when it ends: let it end before ours is set
+        page.wait_for_function(PREFETCH_SETTLED, timeout=30_000)
         page.evaluate(
             "([h]) => sessionStorage.setItem('vbq.viewer.prefetched', JSON.stringify(h))",
             [{"seriesId": series["id"], "userId": user_id, "at": int(page.evaluate("Date.now()")), "urls": stale}],
