@@ -124,8 +124,13 @@ def test_two_marks_propose_the_other_levels_per_read_in_the_overlays(reading_stu
     # A new tab per user (localStorage is shared by all tabs of this browser; sessionStorage is not).
     consoles = []
 
+    tabs = []
+
     def as_user(username, read):
+        for earlier in tabs:  # a tab left open would go on asking the server (/checks/) as the logged-out user: 401
+            earlier.close()
         tab = context.new_page()
+        tabs.append(tab)
         consoles.append(track_console(tab))
         context.clear_cookies()  # log out; this browser's localStorage stays
         login(tab, username)
