@@ -285,6 +285,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Multi-reader MRI bone-quality studies: studies, reads, ROIs, scores and analytics.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a "status": each choice set gets its own stable name (not a hash-suffixed one).
+    "ENUM_NAME_OVERRIDES": {
+        "ReadStatusEnum": "studies.models.Read.Status",
+        "ImportJobStatusEnum": "studies.models.ImportJob.Status",
+    },
 }
 
 # Celery: https://docs.celeryq.dev/en/stable/userguide/configuration.html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from studies.models import Case, Membership, Read, ReferenceRecord, Roi, Study
@@ -107,7 +108,8 @@ class ReadSerializer(serializers.ModelSerializer):
         )
         read_only_fields = fields
 
-    def get_opens_at(self, read: Read):
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))  # ISO 8601; null: the previous read is not done
+    def get_opens_at(self, read: Read) -> str | None:
         openings = self.context.get("openings")  # computed once for a list (studies.services.read_opening)
         opens = openings[read.pk].opens_at if openings and read.pk in openings else read_opens_at(read)
         return opens.isoformat() if opens else None
