@@ -4,57 +4,39 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
+from studies.csv_upload_pages import csv_upload
 from studies.models import AuditEvent, Case, ReferenceRecord
 from studies.permissions import study_for_pi
-from studies.services.reference_csv import (
-    COLUMNS,
-    MAX_FILE_BYTES,
-    ReferenceImportError,
-    RowError,
-    reference_import,
-)
+from studies.services.reference_csv import COLUMNS, MAX_FILE_BYTES, reference_import
 
-TOO_LARGE = gettext_lazy("The file is larger than %(mb)d MB; is it the right one?")
 BMD_UNITS = {ReferenceRecord.Modality.QCT: "mg/cm³", ReferenceRecord.Modality.DEXA: "g/cm²"}
 
 
 @login_required
 def reference_page(request, study_id: int):
     study = study_for_pi(request.user, study_id)
-    errors: list[RowError] = []
-    filename = ""
-    if request.method == "POST":
-        upload = request.FILES.get("file")
-        if upload is None:
-            messages.error(request, _("Choose a CSV file of reference data to upload."))
-        elif upload.size > MAX_FILE_BYTES:
-            messages.error(request, TOO_LARGE % {"mb": MAX_FILE_BYTES // 1024**2})
-        else:
-            filename = upload.name or ""
-            try:
-                result = reference_import(
-                    study=study, file_bytes_or_text=upload.read(), user=request.user, filename=filename
-                )
-            except ReferenceImportError as exc:
-                errors = exc.errors
-            except ValidationError as exc:  # a locked study
-                messages.error(request, " ".join(exc.messages))
-            else:
-                text = _("Imported reference data of %(imported)d subject(s) from “%(filename)s”") % {
-                    "imported": result.imported,
-                    "filename": filename,
-                }
-                if result.replaced:
-                    text += _(", replacing the %(replaced)d earlier record(s)") % {"replaced": result.replaced}
-                if result.controls is not None:
-                    text += _("; %(controls)d control(s)") % {"controls": result.controls}
-                messages.success(request, text + _("."))
-                return redirect("study-reference", study_id=study.pk)
+    result, errors, filename = csv_upload(
+        request,
+        max_bytes=MAX_FILE_BYTES,
+        no_file=_("Choose a CSV file of reference data to upload."),
+        store=lambda data, name: reference_import(
+            study=study, file_bytes_or_text=data, user=request.user, filename=name
+        ),
+    )
+    if result is not None:
+        text = _("Imported reference data of %(imported)d subject(s) from “%(filename)s”") % {
+            "imported": result.imported,
+            "filename": filename,
+        }
+        if result.replaced:
+            text += _(", replacing the %(replaced)d earlier record(s)") % {"replaced": result.replaced}
+        if result.controls is not None:
+            text += _("; %(controls)d control(s)") % {"controls": result.controls}
+        messages.success(request, text + _("."))
+        return redirect("study-reference", study_id=study.pk)
 
     cases = list(Case.objects.filter(study=study).select_related("reference").order_by("subject_code"))
     rows = [

@@ -14,56 +14,40 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from studies.csv_upload_pages import csv_upload
 from studies.models import AuditEvent
 from studies.permissions import study_for_pi
-from studies.services.reference_csv import RowError
-from studies.services.subject_code_csv import (
-    MAX_FILE_BYTES,
-    SubjectCodeImportError,
-    pending_codes,
-    subject_codes_import,
-)
+from studies.services.subject_code_csv import MAX_FILE_BYTES, pending_codes, subject_codes_import
 from studies.services.subject_rekey import RekeyRefused, rekey_blocker, subject_codes_rekey
 
 #: :data:`studies.services.subject_code_csv.CODE_RULE` for the page (a test checks the English is the same).
 CODE_RULE_TEXT = gettext_lazy("3–16 letters (A–Z), digits or dashes, starting with a letter or digit")
-TOO_LARGE = gettext_lazy("The file is larger than %(mb)d MB; is it the right one?")
 
 
 @login_required
 def subject_codes_page(request, study_id: int):
     study = study_for_pi(request.user, study_id)
-    errors: list[RowError] = []
-    filename = ""
-    if request.method == "POST":
-        upload = request.FILES.get("file")
-        if upload is None:
-            messages.error(request, _("Choose a CSV file of subject codes to upload."))
-        elif upload.size > MAX_FILE_BYTES:
-            messages.error(request, TOO_LARGE % {"mb": MAX_FILE_BYTES // 1024**2})
-        else:
-            filename = upload.name or ""
-            try:
-                result = subject_codes_import(
-                    study=study,
-                    file_bytes_or_text=upload.read(),
-                    user=request.user,
-                    filename=filename,
-                    new_patients=bool(request.POST.get("new_patients")),
-                )
-            except SubjectCodeImportError as exc:
-                errors = exc.errors
-            except ValidationError as exc:  # a locked study
-                messages.error(request, " ".join(exc.messages))
-            else:
-                text = _("Stored %(pending)d code(s) for patients still to be imported from “%(filename)s”") % {
-                    "pending": result.pending,
-                    "filename": filename,
-                }
-                if result.matched:
-                    text += _("; %(matched)d patient(s) already imported keep their code") % {"matched": result.matched}
-                messages.success(request, text + _("."))
-                return redirect("study-subject-codes", study_id=study.pk)
+    result, errors, filename = csv_upload(
+        request,
+        max_bytes=MAX_FILE_BYTES,
+        no_file=_("Choose a CSV file of subject codes to upload."),
+        store=lambda data, name: subject_codes_import(
+            study=study,
+            file_bytes_or_text=data,
+            user=request.user,
+            filename=name,
+            new_patients=bool(request.POST.get("new_patients")),
+        ),
+    )
+    if result is not None:
+        text = _("Stored %(pending)d code(s) for patients still to be imported from “%(filename)s”") % {
+            "pending": result.pending,
+            "filename": filename,
+        }
+        if result.matched:
+            text += _("; %(matched)d patient(s) already imported keep their code") % {"matched": result.matched}
+        messages.success(request, text + _("."))
+        return redirect("study-subject-codes", study_id=study.pk)
     last = (
         AuditEvent.objects.filter(study=study, action="subject_codes.upload").select_related("user").order_by("-at")
     ).first()

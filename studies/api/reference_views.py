@@ -10,8 +10,7 @@ from __future__ import annotations
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
-from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,28 +18,11 @@ from studies.permissions import study_for_pi
 from studies.services.reference_csv import (
     MAX_FILE_BYTES,
     ReferenceImportError,
-    RowError,
     reference_import,
     reference_template_csv,
 )
 
-
-class CsvParser(BaseParser):
-    """A raw CSV request body, handed on as bytes (the service decodes and checks it)."""
-
-    media_type = "text/csv"
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        return stream.read() if stream is not None else b""
-
-
-class PlainTextCsvParser(CsvParser):
-    media_type = "text/plain"
-
-
-class ReferenceUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="Reference-data CSV (UTF-8; comma or semicolon separated)")
-
+from .csv_upload import CSV_PARSERS, ReferenceUploadSerializer, RejectedSerializer, rejected, uploaded_csv
 
 ImportedSerializer = inline_serializer(
     "ReferenceImported",
@@ -51,29 +33,12 @@ ImportedSerializer = inline_serializer(
         "covariates": serializers.ListField(child=serializers.CharField()),
     },
 )
-RejectedSerializer = inline_serializer(
-    "ReferenceRejected",
-    {
-        "detail": serializers.CharField(),
-        "errors": inline_serializer(
-            "ReferenceRowError",
-            {"line": serializers.IntegerField(), "column": serializers.CharField(), "message": serializers.CharField()},
-            many=True,
-        ),
-    },
-)
-
-
-def _rejected(errors: list[RowError]) -> Response:
-    n = len(errors)
-    detail = f"The file was rejected ({n} problem{'s' if n != 1 else ''}); nothing was stored."
-    return Response({"detail": detail, "errors": [e.as_dict() for e in errors]}, status=status.HTTP_400_BAD_REQUEST)
 
 
 class ReferenceImportView(APIView):
     """Import the study's reference data from a CSV; replaces all earlier reference data (PI)."""
 
-    parser_classes = [MultiPartParser, FormParser, CsvParser, PlainTextCsvParser]
+    parser_classes = CSV_PARSERS
 
     @extend_schema(
         request={
@@ -87,21 +52,11 @@ class ReferenceImportView(APIView):
     )
     def post(self, request, pk: int):
         study = study_for_pi(request.user, pk)
-        if isinstance(request.data, bytes):
-            payload, filename = request.data, ""
-        else:
-            upload = request.data.get("file")
-            if upload is None or isinstance(upload, str):
-                return _rejected([RowError(0, "", "no file: send the CSV as the multipart field “file”.")])
-            if upload.size > MAX_FILE_BYTES:
-                return _rejected([RowError(0, "", f"the file is larger than {MAX_FILE_BYTES // 1024**2} MB.")])
-            payload, filename = upload.read(), upload.name or ""
-        if not payload:
-            return _rejected([RowError(0, "", "the file is empty.")])
         try:
+            payload, filename = uploaded_csv(request, MAX_FILE_BYTES)
             result = reference_import(study=study, file_bytes_or_text=payload, user=request.user, filename=filename)
         except ReferenceImportError as exc:
-            return _rejected(exc.errors)
+            return rejected(exc.errors)
         return Response(
             {
                 "imported": result.imported,

@@ -17,21 +17,15 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from studies.permissions import study_for_pi
-from studies.services.reference_csv import RowError
-from studies.services.subject_code_csv import (
-    MAX_FILE_BYTES,
-    SubjectCodeImportError,
-    pending_codes,
-    subject_codes_import,
-)
+from studies.services.csv_upload import CsvRejected
+from studies.services.subject_code_csv import MAX_FILE_BYTES, pending_codes, subject_codes_import
 from studies.services.subject_rekey import RekeyRefused, rekey_blocker, subject_codes_rekey
 
-from .reference_views import CsvParser, PlainTextCsvParser, ReferenceUploadSerializer, RejectedSerializer, _rejected
+from .csv_upload import CSV_PARSERS, ReferenceUploadSerializer, RejectedSerializer, rejected, uploaded_csv
 
 TRUE = {"1", "true", "yes", "on"}
 
@@ -39,7 +33,7 @@ TRUE = {"1", "true", "yes", "on"}
 class SubjectCodesView(APIView):
     """Codes assigned per Patient ID (stored by keyed digest), used by the next imports (PI)."""
 
-    parser_classes = [MultiPartParser, FormParser, CsvParser, PlainTextCsvParser]
+    parser_classes = CSV_PARSERS
 
     @extend_schema(
         responses=inline_serializer(
@@ -79,19 +73,10 @@ class SubjectCodesView(APIView):
     def post(self, request, pk: int):
         study = study_for_pi(request.user, pk)
         flag = request.query_params.get("new_patients", "")
-        if isinstance(request.data, bytes):
-            payload, filename = request.data, ""
-        else:
+        if not isinstance(request.data, bytes):  # a multipart form may carry the flag as a field
             flag = flag or str(request.data.get("new_patients", ""))
-            upload = request.data.get("file")
-            if upload is None or isinstance(upload, str):
-                return _rejected([RowError(0, "", "no file: send the CSV as the multipart field “file”.")])
-            if upload.size > MAX_FILE_BYTES:
-                return _rejected([RowError(0, "", f"the file is larger than {MAX_FILE_BYTES // 1024**2} MB.")])
-            payload, filename = upload.read(), upload.name or ""
-        if not payload:
-            return _rejected([RowError(0, "", "the file is empty.")])
         try:
+            payload, filename = uploaded_csv(request, MAX_FILE_BYTES)
             result = subject_codes_import(
                 study=study,
                 file_bytes_or_text=payload,
@@ -99,8 +84,8 @@ class SubjectCodesView(APIView):
                 filename=filename,
                 new_patients=flag.strip().lower() in TRUE,
             )
-        except SubjectCodeImportError as exc:
-            return _rejected(exc.errors)
+        except CsvRejected as exc:  # the upload's or the file's problems
+            return rejected(exc.errors)
         return Response(
             {"rows": result.rows, "pending": result.pending, "matched": result.matched, "replaced": result.replaced}
         )

@@ -24,14 +24,11 @@ File format
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import math
 from dataclasses import dataclass
 from typing import Any, Final
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext
 
@@ -39,7 +36,9 @@ from studies import events
 from studies.models import Case, ReferenceRecord, Study
 from studies.reference_format import REFERENCE_COLUMNS
 
+from . import csv_upload
 from .audit import audit_log
+from .csv_upload import CsvRejected, RowError
 from .membership import StudyLocked
 
 __all__ = [
@@ -91,29 +90,8 @@ FALSE_VALUES: Final = frozenset({"no", "n", "false", "0"})
 MAX_FILE_BYTES: Final = 5 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class RowError:
-    """One problem: ``line`` is the 1-based line of the file (the header is line 1 when nothing precedes it);
-    ``column`` is the header name ("" for a problem with the whole line or file)."""
-
-    line: int
-    column: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" if self.line else "file"
-        return f"{where}, {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "column": self.column, "message": self.message}
-
-
-class ReferenceImportError(ValidationError):
-    """The file was rejected; nothing was stored. ``errors`` holds every problem found, in file order."""
-
-    def __init__(self, errors: list[RowError]) -> None:
-        self.errors = list(errors)
-        super().__init__([str(e) for e in self.errors] or ["The file was rejected."])
+#: The reference import's error is the one every uploaded CSV raises (the subject-code import raises a subclass).
+ReferenceImportError = CsvRejected
 
 
 @dataclass(frozen=True)
@@ -145,61 +123,8 @@ class ParsedFile:
 # ------------------------------------------------------------------------------------------------- parsing
 
 
-def _decode(data: bytes | str) -> tuple[str, bytes]:
-    if isinstance(data, str):
-        raw = data.encode("utf-8")
-        return data.removeprefix("\ufeff"), raw
-    raw = bytes(data)
-    try:
-        return raw.decode("utf-8-sig"), raw
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ReferenceImportError(
-            [
-                RowError(
-                    line,
-                    "",
-                    gettext(
-                        "the file is not UTF-8 text. In Excel choose “Save as… CSV UTF-8 (comma delimited)”; "
-                        "in LibreOffice choose the character set “Unicode (UTF-8)”."
-                    ),
-                )
-            ]
-        ) from None
-
-
 def _normalise_header(name: str) -> str:
-    key = "_".join(name.strip().lower().replace("-", " ").split())
-    return ALIASES.get(key, key)
-
-
-def _is_skipped(cells: list[str]) -> bool:
-    return not any(c.strip() for c in cells) or cells[0].strip().startswith("#")
-
-
-def _detect_delimiter(text: str) -> str:
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            return ";" if stripped.count(";") > stripped.count(",") else ","
-    return ","
-
-
-def _records(text: str, delimiter: str):
-    """Yield (first line number, cells) per CSV record; a quoted cell may span lines."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    start = 1
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise ReferenceImportError(
-                [RowError(reader.line_num or start, "", gettext("not readable as CSV (%(error)s).") % {"error": exc})]
-            ) from None
-        yield start, cells
-        start = reader.line_num + 1
+    return csv_upload.normalise_header(name, ALIASES)
 
 
 def _number(text: str, decimal_comma: bool) -> float:
@@ -340,24 +265,16 @@ def _read_header(header_line: int, header: list[str]) -> tuple[dict[str, int], l
             )
         else:
             seen[key] = index
-    for required in REQUIRED:
-        if required not in seen:
-            errors.append(RowError(header_line, required, gettext("this required column is missing from the header.")))
-    return seen, errors
+    return seen, errors + csv_upload.missing_columns(header_line, seen, REQUIRED)
 
 
 def reference_parse(*, study: Study, text: str) -> ParsedFile:
     """Check every row of ``text`` against the study's cases; raise :class:`ReferenceImportError` listing all
     problems, else return the parsed rows. Writes nothing."""
-    delimiter = _detect_delimiter(text)
+    delimiter = csv_upload.detect_delimiter(text)
     decimal_comma = delimiter == ";"
-    records = _records(text, delimiter)
-
-    header_line, header = 0, None
-    for line, cells in records:
-        if not _is_skipped(cells):
-            header_line, header = line, cells
-            break
+    file_records = csv_upload.records(text, delimiter)
+    header_line, header = csv_upload.first_record(file_records)
     if header is None:
         raise ReferenceImportError(
             [RowError(0, "", gettext("the file is empty: it needs a header line and one line per subject."))]
@@ -376,8 +293,8 @@ def reference_parse(*, study: Study, text: str) -> ParsedFile:
     rows: list[_ParsedRow] = []
     first_line_of: dict[int, int] = {}
     n_data = 0
-    for line, cells in records:
-        if _is_skipped(cells):
+    for line, cells in file_records:
+        if csv_upload.is_skipped(cells):
             continue
         n_data += 1
         if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
@@ -483,15 +400,12 @@ def reference_import(
                 )
             ]
         )
-    text, raw = _decode(file_bytes_or_text)
+    text, raw = csv_upload.decode(file_bytes_or_text)
     digest = hashlib.sha256(raw).hexdigest()
     parsed = reference_parse(study=study, text=text)
 
     with transaction.atomic():
-        # Re-check under the row lock: a concurrent lock (or import) must not interleave with this one.
-        locked = Study.objects.select_for_update().filter(pk=study.pk).values_list("locked", flat=True).first()
-        if locked:
-            raise StudyLocked()
+        csv_upload.lock_unlocked_study(study)
         _, deleted = ReferenceRecord.objects.filter(case__study=study).delete()
         replaced = deleted.get(ReferenceRecord._meta.label, 0)
         ReferenceRecord.objects.bulk_create(

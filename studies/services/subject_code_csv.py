@@ -4,10 +4,10 @@ The import gives each new patient the code assigned to their Patient ID here, el
 (:mod:`studies.services.subject_codes`). Only the keyed digest of each Patient ID is stored
 (:class:`~studies.models.SubjectCodeAssignment`, the digest :attr:`Case.patient_digest` holds), never the ID.
 
-Every row is checked before anything is written (as :mod:`studies.services.reference_csv` does, with the same
-file conventions: UTF-8, comma or semicolon, ``#`` comment lines); any problem rejects the whole file with its
-line, column and reason. A valid file replaces all earlier assignments of the study, in one transaction, and
-leaves one audit entry (counts, file name, SHA-256 — never IDs or codes).
+Every row is checked before anything is written (as :mod:`studies.services.reference_csv` does, with the file
+conventions of :mod:`studies.services.csv_upload`: UTF-8, comma or semicolon, ``#`` comment lines); any problem
+rejects the whole file with its line, column and reason. A valid file replaces all earlier assignments of the
+study, in one transaction, and leaves one audit entry (counts, file name, SHA-256 — never IDs or codes).
 
 Rules
 -----
@@ -38,18 +38,12 @@ from django.utils.translation import gettext, gettext_noop
 
 from studies.models import Case, Study, SubjectCodeAssignment
 
+from . import csv_upload
 from .audit import audit_log
+from .csv_upload import CsvRejected, RowError
 from .import_cases import patient_digest
 from .membership import StudyLocked
-from .reference_csv import (
-    ReferenceImportError,
-    RowError,
-    _decode,
-    _detect_delimiter,
-    _is_skipped,
-    _normalise_header,
-    _records,
-)
+from .reference_csv import ReferenceImportError
 
 __all__ = [
     "CODE_PATTERN",
@@ -72,6 +66,7 @@ ALIASES: Final = {
     "mrn": "patient_id",
     "code": "subject_code",
     "subject": "subject_code",
+    "subject_id": "subject_code",
     "patientname": "patient_name",
     "name": "patient_name",
 }
@@ -105,8 +100,7 @@ def _header(header_line: int, header: list[str]) -> tuple[dict[str, int], list[R
     errors: list[RowError] = []
     seen: dict[str, int] = {}
     for index, name in enumerate(header):
-        key = _normalise_header(name)
-        key = ALIASES.get(key, key)
+        key = csv_upload.normalise_header(name, ALIASES)
         if not key:
             continue
         if key not in COLUMNS:
@@ -123,10 +117,7 @@ def _header(header_line: int, header: list[str]) -> tuple[dict[str, int], list[R
             errors.append(RowError(header_line, name.strip(), gettext("the column appears twice.")))
         else:
             seen[key] = index
-    for required in REQUIRED:
-        if required not in seen:
-            errors.append(RowError(header_line, required, gettext("this required column is missing from the header.")))
-    return seen, errors
+    return seen, errors + csv_upload.missing_columns(header_line, seen, REQUIRED)
 
 
 def _name_parts(name: str) -> set[str]:
@@ -137,13 +128,8 @@ def _name_parts(name: str) -> set[str]:
 
 def subject_codes_parse(*, study: Study, text: str, new_patients: bool = False) -> list[_Row]:
     """Check every row of ``text``; raise :class:`SubjectCodeImportError` listing all problems. Writes nothing."""
-    delimiter = _detect_delimiter(text)
-    records = _records(text, delimiter)
-    header_line, header = 0, None
-    for line, cells in records:
-        if not _is_skipped(cells):
-            header_line, header = line, cells
-            break
+    file_records = csv_upload.records(text, csv_upload.detect_delimiter(text))
+    header_line, header = csv_upload.first_record(file_records)
     if header is None:
         raise SubjectCodeImportError(
             [
@@ -156,8 +142,8 @@ def subject_codes_parse(*, study: Study, text: str, new_patients: bool = False) 
         )
     seen, errors = _header(header_line, header)
     data = []
-    for line, cells in records:
-        if _is_skipped(cells):
+    for line, cells in file_records:
+        if csv_upload.is_skipped(cells):
             continue
         cells = cells + [""] * (len(header) - len(cells))
         if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
@@ -334,11 +320,9 @@ def subject_codes_import(
             ]
         )
     try:
-        text, _ = _decode(raw)
+        text, _ = csv_upload.decode(raw)
         with transaction.atomic():
-            locked = Study.objects.select_for_update().filter(pk=study.pk).values_list("locked", flat=True).first()
-            if locked:
-                raise StudyLocked()
+            csv_upload.lock_unlocked_study(study)
             rows = subject_codes_parse(study=study, text=text, new_patients=new_patients)
             replaced, _ = SubjectCodeAssignment.objects.filter(study=study).delete()
             pending = [r for r in rows if not r.matched]
@@ -367,7 +351,7 @@ def subject_codes_import(
                     "sha256": result.sha256,
                 },
             )
-    except ReferenceImportError as exc:
+    except CsvRejected as exc:
         if isinstance(exc, SubjectCodeImportError):
             raise
         raise SubjectCodeImportError(exc.errors) from None  # decoding / CSV syntax, from the shared helpers
