@@ -24,6 +24,9 @@ def _test_settings(settings, tmp_path):
     settings.UPLOAD_ROOT = tmp_path / "media" / "uploads"  # as in production: on the storage workers share
     # Fast hashing: the suite creates many accounts; production keeps Django's PBKDF2 default.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The tests' PACS (Orthanc, tests/dicom_net/) and their "server that is down" listen on loopback, which the
+    # server refuses by default (studies/services/remote_urls.py): allowed here by name, as an administrator would.
+    settings.DICOMWEB_ALLOW_HOSTS = ["127.0.0.1"]
     from django.core.cache import cache
 
     cache.clear()  # throttle counts (DRF) start at zero in every test

@@ -371,6 +371,11 @@ DEID_SECRET = os.environ.get("DEID_SECRET") or SECRET_KEY  # required unless DEV
 VBQ_MAPPING_KEY = os.environ.get("VBQ_MAPPING_KEY", "")
 VBQ_MAPPING_KEY_FROM_SECRET = DEV_SECRETS or env_bool("VBQ_MAPPING_KEY_FROM_SECRET", False)
 
+# DICOMweb servers a PI registers: the server refuses to connect to loopback, link-local (cloud metadata),
+# unspecified and multicast addresses (studies/services/remote_urls.py). Named exceptions, comma-separated host
+# names, IP addresses or CIDR ranges, e.g. a PACS on this machine: VBQ_DICOMWEB_ALLOW_HOSTS=127.0.0.1
+DICOMWEB_ALLOW_HOSTS = env_list("VBQ_DICOMWEB_ALLOW_HOSTS")
+
 # DICOM import: worker processes that inspect, de-identify and write files (unset: one per CPU, at most 8;
 # 0: everything in the importing process). Imports of fewer files than IMPORT_PARALLEL_MIN_FILES run in-process.
 IMPORT_PROCESSES = int(os.environ["VBQ_IMPORT_PROCESSES"]) if os.environ.get("VBQ_IMPORT_PROCESSES") else None

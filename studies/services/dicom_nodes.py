@@ -2,7 +2,9 @@
 
 Every change is audited (never a password or token). The rules are the models' validators plus: an AE title is
 unique on this server (it chooses the study), a server's name is unique in its study, a password or token is
-required for the authentication that needs one and is stored encrypted (:func:`dicomweb_pull.encrypt_secret`).
+required for the authentication that needs one and is stored encrypted (:func:`dicomweb_pull.encrypt_secret`), and
+the server's address is one this server may connect to (:func:`remote_urls.url_refusal`: no loopback, link-local or
+cloud metadata address, no credentials in the URL).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from studies.models import DicomReceiver, DicomWebServer, Study
 from .audit import audit_log
 from .dicom_listener import listener_settings
 from .dicomweb_pull import encrypt_secret
+from .remote_urls import url_refusal
 
 AE_TAKEN = gettext_noop("%(title)s is already used by another study on this server.")
 
@@ -86,6 +89,8 @@ def server_add(
         server.full_clean(exclude=["study", "created_by", "secret_encrypted"])
     except ValidationError as exc:
         errors.update(exc.message_dict)
+    if "url" not in errors and (refused := url_refusal(server.url)):
+        errors["url"] = [refused]
     if server.auth == DicomWebServer.Auth.BASIC and not server.username:
         errors.setdefault("username", []).append(_("Enter the user name for HTTP Basic authentication."))
     if server.auth != DicomWebServer.Auth.NONE and not secret:

@@ -28,6 +28,7 @@ from studies.models import DicomWebServer, ImportJob, Study
 
 from .audit import audit_log
 from .dicomweb_fetch import REQUEST_NAME
+from .remote_urls import AddressRefused, guarded_session, url_refusal
 from .subject_keys import mapping_fernet
 
 #: Seconds to wait for the server to connect and to answer each request.
@@ -73,10 +74,17 @@ def _secret(server: DicomWebServer) -> str:
 
 
 def client_for(server: DicomWebServer):
-    """A DICOMweb client for ``server`` with its credentials (HTTP Basic or a bearer token)."""
+    """A DICOMweb client for ``server`` with its credentials (HTTP Basic or a bearer token).
+
+    Raises ValidationError, before any request, when the server's address is refused by
+    :mod:`studies.services.remote_urls` (its URL, or the allow-list, may have changed since it was registered);
+    every request and redirect of the client is checked again when it connects."""
     from dicomweb_client.api import DICOMwebClient
 
-    session = requests.Session()
+    problem = url_refusal(server.url)
+    if problem:
+        raise ValidationError(refused_message(server.name, problem))
+    session = guarded_session()
     headers = {}
     if server.auth == DicomWebServer.Auth.BASIC:
         session.auth = (server.username, _secret(server))
@@ -89,8 +97,15 @@ def client_for(server: DicomWebServer):
     return client
 
 
+def refused_message(server_name: str, problem: str) -> str:
+    """What to tell the PI when the address of ``server_name`` is refused (``problem``: the policy's reason)."""
+    return _("%(server)s was not contacted: %(problem)s") % {"server": server_name, "problem": problem}
+
+
 def server_error(server_name: str, url: str, exc: Exception) -> str:
     """What to tell the PI when the server could not be used (never the exception's raw text alone)."""
+    if isinstance(exc, AddressRefused):  # a redirect, or a name that now resolves elsewhere
+        return refused_message(server_name, str(exc))
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         code = exc.response.status_code
         if code in (401, 403):
