@@ -1,5 +1,6 @@
 """Shared plumbing of the benchmarks: an isolated Django (temp var dir, throwaway SQLite or a scratch
-PostgreSQL database), phantom generation in parallel, a real Celery worker subprocess, JSON output.
+PostgreSQL database), phantom generation in parallel, the benches' study (users, phantoms imported, the demo's
+simulated ROIs), a real Celery worker subprocess, JSON output.
 
 Nothing here touches the developer's ``var/`` or their database: ``DATABASE_URL``, ``CELERY_BROKER_URL``,
 ``MEDIA_ROOT`` and ``VBQ_VAR_DIR`` are always set explicitly before Django starts.
@@ -184,6 +185,74 @@ def make_phantoms(subjects: Iterable, out_dir: Path, workers: int | None = None)
 
 def files_under(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).rglob("*.dcm") if p.is_file())
+
+
+# ------------------------------------------------------------------------------------------------ the study
+
+
+def bench_study(name: str, readers: Iterable[str], *, password: str | None = None, **settings) -> tuple:
+    """A study ``name`` (``settings``: study settings) of a PI ``bench-pi``, with one reader per username of
+    ``readers``; the users log in with ``password`` (None: they cannot). Returns (study, pi, reader users)."""
+    from django.contrib.auth import get_user_model
+
+    from studies.models import Membership
+    from studies.services.membership import study_create
+
+    users = get_user_model().objects
+    pi = users.create_user(username="bench-pi", password=password)
+    reader_users = [users.create_user(username=name, password=password) for name in readers]
+    study = study_create(name=name, created_by=pi, **settings)
+    Membership.objects.bulk_create(Membership(study=study, user=u, role=Membership.Role.READER) for u in reader_users)
+    return study, pi, reader_users
+
+
+def import_phantoms(study, phantom_dir: Path, subjects: Iterable):
+    """``dicom_import_run`` of ``phantom_dir`` into ``study``, each subject's Patient ID given its subject code;
+    the outcome. RuntimeError when a file is rejected: a phantom always imports, so the bench would be wrong."""
+    from studies.services.dicom_import import dicom_import_run
+
+    outcome = dicom_import_run(
+        study=study, source=phantom_dir, subject_codes={s.patient_id: s.subject_code for s in subjects}
+    )
+    if outcome.rejected:
+        raise RuntimeError(f"{outcome.rejected} phantom files rejected: {outcome.report[:3]}")
+    return outcome
+
+
+def draw_simulated_rois(study, reads, geometries: dict, *, batch_size: int = 500) -> int:
+    """The demo's six simulated ROIs (``simulate.simulated_rois``) on each read of ``reads`` (a queryset of the
+    study's reads), on the mid slice of its case as the demo command picks it (instances along the slice
+    normal). Stored with ``bulk_create``, not the services, so nothing is queued or scored. The number of ROIs.
+
+    ``geometries``: subject code -> the phantom's geometry (what :func:`make_phantoms` returns, by code).
+    """
+    from studies.demo import simulate
+    from studies.models import Instance, Roi
+
+    by_case: dict[str, list] = {}
+    for code, sop in (
+        Instance.objects.filter(series__case__study=study)
+        .order_by("series__case__subject_code", "slice_position", "id")
+        .values_list("series__case__subject_code", "sop_instance_uid")
+    ):
+        by_case.setdefault(code, []).append(sop)
+    rois = []
+    for read in reads.select_related("case", "reader"):
+        geometry = geometries[read.case.subject_code]
+        sop = by_case[read.case.subject_code][geometry.mid_slice_index]
+        for p in simulate.simulated_rois(geometry, reader=read.reader.username, read_number=read.read_number):
+            rois.append(
+                Roi(
+                    read=read,
+                    label=p["label"],
+                    shape=p["shape"],
+                    points_px=[[float(c), float(r)] for c, r in p["points_px"]],
+                    sop_instance_uid=sop,
+                    csf_level=p.get("csf_level", "L3" if p["label"] == "CSF" else ""),
+                )
+            )
+    Roi.objects.bulk_create(rois, batch_size=batch_size)
+    return len(rois)
 
 
 # ------------------------------------------------------------------------------------------------ worker

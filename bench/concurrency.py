@@ -168,52 +168,24 @@ def bare_project(folder: Path) -> Path:
 def build_study(phantom_dir: Path, subjects: list, geometries: dict, n_readers: int):
     """Import the phantoms, plan 2 reads per reader × case, draw and score the six ROIs of every read 1; each
     reader's working read (read 1 of case i mod n) in progress, the other reads 1 submitted."""
-    from django.contrib.auth import get_user_model
     from django.utils import timezone
 
     from scoring.services import study_rescore
-    from studies.demo import simulate
-    from studies.models import Case, Instance, Membership, Read, Roi
+    from studies.models import Case, Read
     from studies.services import reading
-    from studies.services.dicom_import import dicom_import_run
-    from studies.services.membership import study_create
 
-    User = get_user_model()
-    pi = User.objects.create_user(username="bench-pi", password=PASSWORD)
-    readers = [User.objects.create_user(username=f"reader{i + 1:02d}", password=PASSWORD) for i in range(n_readers)]
-    study = study_create(name="bench concurrency", created_by=pi, randomisation_seed=20261207, washout_days=28)
-    Membership.objects.bulk_create(Membership(study=study, user=u, role=Membership.Role.READER) for u in readers)
-    outcome = dicom_import_run(
-        study=study, source=phantom_dir, subject_codes={s.patient_id: s.subject_code for s in subjects}
+    study, pi, readers = C.bench_study(
+        "bench concurrency",
+        [f"reader{i + 1:02d}" for i in range(n_readers)],
+        password=PASSWORD,
+        randomisation_seed=20261207,
+        washout_days=28,
     )
-    if outcome.rejected:
-        raise RuntimeError(f"{outcome.rejected} phantom files rejected: {outcome.report[:3]}")
+    C.import_phantoms(study, phantom_dir, subjects)
     codes = sorted(s.subject_code for s in subjects)
     Case.objects.filter(study=study, subject_code__in=codes[::4]).update(is_control=True)
     reading.reading_plan_build(study=study, user=pi)
-    by_case: dict[str, list] = {}
-    for code, sop in (
-        Instance.objects.filter(series__case__study=study)
-        .order_by("series__case__subject_code", "slice_position", "id")
-        .values_list("series__case__subject_code", "sop_instance_uid")
-    ):
-        by_case.setdefault(code, []).append(sop)
-    rois = []
-    for read in Read.objects.filter(study=study, read_number=1).select_related("case", "reader"):
-        geometry = geometries[read.case.subject_code]
-        sop = by_case[read.case.subject_code][geometry.mid_slice_index]
-        for p in simulate.simulated_rois(geometry, reader=read.reader.username, read_number=1):
-            rois.append(
-                Roi(
-                    read=read,
-                    label=p["label"],
-                    shape=p["shape"],
-                    points_px=[[float(c), float(r)] for c, r in p["points_px"]],
-                    sop_instance_uid=sop,
-                    csf_level=p.get("csf_level", "L3" if p["label"] == "CSF" else ""),
-                )
-            )
-    Roi.objects.bulk_create(rois, batch_size=1000)
+    n_rois = C.draw_simulated_rois(study, Read.objects.filter(study=study, read_number=1), geometries, batch_size=1000)
     now = timezone.now()
     Read.objects.filter(study=study, read_number=1).update(status=Read.Status.SUBMITTED, submitted_at=now)
     work = []
@@ -222,7 +194,7 @@ def build_study(phantom_dir: Path, subjects: list, geometries: dict, n_readers: 
         work.append(read.pk)
     Read.objects.filter(pk__in=work).update(status=Read.Status.IN_PROGRESS, submitted_at=None, last_activity_at=now)
     study_rescore(study_id=study.pk, force=True)
-    return study, [(r.username, pk) for r, pk in zip(readers, work, strict=True)], len(rois)
+    return study, [(r.username, pk) for r, pk in zip(readers, work, strict=True)], n_rois
 
 
 # ------------------------------------------------------------------------------------------------ the client

@@ -52,56 +52,17 @@ READERS = ("reader1", "reader2", "reader3")
 
 
 def build_study(phantom_dir: Path, subjects: list, geometries: dict):
-    from django.contrib.auth import get_user_model
-
-    from studies.demo import simulate
-    from studies.models import Instance, Membership, Read, Roi
-    from studies.services import reading
-    from studies.services.dicom_import import dicom_import_run
-    from studies.services.membership import study_create
-
-    User = get_user_model()
-    pi = User.objects.create(username="bench-pi")
-    readers = [User.objects.create(username=name) for name in READERS]
-    study = study_create(name="bench scoring (VBQ demo scale)", created_by=pi, randomisation_seed=20261123)
-    Membership.objects.bulk_create(Membership(study=study, user=u, role=Membership.Role.READER) for u in readers)
-
-    t0 = time.perf_counter()
-    outcome = dicom_import_run(
-        study=study, source=phantom_dir, subject_codes={s.patient_id: s.subject_code for s in subjects}
-    )
-    import_s = time.perf_counter() - t0
-    if outcome.rejected:
-        raise RuntimeError(f"{outcome.rejected} phantom files rejected: {outcome.report[:3]}")
-    reading.reading_plan_build(study=study, user=pi)
-
-    # Mid slice of each case, as the demo command picks it (instances along the slice normal).
-    by_case: dict[str, list] = {}
-    for code, sop in (
-        Instance.objects.filter(series__case__study=study)
-        .order_by("series__case__subject_code", "slice_position", "id")
-        .values_list("series__case__subject_code", "sop_instance_uid")
-    ):
-        by_case.setdefault(code, []).append(sop)
-    rois = []
-    reads = Read.objects.filter(study=study).select_related("case", "reader")
-    for read in reads:
-        geometry = geometries[read.case.subject_code]
-        sop = by_case[read.case.subject_code][geometry.mid_slice_index]
-        for p in simulate.simulated_rois(geometry, reader=read.reader.username, read_number=read.read_number):
-            rois.append(
-                Roi(
-                    read=read,
-                    label=p["label"],
-                    shape=p["shape"],
-                    points_px=[[float(c), float(r)] for c, r in p["points_px"]],
-                    sop_instance_uid=sop,
-                    csf_level=p.get("csf_level", "L3" if p["label"] == "CSF" else ""),
-                )
-            )
-    Roi.objects.bulk_create(rois, batch_size=500)  # no services: nothing is queued or scored here
     from django.utils import timezone
 
+    from studies.models import Read
+    from studies.services import reading
+
+    study, pi, _ = C.bench_study("bench scoring (VBQ demo scale)", READERS, randomisation_seed=20261123)
+    t0 = time.perf_counter()
+    outcome = C.import_phantoms(study, phantom_dir, subjects)
+    import_s = time.perf_counter() - t0
+    reading.reading_plan_build(study=study, user=pi)
+    C.draw_simulated_rois(study, Read.objects.filter(study=study), geometries)  # nothing is queued or scored here
     Read.objects.filter(study=study).update(status=Read.Status.SUBMITTED, submitted_at=timezone.now())
     return study, import_s, outcome.accepted
 

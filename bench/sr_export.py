@@ -35,51 +35,18 @@ READERS = ("reader1", "reader2", "reader3")
 
 
 def build(tmp: Path, n_subjects: int):
-    from django.contrib.auth import get_user_model
     from django.utils import timezone
 
     from scoring.services import study_rescore
-    from studies.demo import simulate
-    from studies.models import Instance, Membership, Read
+    from studies.models import Read
     from studies.services import reading
-    from studies.services.dicom_import import dicom_import_run
-    from studies.services.membership import study_create
 
     subjects = C.phantom_subjects(n_subjects, "SRB")
     geometries = {g.subject_code: g for g in C.make_phantoms(subjects, tmp / "phantoms")}
-    User = get_user_model()
-    pi = User.objects.create(username="bench-pi")
-    readers = [User.objects.create(username=name) for name in READERS]
-    study = study_create(name="bench SR export", created_by=pi, randomisation_seed=20261123)
-    Membership.objects.bulk_create(Membership(study=study, user=u, role=Membership.Role.READER) for u in readers)
-    codes = {s.patient_id: s.subject_code for s in subjects}
-    dicom_import_run(study=study, source=tmp / "phantoms", subject_codes=codes)
+    study, pi, _ = C.bench_study("bench SR export", READERS, randomisation_seed=20261123)
+    C.import_phantoms(study, tmp / "phantoms", subjects)
     reading.reading_plan_build(study=study, user=pi)
-    by_case: dict[str, list] = {}
-    for code, sop in (
-        Instance.objects.filter(series__case__study=study)
-        .order_by("series__case__subject_code", "slice_position", "id")
-        .values_list("series__case__subject_code", "sop_instance_uid")
-    ):
-        by_case.setdefault(code, []).append(sop)
-    from studies.models import Roi
-
-    rois = []
-    for read in Read.objects.filter(study=study).select_related("case", "reader"):
-        geometry = geometries[read.case.subject_code]
-        sop = by_case[read.case.subject_code][geometry.mid_slice_index]
-        for p in simulate.simulated_rois(geometry, reader=read.reader.username, read_number=read.read_number):
-            rois.append(
-                Roi(
-                    read=read,
-                    label=p["label"],
-                    shape=p["shape"],
-                    points_px=[[float(c), float(r)] for c, r in p["points_px"]],
-                    sop_instance_uid=sop,
-                    csf_level=p.get("csf_level", "L3" if p["label"] == "CSF" else ""),
-                )
-            )
-    Roi.objects.bulk_create(rois, batch_size=500)
+    C.draw_simulated_rois(study, Read.objects.filter(study=study), geometries)
     Read.objects.filter(study=study).update(status=Read.Status.SUBMITTED, submitted_at=timezone.now())
     study_rescore(study_id=study.pk)
     return study
