@@ -9,7 +9,7 @@ from rest_framework import serializers
 from studies.models import Case, Membership, Read, ReferenceRecord, Roi, Study
 from studies.reference_format import REFERENCE_FIELDS
 from studies.services.membership import STUDY_SETTING_FIELDS
-from studies.services.reading import read_opens_at
+from studies.services.reading import ROI_FIELDS, read_opens_at
 
 from .schema import PointsField
 
@@ -172,14 +172,7 @@ class RoiSerializer(serializers.ModelSerializer):
         fields = (
             "id",
             "read",
-            "label",
-            "shape",
-            "points_px",
-            "sop_instance_uid",
-            "csf_level",
-            "excluded",
-            "exclusion_reason",
-            "exclusion_note",
+            *ROI_FIELDS,  # the fields a save writes (studies.services.roi_save), then the version it was edited at
             "version",
             "created_at",
             "updated_at",
