@@ -21,6 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from analytics import figure_cache, figures, reader_sets, services
@@ -29,6 +30,7 @@ from analytics.export_meanings import shown_columns
 from analytics.models import AnalysisCache
 from analytics.sections import exports as csv_exports
 from analytics.sections.common import CACHED_SECTIONS, SECTIONS
+from analytics.shown import message_shown, outcome_shown, section_title_shown, table_shown, table_title_shown
 from analytics.snapshot import all_tables, snapshot_filename
 from analytics.snapshot_jobs import snapshot_build_request, snapshot_state
 from studies.models import Study
@@ -73,16 +75,18 @@ LAYOUT: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 FIGURE_ORDER = ("vbq", "snr", "roisd", "mscore", "bmd", "tscore")
 FIGURE_TITLES = {
-    "ba-vbq": "Bland–Altman plots of VBQ",
-    "ba-snr": "Bland–Altman plots of SNR L1–L4",
-    "drift-vbq": "Reader drift: VBQ against position in the worklist",
-    "drift-snr": "Reader drift: SNR L1–L4 against position in the worklist",
-    "drift-roisd": "Reader drift: ROI SD against position in the worklist",
-    "box-vbq": "VBQ by WHO group",
-    "box-snr": "SNR L1–L4 by WHO group",
-    "box-mscore": "M-score by WHO group",
-    "scatter-vbq-bmd": "VBQ vs BMD with the regression line and its 95% confidence band",
-    "scatter-vbq-tscore": "VBQ vs T-score with the regression line and its 95% confidence band",
+    "ba-vbq": gettext_lazy("Bland–Altman plots of VBQ"),
+    "ba-snr": gettext_lazy("Bland–Altman plots of SNR L1–L4"),
+    "drift-vbq": gettext_lazy("Reader drift: VBQ against position in the worklist"),
+    "drift-snr": gettext_lazy("Reader drift: SNR L1–L4 against position in the worklist"),
+    "drift-roisd": gettext_lazy("Reader drift: ROI SD against position in the worklist"),
+    "box-vbq": gettext_lazy("VBQ by WHO group"),
+    "box-snr": gettext_lazy("SNR L1–L4 by WHO group"),
+    "box-mscore": gettext_lazy("M-score by WHO group"),
+    # xgettext:no-python-format ("95% c" is not a placeholder)
+    "scatter-vbq-bmd": gettext_lazy("VBQ vs BMD with the regression line and its 95% confidence band"),
+    # xgettext:no-python-format ("95% c" is not a placeholder)
+    "scatter-vbq-tscore": gettext_lazy("VBQ vs T-score with the regression line and its 95% confidence band"),
 }
 
 
@@ -99,7 +103,9 @@ def _figures(study: Study, state: services.SectionState, prefix: str) -> list[di
     out = []
     for name in names:
         title = FIGURE_TITLES.get(name) or (
-            f"ROC curves: {OUTCOMES[name[4:]][0]}" if name.startswith("roc-") and name[4:] in OUTCOMES else name
+            _("ROC curves: %(outcome)s") % {"outcome": outcome_shown(name[4:])}
+            if name.startswith("roc-") and name[4:] in OUTCOMES
+            else name
         )
         urls = {
             fmt: reverse("analytics-figure", kwargs={"study_id": study.pk, "name": name, "fmt": fmt}) + f"?v={version}"
@@ -126,10 +132,12 @@ def _table_html(tab: dict) -> str:
         return ' class="num"' if i < len(numeric) and numeric[i] and i > 0 else ""
 
     head = "".join(f'<th scope="col"{cls(i)}>{escape(col)}</th>' for i, col in enumerate(tab["columns"]))
+    english = tab.get("english_cells") or [()] * len(tab["rows"])  # cells kept English (analytics.shown)
     body = []
-    for row, row_class in zip(tab["rows"], tab["row_classes"], strict=False):
+    for row, row_class, row_english in zip(tab["rows"], tab["row_classes"], english, strict=False):
+        lang = [' lang="en"' if i < len(row_english) and row_english[i] else "" for i in range(len(row))]
         cells = "".join(
-            f'<th scope="row">{escape(value)}</th>' if i == 0 else f"<td{cls(i)}>{escape(value)}</td>"
+            f'<th scope="row"{lang[i]}>{escape(value)}</th>' if i == 0 else f"<td{cls(i)}{lang[i]}>{escape(value)}</td>"
             for i, value in enumerate(row)
         )
         body.append(f'<tr class="{escape(row_class)}">{cells}</tr>' if row_class else f"<tr>{cells}</tr>")
@@ -142,7 +150,7 @@ def _tables_by_id(study: Study, state: services.SectionState) -> dict[str, dict]
     result = state.result or {}
     out = {}
     for tab in result.get("tables", []):
-        tab = dict(tab)
+        tab = table_shown(tab, state.section)
         tab["csv_url"] = reverse(
             "analytics-table-csv",
             kwargs={"study_id": study.pk, "section": state.section.replace(":", "-"), "table": tab["id"]},
@@ -193,8 +201,9 @@ def _section_page(request, study_id: int, page: str):
         "section": section,
         "title": SECTIONS.get(page, page),
         "result": state.result,
+        "messages_shown": [message_shown(m) for m in (state.result or {}).get("messages", [])],
         "blocks": _blocks(study, page, state) if state.result else [],
-        "outcomes": [{"key": k, "label": v[0], "selected": section == f"roc:{k}"} for k, v in OUTCOMES.items()],
+        "outcomes": [{"key": k, "label": outcome_shown(k), "selected": section == f"roc:{k}"} for k in OUTCOMES],
         "refresh_url": reverse("analytics-refresh", kwargs={"study_id": study.pk}),
     }
     if page == "agreement":
@@ -210,19 +219,23 @@ def _section_page(request, study_id: int, page: str):
 
 #: The sample-size form's fields: name -> (label, default, type).
 SAMPLE_SIZE_FIELDS: dict[str, tuple[str, float | int, type]] = {
-    "icc": ("Expected ICC", 0.8, float),
-    "null": ("Null ICC (smallest acceptable)", 0.6, float),
-    "raters": ("Readers (ratings per case)", 3, int),
-    "alpha": ("α (one-sided)", 0.05, float),
-    "power": ("Power", 0.8, float),
+    "icc": (gettext_lazy("Expected ICC"), 0.8, float),
+    "null": (gettext_lazy("Null ICC (smallest acceptable)"), 0.6, float),
+    "raters": (gettext_lazy("Readers (ratings per case)"), 3, int),
+    "alpha": (gettext_lazy("α (one-sided)"), 0.05, float),
+    "power": (gettext_lazy("Power"), 0.8, float),
 }
 #: One line of help under each field of the sample-size form, in a clinician's words.
 SAMPLE_SIZE_HELP: dict[str, str] = {
-    "icc": "The agreement you expect between readers (0 to 1), from a pilot or the literature.",
-    "null": "The lowest agreement that would still be acceptable: the study should show the ICC is above it.",
-    "raters": "How many readers measure every case.",
-    "alpha": "The risk of concluding the ICC is above the acceptable value when it is not (usually 0.05).",
-    "power": "The chance of showing it when the ICC really is the expected value (usually 0.8 or 0.9).",
+    "icc": gettext_lazy("The agreement you expect between readers (0 to 1), from a pilot or the literature."),
+    "null": gettext_lazy(
+        "The lowest agreement that would still be acceptable: the study should show the ICC is above it."
+    ),
+    "raters": gettext_lazy("How many readers measure every case."),
+    "alpha": gettext_lazy(
+        "The risk of concluding the ICC is above the acceptable value when it is not (usually 0.05)."
+    ),
+    "power": gettext_lazy("The chance of showing it when the ICC really is the expected value (usually 0.8 or 0.9)."),
 }
 
 
@@ -243,11 +256,16 @@ def _sample_size(request, study: Study, n_readers: int) -> dict:
         try:
             number = kind(raw) if kind is float else int(raw, 10)
         except ValueError:
-            errors.append(f"{label}: “{raw[:20]}” is not a {'whole number' if kind is int else 'number'}.")
+            wrong = (
+                _("%(label)s: “%(value)s” is not a whole number.")
+                if kind is int
+                else _("%(label)s: “%(value)s” is not a number.")
+            )
+            errors.append(wrong % {"label": label, "value": raw[:20]})
             values[name] = default
             continue
         if kind is float and not math.isfinite(number):
-            errors.append(f"{label} must be a finite number.")
+            errors.append(_("%(label)s must be a finite number.") % {"label": label})
             number = default
         values[name] = number
     current_n = study.cases.count()
@@ -346,8 +364,8 @@ def exports(request, study_id: int):
             table_links.append(
                 {
                     "section": section,
-                    "section_title": (state.result or {}).get("title", section),
-                    "title": tab["title"],
+                    "section_title": section_title_shown(section),
+                    "title": table_title_shown(tab["id"], tab["title"], section),
                     "url": reverse(
                         "analytics-table-csv",
                         kwargs={"study_id": study.pk, "section": section.replace(":", "-"), "table": tab["id"]},

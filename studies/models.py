@@ -49,14 +49,14 @@ class Study(models.Model):
         REMOVE = "remove", _("Remove dates")
 
     class ReaderRoiStats(models.TextChoices):
-        NONE = "none", "None: readers see no ROI statistics"
-        QUALITY = "quality", "Quality: n, area and the QC warnings (no SI values)"
-        FULL = "full", "Full: n, area, mean, median and SD of each ROI"
+        NONE = "none", _("None: readers see no ROI statistics")
+        QUALITY = "quality", _("Quality: n, area and the QC warnings (no SI values)")
+        FULL = "full", _("Full: n, area, mean, median and SD of each ROI")
 
     class ConsensusRule(models.TextChoices):
-        FIRST_READS = "first_reads", "Mean over readers of their first reads"
-        ALL_READS = "all_reads", "Mean over all reads"
-        READER = "reader", "One chosen reader's first read"
+        FIRST_READS = "first_reads", _("Mean over readers of their first reads")
+        ALL_READS = "all_reads", _("Mean over all reads")
+        READER = "reader", _("One chosen reader's first read")
 
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)

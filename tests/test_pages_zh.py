@@ -5,6 +5,10 @@ an English one. Stored values (import codes and reasons, job errors) stay Englis
 
 from __future__ import annotations
 
+import json
+import re
+from html.parser import HTMLParser
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -334,3 +338,230 @@ def test_a_pull_is_confirmed_in_chinese(client, study):
     pulled = client.post(url, {"action": "pull", "server": server.pk, "pick": "1.2.3|"}, follow=True, **ZH)
     assert pulled.status_code == 200
     assert "正在从 PACS 拉取 1 项：请在下方查看导入进度。" in pulled.content.decode()
+
+
+# ---------------------------------------------------------------------------------------------- no English left
+#
+# Every page a PI, a reader and an admin can open, asked for in Chinese, and the viewer's page config: no run of
+# 3 or more English words may be shown outside what is English on purpose — marked ``lang="en"`` (the dashboard's
+# statistical tables and their method notes, stored import reasons), code (``<code>``, ``<kbd>``), URLs, names
+# and abbreviations (all-capital words such as VBQ, SNR, ICC, DICOM, ROI, CSV, PACS, and the users' and studies'
+# names below). Django's own admin pages are not ours to translate and are left out.
+
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+_UNSHOWN = {"script", "style", "template", "code", "kbd", "samp", "pre"}
+_SHOWN_ATTRIBUTES = ("title", "aria-label", "placeholder", "alt")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’]*(?:-[A-Za-z]+)*")
+_WORD_RUN = re.compile(r"[A-Za-z][A-Za-z'’\-]*(?:[\s,;:()/.\"“”‘’!?–—-]+[A-Za-z][A-Za-z'’\-]*)+")
+_URL = re.compile(r"(?:https?://|/)\S*")
+#: Names in the test data (users, studies) and words that are the same in a Chinese sentence.
+NAMES = {"pi", "reader", "other_reader", "admin", "reader1", "reader2", "reader3", "vbq", "vs", "qct", "synthetic"}
+
+
+class _ShownText(HTMLParser):
+    """The text a person sees (and hears: title, aria-label, alt) of an HTML page, and its JSON script blocks."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.open: list[tuple[str, bool]] = []  # (tag, not shown / English on purpose)
+        self.texts: list[str] = []
+        self.json: list[str] = []
+        self._in_json = False
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: v or "" for k, v in attrs}
+        hidden = (self.open and self.open[-1][1]) or tag in _UNSHOWN or a.get("lang", "").startswith("en")
+        self._in_json = tag == "script" and a.get("type") == "application/json"
+        if not hidden:
+            self.texts += [a[k] for k in _SHOWN_ATTRIBUTES if a.get(k)]
+            if tag == "input" and a.get("type") in ("submit", "button"):
+                self.texts.append(a.get("value", ""))
+        if tag not in _VOID:
+            self.open.append((tag, bool(hidden)))
+
+    def handle_endtag(self, tag):
+        for i in range(len(self.open) - 1, -1, -1):
+            if self.open[i][0] == tag:
+                del self.open[i:]
+                break
+        self._in_json = False
+
+    def handle_data(self, data):
+        if self._in_json:
+            self.json.append(data)
+        elif not (self.open and self.open[-1][1]):
+            self.texts.append(data)
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def english_runs(text: str, n: int = 3) -> list[str]:
+    """The stretches of ``text`` holding ``n`` or more consecutive English words (names and capitals left out)."""
+    runs = []
+    for m in _WORD_RUN.finditer(_URL.sub(" ", text)):
+        longest = current = 0
+        for word in _WORD.findall(m.group(0)):
+            plain = word.lower() in NAMES or word.isupper()
+            current = 0 if plain else current + 1
+            longest = max(longest, current)
+        if longest >= n:
+            runs.append(m.group(0))
+    return runs
+
+
+def english_shown(html: str) -> list[str]:
+    """The shown texts of a page (and the string values with a space of its JSON config) with English in them."""
+    parser = _ShownText()
+    parser.feed(html)
+    texts = [" ".join(t.split()) for t in parser.texts]
+    texts += [s for blob in parser.json for s in _strings(json.loads(blob)) if " " in s]
+    return [t for t in texts if english_runs(t)]
+
+
+def test_the_english_finder():
+    assert english_runs("Reading progress of the study") == ["Reading progress of the study"]
+    assert english_runs("阅片进度 reader1 VBQ vs QCT — 已提交") == []
+    assert english_runs("请查看 https://pacs.example.org/dicom-web/studies 的说明") == []
+    html = (
+        '<p title="Every submitted read">x</p><div lang="en"><p>Kept in English on purpose</p></div>'
+        "<code>manage.py stats icc-sample-size</code><script>var a = 'not shown at all';</script>"
+        '<script type="application/json">{"help": "Draw the ellipse here", "url": "/api/reads/1/rois/"}</script>'
+    )
+    assert english_shown(html) == ["Every submitted read", "Draw the ellipse here"]
+
+
+EMPTY_REASON = "The file is empty (0 bytes)."
+
+
+@pytest.fixture
+def full_world(world, settings, tmp_path):
+    """``world`` plus a computed synthetic study of the same PI (every dashboard table, figure and message), import
+    jobs in each state, a read of each status and a submitted read its reader may open."""
+    from analytics import tasks
+    from analytics.synthetic import synthetic_study
+    from studies.models import Read
+
+    settings.VAR_DIR = tmp_path / "var"
+    syn = synthetic_study(n_cases=20, seed=7, pi=world.pi, name="Synthetic")
+    assert tasks.study_analytics_refresh(syn.study.pk)["failed"] == []
+    jobs = [
+        ImportJob.objects.create(
+            study=world.study,
+            source="x.zip",
+            status=ImportJob.Status.DONE,
+            total=2,
+            done=2,
+            rejected=1,
+            report=[{"file": "a.dcm", "outcome": "rejected", "code": "empty", "reason": EMPTY_REASON}],
+        ),
+        ImportJob.objects.create(study=world.study, source="y.zip", status=ImportJob.Status.RUNNING, total=5, done=2),
+        ImportJob.objects.create(study=world.study, source="z.zip", status=ImportJob.Status.FAILED, error=QUEUE_DOWN),
+    ]
+    submitted = syn.study.reads.filter(status=Read.Status.SUBMITTED).order_by("-read_number", "pk").first()
+    return type("FullWorld", (), {"w": world, "syn": syn.study, "jobs": jobs, "submitted": submitted})
+
+
+def _pages(fw) -> dict[str, list[str]]:
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    w, syn = fw.w, fw.syn
+    study_pages = (
+        "study-detail",
+        "study-settings",
+        "study-imports",
+        "study-dicom-network",
+        "study-cases",
+        "study-reads",
+        "study-reference",
+        "study-subject-codes",
+        "study-subject-keys",
+        "study-audit",
+        "analytics-overview",
+        "analytics-agreement",
+        "analytics-table1",
+        "analytics-groups",
+        "analytics-roc",
+        "analytics-correlation",
+        "analytics-exports",
+    )
+    agreement = reverse("analytics-agreement", args=[syn.pk])
+    roc = reverse("analytics-roc", args=[syn.pk])
+    invited = f.make_user("invited")
+    uid = urlsafe_base64_encode(force_bytes(invited.pk))
+    return {
+        "pi": [
+            reverse("home"),
+            reverse("study-list"),
+            *(reverse(name, args=[s.pk]) for s in (w.study, syn) for name in study_pages),
+            *(reverse("study-import-detail", args=[w.study.pk, job.pk]) for job in fw.jobs),
+            f"{agreement}?ss_icc=0.8&ss_null=0.6",
+            f"{agreement}?ss_icc=abc&ss_null=0.6&ss_raters=2.5",
+            f"{roc}?outcome=op_vs_rest",
+            f"{roc}?outcome=low_vs_normal",
+            reverse("read-viewer", args=[w.read.pk]),
+            reverse("read-viewer", args=[fw.submitted.pk]),
+            reverse("notification-preferences"),
+            reverse("password-change"),
+            reverse("password-change-done"),
+        ],
+        "reader": [
+            reverse("home"),
+            reverse("study-detail", args=[w.study.pk]),
+            reverse("read-viewer", args=[w.read.pk]),
+            reverse("notification-preferences"),
+        ],
+        "submitted reader": [reverse("study-detail", args=[syn.pk]), reverse("read-viewer", args=[fw.submitted.pk])],
+        "admin": [
+            reverse("study-list"),
+            reverse("site-audit"),
+            reverse("study-create"),
+        ],
+        "anonymous": [
+            reverse("login"),
+            reverse("password-set", args=[uid, default_token_generator.make_token(invited)]),
+            reverse("password-set-done"),
+        ],
+    }
+
+
+def test_no_english_sentences_on_any_page_in_chinese(full_world, client):
+    fw = full_world
+    users = {"pi": fw.w.pi, "reader": fw.w.reader, "submitted reader": fw.submitted.reader, "admin": fw.w.admin}
+    found = {}
+    for who, urls in _pages(fw).items():
+        client.logout()
+        if who in users:
+            client.force_login(users[who])
+        for url in urls:
+            response = client.get(url, follow=True, **ZH)
+            assert response.status_code == 200, (who, url)
+            html = response.content.decode()
+            assert '<html lang="zh-hans">' in html, (who, url)
+            for text in english_shown(html):
+                found.setdefault(text, f"{who} {url}")
+    assert found == {}
+
+
+def test_english_pages_keep_their_words(full_world, client):
+    """The translations are the page's only change: in English every dashboard table keeps its stored title."""
+    from analytics.models import AnalysisCache
+    from analytics.shown import table_title_shown
+
+    with translation.override("en-gb"):
+        for row in AnalysisCache.objects.filter(study=full_world.syn):
+            for tab in row.result.get("tables", []):
+                assert table_title_shown(tab["id"], tab["title"], row.section) == tab["title"]
+    client.force_login(full_world.w.pi)
+    html = _page(client, reverse("analytics-agreement", args=[full_world.syn.pk]) + "?ss_icc=0.8", EN)
+    assert "<h2>Bland–Altman agreement</h2>" in html and "Readers (ratings per case)" in html
+    assert "The agreement you expect between readers" in html and ' lang="en"' not in html
