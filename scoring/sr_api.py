@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -43,9 +44,9 @@ def _sr():
 
 
 def _sr_send():
-    from scoring.sr_send import sr_send
+    from scoring.sr_send import sr_send_scope
 
-    return sr_send
+    return sr_send_scope
 
 
 class SrUnavailableError(APIException):
@@ -104,7 +105,7 @@ class ReadSrView(APIView):
 
 def _zip_response(reads: list[Read], name: str, *, folders: bool) -> StreamingHttpResponse:
     if not reads:
-        raise SrUnavailableError(_sr().NOTHING)
+        raise SrUnavailableError(gettext(_sr().NOTHING))
     stream = _sr().sr_zip_stream(reads, folders=folders)
     return _attachment(StreamingHttpResponse(stream, content_type=ZIP), name)
 
@@ -177,14 +178,11 @@ class StudySrSendView(APIView):
         body.is_valid(raise_exception=True)
         v = body.validated_data
         server = get_object_or_404(DicomWebServer, pk=v["server"], study=study)
-        filters = {"study": study, "status": Read.Status.SUBMITTED}
-        if "read" in v:
-            read = get_object_or_404(Read, pk=v["read"], study=study)
-            if read.status != Read.Status.SUBMITTED:
-                raise SrUnavailableError(_sr().NOT_SUBMITTED.format(status=read.get_status_display().lower()))
-            filters["pk"] = read.pk
-        if "case" in v:
-            filters["case"] = get_object_or_404(Case, pk=v["case"], study=study)
+        read = get_object_or_404(Read, pk=v["read"], study=study) if "read" in v else None
+        case = get_object_or_404(Case, pk=v["case"], study=study) if "case" in v else None
         # a Django ValidationError (nothing to send, the server failed) is a 400 in the API's one error shape
-        result = _sr_send()(study=study, server=server, reads=_sr().reads_for_sr(**filters), user=request.user)
+        try:
+            result = _sr_send()(study=study, server=server, user=request.user, case=case, read=read)
+        except _sr().SrUnavailable as exc:
+            raise SrUnavailableError(str(exc)) from exc
         return Response({"server": result.server, "sent": result.sent, "not_sent": result.not_sent})

@@ -21,6 +21,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from pydicom.errors import InvalidDicomError
 
 from scoring import dicom_sr
@@ -29,12 +32,13 @@ from studies.models import Instance, Read, Roi, Study
 
 log = logging.getLogger(__name__)
 
-NOT_SUBMITTED = (
-    "This read has not been submitted yet: its DICOM SR is written once the reader submits it (status: {status})."
+# Why a read has no SR, in English (marked for translation; gettext'd where raised, in the asker's language).
+NOT_SUBMITTED = gettext_noop(
+    "This read has not been submitted yet: its DICOM SR is written once the reader submits it (status: %(status)s)."
 )
-VOIDED = "This read was voided by the PI: it has no DICOM SR."
-SCORING = "This read's measurements are still being computed: try again in a minute."
-NOTHING = "No read here has been submitted yet: there is no DICOM SR to download."
+VOIDED = gettext_noop("This read was voided by the PI: it has no DICOM SR.")
+SCORING = gettext_noop("This read's measurements are still being computed: try again in a minute.")
+NOTHING = gettext_noop("No read here has been submitted yet: there is no DICOM SR to download.")
 
 #: Statistics a reader may see per ``Study.reader_roi_stats`` value (the PI: all of them).
 SHOWN = {
@@ -46,6 +50,11 @@ SHOWN = {
 
 class SrUnavailable(Exception):
     """This read has no SR now; the message says why, for the person who asked."""
+
+
+def not_submitted(read: Read) -> str:
+    """Why ``read`` (not submitted) has no SR, in the active language."""
+    return _(NOT_SUBMITTED) % {"status": read.get_status_display().lower()}
 
 
 @dataclass(frozen=True)
@@ -94,14 +103,17 @@ class SrBuilder:
     def _image(self, roi: Roi) -> dicom_sr.SrImage:
         instance = self.instances.get(roi.sop_instance_uid)
         if instance is None:
-            raise SrUnavailable(f"The slice {roi.label} was drawn on is no longer stored.")
+            raise SrUnavailable(_("The slice %(label)s was drawn on is no longer stored.") % {"label": roi.label})
         name = instance.file.name
         if name not in self._headers:
             try:
                 with instance.file.open("rb") as fh:
                     self._headers[name] = dicom_sr.read_header(fh)
             except (OSError, InvalidDicomError, dicom_sr.SrError) as exc:
-                message = f"The stored image {roi.label} was drawn on cannot be read ({exc})."
+                message = _("The stored image %(label)s was drawn on cannot be read (%(error)s).") % {
+                    "label": roi.label,
+                    "error": exc,
+                }
                 self._headers[name] = SrUnavailable(message)
         header = self._headers[name]
         if isinstance(header, SrUnavailable):
@@ -110,13 +122,13 @@ class SrBuilder:
 
     def _check(self, read: Read) -> None:
         if read.status == Read.Status.VOIDED:
-            raise SrUnavailable(VOIDED)
+            raise SrUnavailable(_(VOIDED))
         if read.status != Read.Status.SUBMITTED:
-            raise SrUnavailable(NOT_SUBMITTED.format(status=read.get_status_display().lower()))
-        _, digest, complete = _read_inputs(read, self.inputs.get(read.pk, []))
+            raise SrUnavailable(not_submitted(read))
+        _inputs, digest, complete = _read_inputs(read, self.inputs.get(read.pk, []))
         score = getattr(read, "score", None)
         if not complete or score is None or score.inputs_digest != digest:
-            raise SrUnavailable(SCORING)
+            raise SrUnavailable(_(SCORING))
 
     def sr_read(self, read: Read) -> dicom_sr.SrRead:
         """The plain data of one read for :func:`scoring.dicom_sr.read_sr` (raises :class:`SrUnavailable`)."""
@@ -170,7 +182,7 @@ class SrBuilder:
             raise SrUnavailable(str(exc)) from exc
         except (ValueError, TypeError) as exc:  # highdicom refused a value: one read, never a broken zip stream
             log.exception("DICOM SR of read %s could not be built", read.pk)
-            raise SrUnavailable(f"This read could not be written as DICOM SR ({exc}).") from exc
+            raise SrUnavailable(_("This read could not be written as DICOM SR (%(error)s).") % {"error": exc}) from exc
         buffer = io.BytesIO()
         sr.save_as(buffer, enforce_file_format=True)
         return SrFile(name=sr_file_name(read), data=buffer.getvalue(), sop_instance_uid=str(sr.SOPInstanceUID))
@@ -250,7 +262,8 @@ def sr_zip_stream(reads: Sequence[Read], *, folders: bool = False, chunk: int = 
             row = [read.case.subject_code, read.reader.get_username(), read.read_number]
             when = read.submitted_at.isoformat() if read.submitted_at else ""
             try:
-                sr = builder.build(read)
+                with translation.override("en"):  # manifest.csv is for programs: English, as every CSV export
+                    sr = builder.build(read)
             except SrUnavailable as exc:
                 rows.writerow(["", *row, when, "", str(exc)])
                 continue

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 import pydicom
 import requests
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from scoring import sr_export
-from studies.models import DicomWebServer, Read, Study
+from studies.models import Case, DicomWebServer, Read, Study
 from studies.services.audit import audit_log
 from studies.services.dicomweb_pull import client_for, server_error
 
@@ -57,11 +58,14 @@ def sr_send(*, study: Study, server: DicomWebServer, reads: list[Read], user) ->
     send, too much for one request, or the server cannot be used.
     """
     if not reads:
-        raise ValidationError(sr_export.NOTHING)
+        raise ValidationError(_("No read here has been submitted yet: there is no DICOM SR to send."))
     if len(reads) > MAX_READS:
         raise ValidationError(
-            f"{len(reads):,} reads are more than one send takes ({MAX_READS:,}): send case by case, or import the "
-            "study's SR zip into the PACS."
+            _(
+                "%(n)s reads are more than one send takes (%(max)s): send case by case, or import the study's SR "
+                "zip into the PACS."
+            )
+            % {"n": f"{len(reads):,}", "max": f"{MAX_READS:,}"}
         )
     builder = sr_export.SrBuilder(reads)
     result = SendResult(server=server.name)
@@ -75,18 +79,19 @@ def sr_send(*, study: Study, server: DicomWebServer, reads: list[Read], user) ->
     try:
         for start in range(0, len(ready), BATCH):
             batch = ready[start : start + BATCH]
-            answer = client.store_instances([pydicom.dcmread(io.BytesIO(sr.data)) for _, sr in batch])
+            answer = client.store_instances([pydicom.dcmread(io.BytesIO(sr.data)) for _read, sr in batch])
             failed = {str(item.ReferencedSOPInstanceUID) for item in answer.get("FailedSOPSequence", [])}
             for read, sr in batch:
                 if sr.sop_instance_uid in failed:
-                    result.not_sent.append(_row(read, reason=f"{server.name} refused to store it."))
+                    refused = _("%(server)s refused to store it.") % {"server": server.name}
+                    result.not_sent.append(_row(read, reason=refused))
                 else:
                     result.sent.append(_row(read, sr_sop_instance_uid=sr.sop_instance_uid))
     except _NETWORK_ERRORS as exc:
-        raise ValidationError(
-            server_error(server.name, server.url, exc)
-            + (f" {len(result.sent)} SR(s) were stored before the error." if result.sent else "")
-        ) from exc
+        message = server_error(server.name, server.url, exc)
+        if result.sent:
+            message += " " + _("%(n)s SR(s) were stored before the error.") % {"n": len(result.sent)}
+        raise ValidationError(message) from exc
     finally:
         if result.sent:
             audit_log(
@@ -97,3 +102,22 @@ def sr_send(*, study: Study, server: DicomWebServer, reads: list[Read], user) ->
                 data={"server": server.name, "sent": len(result.sent), "not_sent": len(result.not_sent)},
             )
     return result
+
+
+def sr_send_scope(
+    *, study: Study, server: DicomWebServer, user, case: Case | None = None, read: Read | None = None
+) -> SendResult:
+    """STOW-RS the SRs of the study's submitted reads — all of them, one case's (``case``) or one read (``read``) —
+    to ``server``: the one scope rule of the API (``POST /api/studies/{id}/sr/send/``) and the Hospital DICOM page.
+
+    Raises :class:`scoring.sr_export.SrUnavailable` when ``read`` is not submitted, and what :func:`sr_send`
+    raises.
+    """
+    filters = {"study": study, "status": Read.Status.SUBMITTED}
+    if read is not None:
+        if read.status != Read.Status.SUBMITTED:
+            raise sr_export.SrUnavailable(sr_export.not_submitted(read))
+        filters["pk"] = read.pk
+    if case is not None:
+        filters["case"] = case
+    return sr_send(study=study, server=server, reads=sr_export.reads_for_sr(**filters), user=user)

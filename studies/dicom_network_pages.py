@@ -1,5 +1,6 @@
-"""PI page: hospital DICOM (issue #19) — the AE title a PACS sends the study's images to, DICOMweb servers, and
-searching and pulling images from them.
+"""PI page: hospital DICOM (issue #19) — the AE title a PACS sends the study's images to, DICOMweb servers,
+searching and pulling images from them, and sending the reads' DICOM SRs to them (that form posts to scoring's
+:func:`scoring.pages.sr_send_page`: studies does not import scoring).
 
 Only the study's PI (404 for non-members, 403 for readers). Search results are the PACS's identified data: they are
 shown in the response to the search and never stored (the page is sent with ``Cache-Control: no-store``). The
@@ -14,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
-from studies.models import DicomReceiver, DicomWebServer
+from studies.models import Case, DicomReceiver, DicomWebServer, Read, Study
 from studies.permissions import study_for_pi
 from studies.services.dicom_nodes import listener_address, receiver_clear, receiver_set, server_add, server_delete
 from studies.services.dicomweb_pull import pull_create, search
@@ -33,17 +34,30 @@ def _errors(exc: ValidationError) -> dict[str, list[str]]:
     return errors
 
 
+def page_context(study: Study) -> dict:
+    """What the page shows of ``study`` whatever the action (also for scoring's "Send DICOM SR" form, which posts
+    to :func:`scoring.pages.sr_send_page` and answers with this page)."""
+    submitted = study.reads.filter(status=Read.Status.SUBMITTED)
+    return {
+        "study": study,
+        "servers": list(DicomWebServer.objects.filter(study=study)),
+        "listener": listener_address(),
+        "auth_choices": DicomWebServer.Auth.choices,
+        "receiver": DicomReceiver.objects.filter(study=study).first(),
+        "sr_submitted": submitted.count(),
+        # the cases the send form offers: those with a submitted read (the rest have no SR to send)
+        "sr_cases": list(
+            Case.objects.filter(pk__in=submitted.values("case_id"))
+            .order_by("subject_code")
+            .values("pk", "subject_code")
+        ),
+    }
+
+
 @login_required
 def dicom_network_page(request, study_id: int):
     study = study_for_pi(request.user, study_id)
-    servers = list(DicomWebServer.objects.filter(study=study))
-    context: dict = {
-        "study": study,
-        "servers": servers,
-        "listener": listener_address(),
-        "auth_choices": DicomWebServer.Auth.choices,
-    }
-    context["receiver"] = DicomReceiver.objects.filter(study=study).first()
+    context = page_context(study)
     status = 200
     if request.method == "POST":
         action = request.POST.get("action", "")

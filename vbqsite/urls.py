@@ -9,6 +9,7 @@ from vbqsite.favicon import favicon
 urlpatterns = [
     path("", include("studies.urls")),
     path("", include("notifications.urls")),
+    path("", include("scoring.page_urls")),
     path("api/analytics/", include("analytics.api.urls")),
     path("api/", include("scoring.urls")),
     path("api/", include("studies.api.urls")),

@@ -107,6 +107,8 @@ MATRIX = {
     "api-study-subject-codes-rekey": ("post", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 409, 404)),
     # Hospital DICOM (#19): the PI's; search and pull without a body are refused with the reason (400)
     "study-dicom-network": ("get", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 200, 404)),
+    # the Hospital DICOM page's "Send DICOM SR" form (scoring.pages): an empty form (no server) is the PI's 400
+    "study-sr-send": ("post", lambda i: {"study_id": i["study"]}, S(302, 404, 403, 403, 400, 404)),
     "api-study-dicom-receiver": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
     "api-study-dicomweb-servers": ("get", lambda i: {"pk": i["study"]}, S(401, 404, 403, 403, 200, 404)),
     "api-study-dicomweb-server": (
