@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from analytics.models import AgreementReaders
 from studies.models import Membership, Study
@@ -43,14 +44,14 @@ def agreement_readers_set(*, study: Study, reader_ids: Iterable[Any]) -> list[in
     for value in reader_ids:
         text = str(value).strip()
         if not text.isascii() or not text.isdigit():
-            raise ValueError(f"{value!r} is not a reader id (whole numbers only).")
+            raise ValueError(gettext("%(value)s is not a reader id (whole numbers only).") % {"value": repr(value)})
         chosen.add(int(text))
     unknown = sorted(chosen - set(readers))
     if unknown:
-        raise ValueError(f"User {unknown[0]} is not a reader of this study.")
+        raise ValueError(gettext("User %(id)s is not a reader of this study.") % {"id": unknown[0]})
     if chosen and len(chosen) < 2:
         raise ValueError(
-            "An inter-rater ICC needs at least 2 readers: choose 2 or more (or every reader, the default)."
+            gettext("An inter-rater ICC needs at least 2 readers: choose 2 or more (or every reader, the default).")
         )
     ids = [] if chosen == set(readers) else sorted(chosen)
     AgreementReaders.objects.update_or_create(study=study, defaults={"reader_ids": ids})

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from studies.protocol import LABEL_CHOICES, PROTOCOLS, protocol_for
@@ -24,7 +25,7 @@ def _new_seed() -> int:
 def validate_finite(value) -> None:
     """A number, not NaN or ±infinity."""
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValidationError("Enter a finite number.", code="not_finite")
+        raise ValidationError(gettext("Enter a finite number."), code="not_finite")
 
 
 #: Bounds of the study settings the API and the settings page enforce (``Study.clean`` adds the cross-field rules:
@@ -128,16 +129,15 @@ class Study(models.Model):
         protocol = protocol_for(self)
         n_levels = len(protocol.levels)
         if isinstance(self.min_levels_vbq, int) and not 1 <= self.min_levels_vbq <= n_levels:
-            errors["min_levels_vbq"] = (
-                f"The VBQ is computed from 1 to {n_levels} measured levels ({protocol.levels_text}), "
-                f"not {self.min_levels_vbq}."
-            )
+            errors["min_levels_vbq"] = gettext(
+                "The VBQ is computed from 1 to %(n)s measured levels (%(levels)s), not %(value)s."
+            ) % {"n": n_levels, "levels": protocol.levels_text, "value": self.min_levels_vbq}
         lo, hi = self.roi_area_min_mm2, self.roi_area_max_mm2
         numbers = all(isinstance(v, int | float) and math.isfinite(v) for v in (lo, hi))
         if numbers and hi <= lo:
-            errors["roi_area_max_mm2"] = (
-                f"The largest accepted ROI area ({hi:g} mm²) must be larger than the smallest ({lo:g} mm²)."
-            )
+            errors["roi_area_max_mm2"] = gettext(
+                "The largest accepted ROI area (%(largest)s mm²) must be larger than the smallest (%(smallest)s mm²)."
+            ) % {"largest": f"{hi:g}", "smallest": f"{lo:g}"}
         if errors:
             raise ValidationError(errors)
 

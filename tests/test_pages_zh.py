@@ -565,3 +565,49 @@ def test_english_pages_keep_their_words(full_world, client):
     html = _page(client, reverse("analytics-agreement", args=[full_world.syn.pk]) + "?ss_icc=0.8", EN)
     assert "<h2>Bland–Altman agreement</h2>" in html and "Readers (ratings per case)" in html
     assert "The agreement you expect between readers" in html and ' lang="en"' not in html
+
+
+def test_form_and_service_refusals_in_chinese(world, client):
+    """The settings' cross-field rules, the member form's unknown account, the ICC reader set and a damaged zip's
+    job error: in Chinese, with no English sentence left on the page; English unchanged."""
+    client.force_login(world.pi)
+    study = world.study
+    settings_url = reverse("study-settings", args=[study.pk])
+    form = {
+        "name": "VBQ vs QCT",
+        "min_levels_vbq": 9,
+        "roi_area_min_mm2": 100,
+        "roi_area_max_mm2": 50,
+        "washout_days": 0,
+        "reads_per_reader": 1,
+        "roi_statistic": "mean",
+        "noise_correction": "raw",
+        "reader_roi_stats": "quality",
+        "consensus_rule": "first_reads",
+        "date_handling": "shift",
+    }
+    refused = client.post(settings_url, form, **ZH)
+    html = refused.content.decode()
+    assert "VBQ 由 1 到 4 个已测量椎体（L1–L4）计算，不能为 9。" in html
+    assert "可接受的最大感兴趣区面积（50 mm²）必须大于最小面积（100 mm²）。" in html
+    assert "无：阅片者看不到感兴趣区统计量" in html and "各阅片者第一轮阅片的平均值" in html
+    assert english_shown(html) == []
+    english = client.post(settings_url, form, **EN).content.decode()
+    assert "The VBQ is computed from 1 to 4 measured levels (L1–L4), not 9." in english
+    assert "The largest accepted ROI area (50 mm²) must be larger than the smallest (100 mm²)." in english
+
+    members = reverse("study-member-add", args=[study.pk])
+    html = client.post(members, {"identifier": "nobody", "role": "reader"}, follow=True, **ZH).content.decode()
+    assert "没有名为“nobody”的账户。如需邀请新成员，请填写其电子邮件地址。" in html and english_shown(html) == []
+
+    readers = reverse("analytics-agreement-readers", args=[study.pk])
+    html = client.post(readers, {"reader": [world.reader.pk]}, follow=True, **ZH).content.decode()
+    assert "阅片者间 ICC 至少需要 2 位阅片者" in html and english_shown(html) == []
+    html = client.post(readers, {"reader": [world.pi.pk, world.reader.pk]}, follow=True, **ZH).content.decode()
+    assert f"用户 {world.pi.pk} 不是本研究的阅片者。" in html
+
+    damaged = "The upload is not a valid zip file (it may be cut short or damaged)."
+    job = ImportJob.objects.create(study=study, source="x.zip", status=ImportJob.Status.FAILED, error=damaged)
+    html = _page(client, reverse("study-import-detail", args=[study.pk, job.pk]))
+    assert "上传的文件不是有效的 zip 文件（可能不完整或已损坏）。" in html and english_shown(html) == []
+    assert damaged in _page(client, reverse("study-import-detail", args=[study.pk, job.pk]), EN)

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 #: Members of at most this many bytes are not held to the compression ratio limit (headers, tiny files).
 RATIO_FREE_BYTES = 1024 * 1024
@@ -69,11 +69,14 @@ def _safe_extract(zip_path: Path, target: Path, tick: Callable[[], None] | None 
     try:
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise ValidationError("The upload is not a valid zip file (it may be cut short or damaged).") from exc
+        # stored English in the job's error; shown translated (vbqsite.jobs.job_error_shown)
+        raise ValidationError(
+            gettext_noop("The upload is not a valid zip file (it may be cut short or damaged).")
+        ) from exc
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
         if not members:
-            raise ValidationError("No files found in the archive.")
+            raise ValidationError(gettext_noop("No files found in the archive."))
         if len(members) > max_files:
             raise ValidationError(
                 f"The archive holds more than {max_files} files ({len(members)}); import it in several parts."
@@ -165,7 +168,7 @@ class _Source:
             _safe_extract(self.source, Path(self.tmp), self._extracting)
             files = _files_under(Path(self.tmp))
             if not files:
-                raise ValidationError("No files found in the archive.")
+                raise ValidationError(gettext_noop("No files found in the archive."))
         except BaseException:
             self.__exit__()
             raise

@@ -116,9 +116,9 @@ def member_add(*, study: Study, identifier: str, role: str, added_by) -> MemberA
     """
     identifier = (identifier or "").strip()
     if role not in Membership.Role.values:
-        raise ValidationError(f"Role must be one of: {', '.join(Membership.Role.values)}.")
+        raise ValidationError(_("Role must be one of: %(roles)s.") % {"roles": ", ".join(Membership.Role.values)})
     if not identifier:
-        raise ValidationError("Give a username or an e-mail address.")
+        raise ValidationError(_("Give a username or an e-mail address."))
     user = User.objects.filter(username__iexact=identifier).first() or (
         User.objects.filter(email__iexact=identifier).first() if "@" in identifier else None
     )
@@ -127,7 +127,8 @@ def member_add(*, study: Study, identifier: str, role: str, added_by) -> MemberA
         if user is None:
             if "@" not in identifier:
                 raise ValidationError(
-                    f"No account named “{identifier}”. To invite someone new, give their e-mail address."
+                    _("No account named “%(name)s”. To invite someone new, give their e-mail address.")
+                    % {"name": identifier}
                 )
             validate_email(identifier)
             username = identifier.split("@")[0][:120]
