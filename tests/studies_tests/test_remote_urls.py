@@ -268,6 +268,18 @@ def test_registering_a_refused_address_is_a_clear_400_and_stores_nothing(client,
     assert not AuditEvent.objects.filter(action="dicomweb.server_add").exists()
 
 
+def test_the_refusal_is_in_the_pages_language(client, study, no_exceptions):
+    client.force_login(study.created_by)
+    page = client.post(
+        reverse("study-dicom-network", args=[study.pk]),
+        {"action": "add_server", "name": "PACS", "url": "http://169.254.169.254/"},
+        HTTP_ACCEPT_LANGUAGE="zh-Hans",
+    )
+    text = page.content.decode()
+    assert page.status_code == 400 and "链路本地地址" in text and "医院网络中的 PACS" in text
+    assert "hospital network" not in text and not DicomWebServer.objects.exists()
+
+
 def test_registering_with_credentials_in_the_url_is_refused(client, study):
     client.force_login(study.created_by)
     answer = client.post(
