@@ -29,9 +29,10 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from studies.models import Case, Read, Roi, Study
 from studies.protocol import DEFAULT as PROTOCOL
@@ -242,6 +243,8 @@ class StudyData:
     def case_matrix(self, columns: list[dict[int, float]]) -> tuple[np.ndarray | None, list[str]]:
         """Cases (rows, by subject code) × columns (``{case_id: value}`` each, as in :meth:`wide`) and the
         subject codes of the rows; NaN where a column has no value, cases without any value left out."""
+        import numpy as np  # here, not at module level: web start-up does not load numpy (issue #20 point 4)
+
         codes = self.subject_codes()
         cases = sorted({cid for col in columns for cid in col}, key=lambda c: codes.get(c, str(c)))
         if not cases:

@@ -17,9 +17,9 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-if TYPE_CHECKING:  # matplotlib and scipy load on the first figure, not when the URLconf imports this module
+# numpy, matplotlib and scipy load on the first figure, not when the URLconf imports this module (start-up,
+# issue #20 point 4): each figure function imports them itself.
+if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,8 @@ def placeholder(text: str) -> Figure:
 
 
 def bland_altman_figure(plot: dict[str, Any]) -> Figure:
+    import numpy as np
+
     panels = plot.get("panels") or []
     if not panels:
         return placeholder(f"Bland–Altman ({plot.get('measure', '')}): needs two reads of the same cases")
@@ -129,6 +131,8 @@ def bland_altman_figure(plot: dict[str, Any]) -> Figure:
 
 
 def box_figure(plot: dict[str, Any]) -> Figure:
+    import numpy as np
+
     groups = [g for g in plot.get("groups") or [] if g["values"]]
     if not groups:
         return placeholder(f"{plot.get('measure', '')} by group: no scored subjects with reference data yet")
@@ -189,6 +193,8 @@ def roc_figure(plot: dict[str, Any]) -> Figure:
 
 
 def scatter_figure(plot: dict[str, Any]) -> Figure:
+    import numpy as np
+
     x = np.asarray(plot.get("x") or [], dtype=float)
     y = np.asarray(plot.get("y") or [], dtype=float)
     if x.size < 3 or plot.get("regression") is None:
@@ -231,6 +237,8 @@ def scatter_figure(plot: dict[str, Any]) -> Figure:
 
 def drift_figure(plot: dict[str, Any]) -> Figure:
     """One panel per reader × read: the value against the worklist position with the OLS line."""
+    import numpy as np
+
     panels = plot.get("panels") or []
     if not panels:
         return placeholder(f"{plot.get('measure', '')}: no analysed reads yet")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from analytics import tasks
 from studies import events
 from vbqsite.queue import enqueue
 
 
 def on_study_locked(*, study_id: int, **_) -> None:
+    from analytics import tasks  # here, not at module level: loads Celery, not needed at start-up (issue #20)
+
     # Freeze the analysis snapshot of the locked data now. With the broker down, the snapshot is built
     # on the first request for it after locking instead.
     enqueue(tasks.study_snapshot_build, study_id)

@@ -5,8 +5,9 @@ gunicorn worker (or, with ``--preload``, the master) pays before its first answe
     python bench/startup.py            # best of 5
     python bench/startup.py --runs 9
 
-Target: this project's check ≤ 2× the bare project's. Also prints which heavy scientific libraries importing
-the URLconf loads (none is the bar; ``tests/studies_tests/test_startup_imports.py`` asserts it).
+Target: this project's check ≤ 2× the bare project's. Also prints which heavy libraries importing the URLconf
+loads — the scientific ones, pydicom, numpy and Celery, imported where they compute or queue (issue #20 point 4);
+none is the bar, ``tests/studies_tests/test_startup_imports.py`` asserts it with the same list.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, machine, write_json
 
-HEAVY = ("scipy", "matplotlib", "statsmodels", "pandas", "highdicom")
+HEAVY = ("scipy", "matplotlib", "statsmodels", "pandas", "highdicom", "pydicom", "numpy", "celery", "kombu")
 
 
 def best_of(argv: list[str], cwd: Path, env: dict, runs: int) -> float:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from notifications import tasks
 from studies import events
 from vbqsite.queue import enqueue
 
 
 def on_read_changed(**_) -> None:
+    from notifications import tasks  # here, not at module level: loads Celery, not needed at start-up (issue #20)
+
     # The audit row says what happened; the task e-mails every change not yet recorded. With the broker down,
     # the reminders sweep sends it on its next run.
     enqueue(tasks.read_changes_notify_task)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+# The project's Celery app, which these tasks bind to (vbqsite/__init__ does not create it: start-up, issue #20).
+import vbqsite.celery  # noqa: F401
 from notifications.digest import daily_digest_send
 from notifications.read_changes import read_changes_notify
 from notifications.read_opened import read_opened_notify

@@ -8,7 +8,7 @@ sweep, which finds it through the read's inputs digest.
 
 from __future__ import annotations
 
-from scoring import checks, tasks
+from scoring import checks
 from studies import events
 from vbqsite.queue import enqueue
 
@@ -19,6 +19,8 @@ SCORING_SETTINGS = frozenset({"measure_vbq", "measure_snr", "roi_statistic", "mi
 def on_roi_changed(
     *, read_id: int, roi_id: int | None, action: str, version: int | None = None, deleted_roi_id=None, **_
 ) -> None:
+    from scoring import tasks  # here, not at module level: loads Celery, not needed at start-up (issue #20)
+
     if roi_id is not None:
         # measures the ROI at this version (dropped if a newer one is stored by then), then scores its read
         enqueue(tasks.roi_score, roi_id, version)
@@ -27,11 +29,15 @@ def on_roi_changed(
 
 
 def on_study_settings_changed(*, study_id: int, fields: list[str], **_) -> None:
+    from scoring import tasks  # here, not at module level: loads Celery, not needed at start-up (issue #20)
+
     if SCORING_SETTINGS.intersection(fields):
         enqueue(tasks.study_rescore, study_id, False)
 
 
 def on_reference_changed(*, study_id: int, controls_changed: bool, **_) -> None:
+    from scoring import tasks  # here, not at module level: loads Celery, not needed at start-up (issue #20)
+
     if controls_changed:
         enqueue(tasks.study_mscores_refresh, study_id)
 

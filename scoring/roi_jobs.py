@@ -27,7 +27,6 @@ from django.utils import timezone
 
 from scoring import measures
 from scoring.models import ReadScore, RoiScore
-from scoring.pixels import roi_stats
 from scoring.services import (
     READ_SCORE_FIELDS,
     STAT_FIELDS,
@@ -38,9 +37,8 @@ from scoring.services import (
     control_snrs,
     study_mscores_refresh,
 )
-from studies.dicom.pixels import PixelError
 from studies.models import Instance, Read, Roi, Study
-from studies.roi_geometry import RoiGeometryError, roi_mask
+from studies.roi_shapes import RoiGeometryError
 
 __all__ = ["orphan_scores_delete", "read_change_score", "roi_change_score"]
 
@@ -66,6 +64,12 @@ def roi_change_score(*, roi_id: int, version: int | None = None) -> ReadScore | 
 
 def _measure_and_store(roi: Roi) -> bool:
     """Pixel statistics of ``roi`` at its loaded version, stored if that version is still current."""
+    # Local imports: pixel decoding and ROI masks need pydicom and numpy; the web processes import this module
+    # (through scoring.tasks) and their start-up should not load them (issue #20 point 4).
+    from scoring.pixels import roi_stats
+    from studies.dicom.pixels import PixelError
+    from studies.roi_geometry import roi_mask
+
     values: dict = dict.fromkeys(STAT_FIELDS)
     error = ""
     instance = Instance.objects.filter(sop_instance_uid=roi.sop_instance_uid).first()

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import TYPE_CHECKING
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from scoring import measures
 from scoring.models import ReadScore, RoiScore
-from scoring.pixels import roi_stats
-from studies.dicom.pixels import PixelError, SliceCache, load_pixels
 from studies.models import Instance, Read, Roi, Study
-from studies.roi_geometry import RoiGeometryError, roi_mask
+from studies.roi_shapes import RoiGeometryError
 from vbqsite import jobs
 from vbqsite.queue import QUEUE_DOWN, QueueUnavailable, enqueue
+
+# Pixel decoding, ROI masks and statistics (pydicom, numpy) are imported inside the functions that measure: the
+# web processes import this module (the scoring API, the read pages) and their start-up should not load them
+# (issue #20 point 4).
+if TYPE_CHECKING:
+    from studies.dicom.pixels import SliceCache
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,10 @@ def roi_score_compute(*, roi_id: int, cache: SliceCache | None = None) -> RoiSco
     if roi.excluded:
         RoiScore.objects.filter(roi=roi).delete()
         return None
+    from scoring.pixels import roi_stats
+    from studies.dicom.pixels import PixelError
+    from studies.roi_geometry import roi_mask
+
     version = roi.version
     values: dict = dict.fromkeys(STAT_FIELDS)
     error = ""
@@ -75,6 +83,8 @@ def roi_changed_score(*, roi_id: int) -> ReadScore | None:
 def _instance_pixels(instance: Instance, cache: SliceCache | None):
     """Decoded pixels of a stored instance — its frame of a multi-frame file (``frame_number``) — from the local
     file (other storages are copied to a temp file)."""
+    from studies.dicom.pixels import load_pixels
+
     try:
         path = instance.file.path
     except NotImplementedError:  # remote storage backend
@@ -227,6 +237,8 @@ def control_snrs(study: Study) -> list[float]:
     ).values_list("read__case_id", "snr")
     for case_id, snr in rows:
         by_case.setdefault(case_id, []).append(snr)
+    import numpy as np  # see the note on the imports at the top (start-up)
+
     return [float(np.mean(v)) for _, v in sorted(by_case.items())]
 
 
@@ -309,6 +321,10 @@ def _scores_upsert(results: list[tuple[int, int, dict, str]]) -> int:
 
 
 def _measure(roi: Roi, pixels) -> tuple[dict, str]:
+    from scoring.pixels import roi_stats
+    from studies.dicom.pixels import PixelError
+    from studies.roi_geometry import roi_mask
+
     try:
         if isinstance(pixels, Exception):
             raise pixels
@@ -327,6 +343,7 @@ def study_rescore(*, study_id: int, force: bool = False, job_id: int | None = No
     (idempotent). Progress goes to the ``RescoreJob`` row.
     """
     from scoring.models import RescoreJob
+    from studies.dicom.pixels import PixelError, SliceCache
 
     if job_id is not None and not jobs.job_claim(RescoreJob, job_id):
         # done, failed, or running on a live worker: a duplicate message (redelivery, the job sweep, a retry)

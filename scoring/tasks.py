@@ -9,6 +9,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
+# The project's Celery app, which these tasks bind to (vbqsite/__init__ does not create it: start-up, issue #20).
+import vbqsite.celery  # noqa: F401
 from scoring import roi_jobs, services
 
 # OSError: storage hiccups; OperationalError: a database that was briefly locked or unreachable.

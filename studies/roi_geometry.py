@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from studies.roi_shapes import SHAPES, RoiGeometryError
+
 __all__ = ["SHAPES", "SHAPE_BOUNDARY_EPSILON", "RoiGeometryError", "roi_mask"]
 
 #: Cornerstone3D's ``SHAPE_BOUNDARY_EPSILON``: pixel centres on the boundary (within this tolerance) count as
@@ -25,19 +27,12 @@ __all__ = ["SHAPES", "SHAPE_BOUNDARY_EPSILON", "RoiGeometryError", "roi_mask"]
 #: absolute in mm for polygon edges.
 SHAPE_BOUNDARY_EPSILON = 1e-5
 
-#: The ROI shapes the viewer can draw, with the number of points each needs (``None``: 3 or more).
-SHAPES: dict[str, int | None] = {"rectangle": 4, "ellipse": 4, "polygon": None}
-
 # Sizes below this (mm) are treated as zero: a rectangle side, an ellipse radius, a polygon's extent.
 _MIN_SIZE_MM = 1e-6
 # How far (relative to the shape's size) the 4 handles may stray from an exact rectangle / ellipse frame
 # before we call them malformed. Cornerstone's handles are exact up to float round-off (~1e-12); a wrong
 # handle order is off by the whole size.
 _FRAME_TOLERANCE = 1e-3
-
-
-class RoiGeometryError(ValueError):
-    """An ROI's geometry cannot be measured (message is written for the clinician who drew it)."""
 
 
 def roi_mask(

@@ -7,6 +7,8 @@ import socket
 from celery import shared_task
 from django.utils import timezone
 
+# The project's Celery app, which these tasks bind to (vbqsite/__init__ does not create it: start-up, issue #20).
+import vbqsite.celery  # noqa: F401
 from studies.models import WorkerHeartbeat
 
 

@@ -63,6 +63,7 @@ PURE_MODULES = [
     "scoring.dicom_sr",
     "studies.protocol",
     "studies.roi_geometry",
+    "studies.roi_shapes",
     "studies.demo.phantom",
     "studies.dicom",
     *sorted(f"studies.dicom.{p.stem}" for p in (ROOT / "studies" / "dicom").glob("*.py") if p.stem != "__init__"),

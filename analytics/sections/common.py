@@ -19,8 +19,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from analytics.datasets import LEVELS, OUTCOMES, StudyData
 
 __all__ = [
@@ -70,6 +68,8 @@ MEASURE_DIGITS: dict[str, int] = {"vbq": 2, "snr": 1, "m_score": 2, **{f"si_{lv}
 
 def jsonable(value: Any) -> Any:
     """Plain JSON values: numpy scalars/arrays to Python, NaN and ±inf to ``None``, tuples to lists."""
+    import numpy as np  # here, not at module level: web start-up does not load numpy (issue #20 point 4)
+
     if isinstance(value, dict):
         return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-import numpy as np
-
 from analytics.datasets import ReadRow, StudyData
 from analytics.sections.common import section_result
 from analytics.tables import DASH, num, table
@@ -36,6 +34,8 @@ def compute(data: StudyData) -> dict:
 
 def _reader_rows(data: StudyData) -> tuple[list[dict[str, Any]], Counter]:
     """One row per reader × read number (reads, submitted, in progress, time per case) and the study's totals."""
+    import numpy as np  # here, not at module level: web start-up does not load numpy (issue #20 point 4)
+
     per: dict[tuple[str, int], dict[str, Any]] = {}
     totals = Counter()
     for r in data.reads:
@@ -174,6 +174,8 @@ def _outlying_rois(by_reader_label: dict[tuple[str, str], list[tuple[ReadRow, fl
     A level SI varies between subjects, so compare each ROI with the other reads of the same case: the
     log-ratio to the case's median SI for that label, standardised within the reader and label.
     """
+    import numpy as np  # here, not at module level: web start-up does not load numpy (issue #20 point 4)
+
     by_case_label: dict[tuple[int, str], list[float]] = defaultdict(list)
     for (_, label), pairs in by_reader_label.items():
         for r, v in pairs:

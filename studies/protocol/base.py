@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from studies.roi_geometry import SHAPES
+from studies.roi_shapes import SHAPES
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -29,9 +30,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from studies.dicom import deid
-from studies.dicom.series import check_series_geometry
-from studies.dicom.validate import InspectResult
 from studies.models import Case, ImportJob, Instance, Study
 from vbqsite import jobs
 
@@ -48,7 +46,14 @@ from .import_cases import (
 )
 from .import_files import _Source, _write_file
 from .import_jobs import import_job_enqueue
-from .import_workers import FileWorkers, StoreRequest, WorkerStopped, default_processes
+
+# The DICOM modules and the worker processes (pydicom, numpy) are imported inside the functions that import: the
+# web processes import this module (the import pages create jobs) and their start-up should not load them
+# (issue #20 point 4). The worker processes fork after dicom_import_run has imported them, so they inherit them.
+if TYPE_CHECKING:
+    from studies.dicom.validate import InspectResult
+
+    from .import_workers import FileWorkers, StoreRequest
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,8 @@ log = logging.getLogger(__name__)
 def import_processes(n_files: int) -> int:
     """Worker processes for an import of ``n_files``: ``settings.IMPORT_PROCESSES`` (None: one per CPU), none
     for small imports, where starting processes would cost more than it saves."""
+    from .import_workers import default_processes
+
     configured = getattr(settings, "IMPORT_PROCESSES", None)
     processes = default_processes() if configured is None else int(configured)
     return processes if n_files >= getattr(settings, "IMPORT_PARALLEL_MIN_FILES", 64) else 0
@@ -79,6 +86,10 @@ def dicom_import_run(
     heartbeat, which ``progress`` gives afterwards). The files are inspected, de-identified and written by worker
     processes (:mod:`studies.services.import_workers`); this process decides what is stored and records it.
     """
+    from studies.dicom import deid
+
+    from .import_workers import FileWorkers
+
     if study.locked:
         raise ValidationError(gettext("This study is locked: no more images can be imported."))
     outcome = ImportOutcome()
@@ -143,6 +154,8 @@ def _plans(
 ) -> Iterator[tuple[_SeriesPlan, list[StoreRequest]]]:
     """The series to store, with their files' store requests (also added to ``planned``); the workers forget
     every other file."""
+    from studies.dicom.series import check_series_geometry
+
     for key in list(series):
         items = series.pop(key)
         problems = check_series_geometry([r.facts for _, _, r in items])
@@ -287,6 +300,8 @@ def _is_upload(source: str) -> bool:
 
 
 def _run_job(job: ImportJob) -> None:
+    from .import_workers import WorkerStopped
+
     beat = jobs.Heartbeat(ImportJob, job.pk)  # the job sweep requeues an import that stops beating
 
     def progress(done: int, total: int) -> None:

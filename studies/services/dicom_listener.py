@@ -27,7 +27,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections, connection
-from pydicom import dcmread
 
 from studies.models import DicomReceiver, Study
 
@@ -71,6 +70,8 @@ class Reception:
 
     def store(self, encoded: bytes, sop_instance_uid: str) -> int:
         """Write one received instance (its encoded bytes with file meta); return the C-STORE status."""
+        from pydicom import dcmread  # here, not at module level: the web pages import this module (issue #20 point 4)
+
         number = self.received + len(self.notes) + 1
         if self.study_id is None:
             self.note(number, "not_a_study", f"Sent to {self.ae_title}, which only answers C-ECHO: no study.")

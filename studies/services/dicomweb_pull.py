@@ -22,7 +22,6 @@ import requests
 from cryptography.fernet import InvalidToken
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.utils.translation import gettext as _
-from pydicom import dcmwrite
 
 from studies.models import DicomWebServer, ImportJob, Study
 
@@ -269,6 +268,8 @@ def pull_create(*, study: Study, server: DicomWebServer, picks: list[dict], user
 def retrieve_request(request: Path, progress: Callable[[int, int], None] | None = None) -> int:
     """Retrieve every item of a pull request into its folder (WADO-RS), then remove the request; return the
     number of instances written. Raises ValidationError (the job's error) when the server fails."""
+    from pydicom import dcmwrite  # here, not at module level: the web pages import this module (issue #20 point 4)
+
     spec = json.loads(request.read_text())
     server = DicomWebServer.objects.filter(pk=spec.get("server")).first()
     if server is None:

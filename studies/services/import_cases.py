@@ -22,19 +22,22 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 
-from studies.dicom import deid
-from studies.dicom.frames import expand_facts, frame_uid
-from studies.dicom.series import SeriesInfo, classify_series
-from studies.dicom.validate import InspectResult
 from studies.models import Case, Instance, Series, Study, SubjectCodeAssignment, SubjectKey, instance_file_name
 
 from .bulk_rows import insert_rows
-from .import_workers import StoredFile, StoreRequest
 from .subject_codes import new_subject_code
 from .subject_keys import subject_key_values
 
+# The DICOM modules (pydicom, numpy) are imported inside the functions that plan and record an import: the web
+# processes import this module (the subject-code pages use patient_digest) and their start-up should not load
+# them (issue #20 point 4).
 if TYPE_CHECKING:
+    from studies.dicom import deid
+    from studies.dicom.series import SeriesInfo
+    from studies.dicom.validate import InspectResult
+
     from .dicom_import import _Progress
+    from .import_workers import StoredFile, StoreRequest
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,8 @@ class _Planner:
         self.subjects: dict[str, _Subject] = {}
 
     def subject(self, patient_id: str) -> _Subject:
+        from studies.dicom import deid
+
         if patient_id in self.subjects:
             return self.subjects[patient_id]
         digest = patient_digest(self.study, patient_id)
@@ -137,6 +142,8 @@ class _Planner:
 
     def series(self, items: list[tuple[int, str, InspectResult]], outcome: ImportOutcome) -> _SeriesPlan | None:
         """Skip the series' files already in the study and decide its case; None when nothing is new."""
+        from studies.dicom.series import classify_series
+
         first = items[0][2].facts
         info = classify_series([r.facts for _, _, r in items])  # from the original descriptions
         mapped = {index: self.uid_map.map(r.sop_instance_uid) for index, _, r in items}
@@ -157,6 +164,8 @@ class _Planner:
 def _slice_key(mapped_sop_instance_uid: str, facts: dict | None) -> str:
     """The key of a file's (first) slice row: its SOP Instance UID, or for a multi-frame file the key of its
     first frame (:func:`~studies.dicom.frames.frame_uid`)."""
+    from studies.dicom.frames import frame_uid
+
     if facts and facts.get("Frames"):
         return frame_uid(mapped_sop_instance_uid, 1)
     return mapped_sop_instance_uid
@@ -222,6 +231,8 @@ class _SeriesPlan:
 
 
 def _store_requests(study: Study, plan: _SeriesPlan) -> list[StoreRequest]:
+    from .import_workers import StoreRequest
+
     return [
         StoreRequest(
             index=index,
@@ -382,6 +393,8 @@ def _commit_series(
 def _instances(series: Series, plan: _SeriesPlan, stored: list[StoredFile]) -> list[dict[str, object]]:
     """The series' :class:`Instance` rows (values by field attname, for :func:`insert_rows`): one per file, and
     one per frame of a multi-frame file (its ``frame_number``, keyed by :func:`~studies.dicom.frames.frame_uid`)."""
+    from studies.dicom.frames import expand_facts, frame_uid
+
     by_index = {f.index: f for f in stored}
     rows = []
     for index, _, mapped, facts in plan.files:

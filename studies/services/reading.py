@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Iterable
 from datetime import timedelta
 
-import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -42,6 +41,8 @@ def worklist_order(*, seed: int, reader_key: str, read_number: int, case_codes: 
     The permutation depends only on (study seed, reader username, read number, the set of subject
     codes), so it can be regenerated for the paper's methods section.
     """
+    import numpy as np  # here, not at module level: web start-up does not load numpy (issue #20 point 4)
+
     reader_hash = int.from_bytes(hashlib.sha256(reader_key.encode()).digest()[:8], "big")
     rng = np.random.default_rng([int(seed), reader_hash, int(read_number)])
     codes = sorted(case_codes)

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from studies.models import Instance, Read, Roi
 from studies.protocol import protocol_for
-from studies.roi_geometry import RoiGeometryError, roi_mask
+from studies.roi_shapes import RoiGeometryError
 
 #: Most vertices a polygon ROI may have. A Cornerstone freehand contour of a vertebral body is a few hundred
 #: points; 2,000 leaves room for slow, careful tracing and keeps one ROI's payload and mask test small.
@@ -137,6 +137,9 @@ def validate_roi_payload(
             f"the image is {series.columns} × {series.rows} pixels). Keep the ROI on the image."
         )
     row_spacing, col_spacing = (float(v) for v in series.pixel_spacing)
+    # Local import: roi_mask needs numpy, which web start-up does not load (issue #20 point 4).
+    from studies.roi_geometry import roi_mask
+
     try:
         roi_mask(shape, points, series.rows, series.columns, row_spacing, col_spacing)
     except RoiGeometryError as exc:

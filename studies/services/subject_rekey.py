@@ -29,7 +29,6 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 from django.db import transaction
 from django.utils.translation import gettext as _
-from pydicom import dcmread
 
 from studies.models import Case, ImportJob, Instance, Read, Study, SubjectCodeAssignment, instance_file_name
 
@@ -75,6 +74,8 @@ def _prefix(codes: list[str]) -> str:
 
 def _rewritten(data: bytes, code: str) -> bytes:
     """The stored file with Patient's Name and Patient ID set to ``code`` (everything else as it was)."""
+    from pydicom import dcmread  # here, not at module level: web start-up does not load pydicom (issue #20 point 4)
+
     ds = dcmread(io.BytesIO(data))
     ds.PatientName = code
     ds.PatientID = code
