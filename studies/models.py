@@ -330,10 +330,10 @@ class ImportJob(models.Model):
 
     @property
     def error_shown(self) -> str:
-        """:attr:`error` (stored in English) in the page's language (:func:`vbqsite.jobs.job_error_shown`)."""
-        from vbqsite.jobs import job_error_shown
+        """:attr:`error` (stored in English) in the page's language (:mod:`studies.job_messages`)."""
+        from studies.job_messages import import_error_shown
 
-        return job_error_shown(self.error, "import")
+        return import_error_shown(self.error)
 
 
 class ReferenceRecord(models.Model):

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from studies.roi_shapes import SHAPES, RoiGeometryError
+from studies.roi_shapes import SHAPES, RoiGeometryError, gettext_noop
 
 __all__ = ["SHAPES", "SHAPE_BOUNDARY_EPSILON", "RoiGeometryError", "roi_mask"]
 
@@ -26,6 +26,14 @@ __all__ = ["SHAPES", "SHAPE_BOUNDARY_EPSILON", "RoiGeometryError", "roi_mask"]
 #: inside. Relative for ellipses (on the normalised radius) and rectangles (on the half-side, at least 1 mm),
 #: absolute in mm for polygon edges.
 SHAPE_BOUNDARY_EPSILON = 1e-5
+
+#: The message refusing a wrong number of points, per shape (its own sentence each: "A"/"An", and so that
+#: translations need no article rule).
+POINT_COUNT = {
+    "rectangle": gettext_noop("A rectangle needs exactly %(needed)s points, got %(got)s."),
+    "ellipse": gettext_noop("An ellipse needs exactly %(needed)s points, got %(got)s."),
+    "polygon": gettext_noop("A polygon needs at least %(needed)s points, got %(got)s."),
+}
 
 # Sizes below this (mm) are treated as zero: a rectangle side, an ellipse radius, a polygon's extent.
 _MIN_SIZE_MM = 1e-6
@@ -99,8 +107,14 @@ def roi_mask(
     r0, r1 = y0 / row_spacing, y1 / row_spacing
     if c1 < -0.5 or r1 < -0.5 or c0 > cols - 0.5 or r0 > rows - 0.5:
         raise RoiGeometryError(
-            f"The {shape} lies entirely outside the image (image is {cols} × {rows} pixels; ROI spans "
-            f"columns {c0:.1f}–{c1:.1f}, rows {r0:.1f}–{r1:.1f})."
+            gettext_noop(
+                "The %(shape)s lies entirely outside the image (image is %(cols)s × %(rows)s pixels; ROI spans "
+                "columns %(c0)s–%(c1)s, rows %(r0)s–%(r1)s)."
+            ),
+            shape=shape,
+            cols=cols,
+            rows=rows,
+            **{k: f"{v:.1f}" for k, v in (("c0", c0), ("c1", c1), ("r0", r0), ("r1", r1))},
         )
     ci0, ci1 = max(0, math.floor(c0) - 1), min(cols - 1, math.ceil(c1) + 1)
     ri0, ri1 = max(0, math.floor(r0) - 1), min(rows - 1, math.ceil(r1) + 1)
@@ -111,27 +125,34 @@ def roi_mask(
         ys = np.arange(ri0, ri1 + 1, dtype=np.float64) * row_spacing
         mask[ri0 : ri1 + 1, ci0 : ci1 + 1] = test(xs, ys)
     if not allow_empty and not mask.any():
-        raise RoiGeometryError(f"The {shape} ROI contains no pixel centres — draw it larger.")
+        raise RoiGeometryError(
+            gettext_noop("The %(shape)s ROI contains no pixel centres — draw it larger."), shape=shape
+        )
     return mask
 
 
 def _as_points(shape: str, points_px: Sequence[Sequence[float]]) -> np.ndarray:
     if shape not in SHAPES:
-        raise RoiGeometryError(f"Unknown ROI shape {shape!r}; expected one of: {', '.join(SHAPES)}.")
+        raise RoiGeometryError(
+            gettext_noop("Unknown ROI shape %(shape)s; expected one of: %(shapes)s."),
+            shape=repr(shape),
+            shapes=", ".join(SHAPES),
+        )
     try:
         pts = np.asarray(points_px, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise RoiGeometryError(f"The {shape} points must be numbers given as [column, row] pairs.") from exc
+        raise RoiGeometryError(
+            gettext_noop("The %(shape)s points must be numbers given as [column, row] pairs."), shape=shape
+        ) from exc
     if pts.ndim != 2 or pts.shape[1] != 2:
-        raise RoiGeometryError(f"The {shape} points must be a list of [column, row] pairs.")
+        raise RoiGeometryError(gettext_noop("The %(shape)s points must be a list of [column, row] pairs."), shape=shape)
     needed = SHAPES[shape]
-    article = "An" if shape[0] in "aeiou" else "A"
-    if needed is not None and len(pts) != needed:
-        raise RoiGeometryError(f"{article} {shape} needs exactly {needed} points, got {len(pts)}.")
-    if needed is None and len(pts) < 3:
-        raise RoiGeometryError(f"{article} {shape} needs at least 3 points, got {len(pts)}.")
+    if (needed is not None and len(pts) != needed) or (needed is None and len(pts) < 3):
+        raise RoiGeometryError(POINT_COUNT[shape], needed=needed or 3, got=len(pts))
     if not np.isfinite(pts).all():
-        raise RoiGeometryError(f"The {shape} has a point with a missing or infinite coordinate.")
+        raise RoiGeometryError(
+            gettext_noop("The %(shape)s has a point with a missing or infinite coordinate."), shape=shape
+        )
     return pts
 
 
@@ -146,7 +167,7 @@ def _rectangle(mm: np.ndarray):
     u, hu = _frame(tl, tr)
     _, hv = _frame(tl, bl)
     if hu * 2 < _MIN_SIZE_MM or hv * 2 < _MIN_SIZE_MM:
-        raise RoiGeometryError("The rectangle has zero width or height — draw it larger.")
+        raise RoiGeometryError(gettext_noop("The rectangle has zero width or height — draw it larger."))
     scale = max(hu, hv)
     if (
         np.hypot(*((tr - tl) - (br - bl))) > _FRAME_TOLERANCE * scale
@@ -154,8 +175,10 @@ def _rectangle(mm: np.ndarray):
         or abs(np.dot(tr - tl, bl - tl)) > _FRAME_TOLERANCE * (4 * hu * hv)
     ):
         raise RoiGeometryError(
-            "The rectangle's 4 corners do not form a rectangle in the order "
-            "[top-left, top-right, bottom-left, bottom-right]."
+            gettext_noop(
+                "The rectangle's 4 corners do not form a rectangle in the order "
+                "[top-left, top-right, bottom-left, bottom-right]."
+            )
         )
     ctr = (tl + br) / 2
     v = np.array([-u[1], u[0]])
@@ -177,15 +200,17 @@ def _ellipse(mm: np.ndarray):
     u, a = _frame(left, right)
     _, b = _frame(bottom, top)
     if a * 2 < _MIN_SIZE_MM or b * 2 < _MIN_SIZE_MM:
-        raise RoiGeometryError("The ellipse has a zero radius — draw it larger.")
+        raise RoiGeometryError(gettext_noop("The ellipse has a zero radius — draw it larger."))
     ctr = (left + right) / 2
     scale = max(a, b)
     if np.hypot(*(ctr - (bottom + top) / 2)) > _FRAME_TOLERANCE * scale or abs(
         np.dot(right - left, top - bottom)
     ) > _FRAME_TOLERANCE * (4 * a * b):
         raise RoiGeometryError(
-            "The ellipse's 4 points are not the ends of two perpendicular axes through one centre in the "
-            "order [bottom, top, left, right]."
+            gettext_noop(
+                "The ellipse's 4 points are not the ends of two perpendicular axes through one centre in the "
+                "order [bottom, top, left, right]."
+            )
         )
     v = np.array([-u[1], u[0]])
     limit = 1 + SHAPE_BOUNDARY_EPSILON
@@ -208,7 +233,7 @@ def _polygon(mm: np.ndarray):
     centred = mm - mm.mean(axis=0)
     sv = np.linalg.svd(centred, compute_uv=False)
     if sv[0] < _MIN_SIZE_MM or sv[1] <= 1e-9 * sv[0]:
-        raise RoiGeometryError("The polygon has zero area (its points lie on one line) — draw it larger.")
+        raise RoiGeometryError(gettext_noop("The polygon has zero area (its points lie on one line) — draw it larger."))
     start = mm
     end = np.roll(mm, -1, axis=0)
     eps = SHAPE_BOUNDARY_EPSILON

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -121,7 +122,7 @@ class ImportJobViewSet(viewsets.ReadOnlyModelViewSet):
         if study is None:
             return Response({"detail": "No such study."}, status=status.HTTP_404_NOT_FOUND)
         if not is_pi(study, request.user):
-            raise PermissionDenied("Only the study's PI can import images.")
+            raise PermissionDenied(gettext("Only the study's PI can import images."))
         payload = UploadSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
@@ -160,7 +161,7 @@ def case_primary_series_set(*, case: Case, series: Series, user) -> Case:
     if series.case_id != case.pk:
         from django.core.exceptions import ValidationError
 
-        raise ValidationError("That series belongs to another case.")
+        raise ValidationError(gettext("That series belongs to another case."))
     case.primary_series = series
     case.series_to_confirm = False  # confirmed; later imports leave the PI's choice alone
     case.series_chosen_by_pi = True
@@ -175,7 +176,7 @@ class CaseSeriesMixin:
     def primary_series(self, request, pk=None, case_id=None):
         study: Study = self.get_object()
         if not is_pi(study, request.user):
-            raise PermissionDenied("Only the study's PI can do this.")
+            raise PermissionDenied(gettext("Only the study's PI can do this."))
         case = Case.objects.filter(study=study, pk=case_id).first()
         payload = PrimarySeriesSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

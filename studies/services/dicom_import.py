@@ -30,6 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from studies import job_messages as msg
 from studies.models import Case, ImportJob, Instance, Study
 from vbqsite import jobs
 
@@ -316,20 +317,17 @@ def _run_job(job: ImportJob) -> None:
     except WorkerStopped as exc:
         log.exception("import job %s stopped", job.pk)
         job.status = ImportJob.Status.FAILED
-        job.error = (
-            f"The import stopped: {exc} (the server may be short of memory). The series stored so far are "
-            "kept; run the import again to add the rest."
-        )
+        job.error = msg.IMPORT_STOPPED % {"error": exc}
     except BaseException as exc:  # native code may raise BaseException subclasses: the job must still end
         if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
             ImportJob.objects.filter(pk=job.pk).update(
                 status=ImportJob.Status.FAILED,
-                error="The import was interrupted (the worker stopped); run it again.",
+                error=msg.IMPORT_INTERRUPTED,
                 finished_at=timezone.now(),
             )
             raise
         log.exception("import job %s failed", job.pk)
-        job.status, job.error = ImportJob.Status.FAILED, f"The import failed ({exc.__class__.__name__})."
+        job.status, job.error = ImportJob.Status.FAILED, msg.IMPORT_FAILED % {"error": exc.__class__.__name__}
     else:
         job.status = ImportJob.Status.DONE
         job.total = job.done = outcome.total + len(prior)
@@ -338,7 +336,7 @@ def _run_job(job: ImportJob) -> None:
         job.accepted, job.skipped, job.rejected = outcome.accepted, outcome.skipped, outcome.rejected
         job.report = prior + outcome.report
         if outcome.burned_in_series:
-            job.error = "Burned-in annotation flagged in: " + "; ".join(outcome.burned_in_series)
+            job.error = msg.BURNED_IN % {"series": "; ".join(outcome.burned_in_series)}
         audit_log(
             study=job.study,
             user=job.created_by,

@@ -22,7 +22,9 @@ import requests
 from cryptography.fernet import InvalidToken
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.utils.translation import gettext as _
+from django.utils.translation import override
 
+from studies import job_messages as msg
 from studies.models import DicomWebServer, ImportJob, Study
 
 from .audit import audit_log
@@ -98,7 +100,7 @@ def client_for(server: DicomWebServer):
 
 def refused_message(server_name: str, problem: str) -> str:
     """What to tell the PI when the address of ``server_name`` is refused (``problem``: the policy's reason)."""
-    return _("%(server)s was not contacted: %(problem)s") % {"server": server_name, "problem": problem}
+    return _(msg.PULL_REFUSED) % {"server": server_name, "problem": problem}
 
 
 def server_error(server_name: str, url: str, exc: Exception) -> str:
@@ -108,31 +110,23 @@ def server_error(server_name: str, url: str, exc: Exception) -> str:
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         code = exc.response.status_code
         if code in (401, 403):
-            return _(
-                "%(server)s refused the request (HTTP %(code)s): check the user name and password or the token."
-            ) % {"server": server_name, "code": code}
+            return _(msg.PULL_AUTH) % {"server": server_name, "code": code}
         if code == 404:
-            return _(
-                "%(server)s answered 'not found' (HTTP 404): check the URL %(url)s — it is the DICOMweb base "
-                "address, often ending in /dicom-web."
-            ) % {"server": server_name, "url": url}
-        return _("%(server)s answered with an error (HTTP %(code)s); try again later or ask its administrator.") % {
+            return _(msg.PULL_NOT_FOUND) % {"server": server_name, "url": url}
+        return _(msg.PULL_HTTP_ERROR) % {
             "server": server_name,
             "code": code,
         }
     if isinstance(exc, requests.Timeout):
-        return _("%(server)s did not answer in time (%(url)s); try again later.") % {"server": server_name, "url": url}
+        return _(msg.PULL_TIMEOUT) % {"server": server_name, "url": url}
     if isinstance(exc, requests.ConnectionError):
-        return _(
-            "%(server)s cannot be reached at %(url)s: check the address, and that the server is running and "
-            "reachable from this server."
-        ) % {"server": server_name, "url": url}
+        return _(msg.PULL_UNREACHABLE) % {"server": server_name, "url": url}
     if isinstance(exc, ValueError | KeyError | TypeError):
-        return _("%(server)s did not answer as a DICOMweb server (%(url)s): check the URL.") % {
+        return _(msg.PULL_NOT_DICOMWEB) % {
             "server": server_name,
             "url": url,
         }
-    return _("%(server)s could not be used (%(error)s).") % {"server": server_name, "error": exc.__class__.__name__}
+    return _(msg.PULL_OTHER) % {"server": server_name, "error": exc.__class__.__name__}
 
 
 _NETWORK_ERRORS = (requests.RequestException, ValueError, KeyError, TypeError)
@@ -267,13 +261,19 @@ def pull_create(*, study: Study, server: DicomWebServer, picks: list[dict], user
 
 def retrieve_request(request: Path, progress: Callable[[int, int], None] | None = None) -> int:
     """Retrieve every item of a pull request into its folder (WADO-RS), then remove the request; return the
-    number of instances written. Raises ValidationError (the job's error) when the server fails."""
+    number of instances written. Raises ValidationError (the job's error, in English: the import page shows it
+    translated, :func:`studies.job_messages.import_error_shown`) when the server fails."""
+    with override("en"):
+        return _retrieve(request, progress)
+
+
+def _retrieve(request: Path, progress: Callable[[int, int], None] | None) -> int:
     from pydicom import dcmwrite  # here, not at module level: the web pages import this module (issue #20 point 4)
 
     spec = json.loads(request.read_text())
     server = DicomWebServer.objects.filter(pk=spec.get("server")).first()
     if server is None:
-        raise ValidationError("The DICOMweb server of this pull was removed from the study; nothing was pulled.")
+        raise ValidationError(msg.PULL_SERVER_GONE)
     client = client_for(server)
     folder = request.parent
     items = spec.get("items") or []
@@ -293,9 +293,9 @@ def retrieve_request(request: Path, progress: Callable[[int, int], None] | None 
                     progress(done, len(items))  # the job's heartbeat (written at most once a second)
         except _NETWORK_ERRORS as exc:
             raise ValidationError(
-                server_error(server.name, server.url, exc) + " Nothing from this pull was imported."
+                msg.PULL_NOTHING_IMPORTED % {"message": server_error(server.name, server.url, exc)}
             ) from exc
     request.unlink()
     if written == 0:
-        raise ValidationError(f"{server.name} sent no images for the studies or series picked.")
+        raise ValidationError(msg.PULL_NO_IMAGES % {"server": server.name})
     return written

@@ -22,7 +22,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext
+
+from studies import job_messages as msg
 
 #: Members of at most this many bytes are not held to the compression ratio limit (headers, tiny files).
 RATIO_FREE_BYTES = 1024 * 1024
@@ -69,27 +71,21 @@ def _safe_extract(zip_path: Path, target: Path, tick: Callable[[], None] | None 
     try:
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        # stored English in the job's error; shown translated (vbqsite.jobs.job_error_shown)
-        raise ValidationError(
-            gettext_noop("The upload is not a valid zip file (it may be cut short or damaged).")
-        ) from exc
+        # stored English in the job's error; shown translated (studies.job_messages.import_error_shown)
+        raise ValidationError(msg.ZIP_INVALID) from exc
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
         if not members:
-            raise ValidationError(gettext_noop("No files found in the archive."))
+            raise ValidationError(msg.ZIP_EMPTY)
         if len(members) > max_files:
-            raise ValidationError(
-                f"The archive holds more than {max_files} files ({len(members)}); import it in several parts."
-            )
+            raise ValidationError(msg.ZIP_TOO_MANY_FILES % {"max": max_files, "n": len(members)})
         root = target.resolve()
         for member in members:
             if _is_link(member):
-                raise ValidationError(
-                    f"The zip contains a link ({member.filename!r}): links are not accepted in an archive."
-                )
+                raise ValidationError(msg.ZIP_LINK % {"name": repr(member.filename)})
             dest = (target / member.filename).resolve()
             if root not in dest.parents:
-                raise ValidationError(f"The zip contains an unsafe path: {member.filename!r}.")
+                raise ValidationError(msg.ZIP_UNSAFE_PATH % {"name": repr(member.filename)})
         written = 0
         for member in members:
             dest = (target / member.filename).resolve()
@@ -100,15 +96,9 @@ def _safe_extract(zip_path: Path, target: Path, tick: Callable[[], None] | None 
                     while chunk := src.read(_CHUNK):
                         size += len(chunk)
                         if written + size > max_bytes:
-                            raise ValidationError(
-                                f"The archive expands to more than {human_size(max_bytes)}; import it in several "
-                                "parts (the limit is IMPORT_ZIP_MAX_BYTES)."
-                            )
+                            raise ValidationError(msg.ZIP_TOO_LARGE % {"size": human_size(max_bytes)})
                         if size > RATIO_FREE_BYTES and size > max_ratio * max(member.compress_size, 1):
-                            raise ValidationError(
-                                f"A member of the archive ({member.filename!r}) is compressed more than "
-                                f"{max_ratio}:1, which is how zip bombs look; it was not extracted."
-                            )
+                            raise ValidationError(msg.ZIP_RATIO % {"name": repr(member.filename), "ratio": max_ratio})
                         out.write(chunk)
                         if tick is not None:
                             tick()
@@ -116,17 +106,12 @@ def _safe_extract(zip_path: Path, target: Path, tick: Callable[[], None] | None 
             except ValidationError:
                 raise
             except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-                raise ValidationError(
-                    f"The zip is damaged: {member.filename!r} cannot be extracted ({exc}). Create the zip again."
-                ) from exc
+                raise ValidationError(msg.ZIP_DAMAGED % {"name": repr(member.filename), "error": exc}) from exc
             except (NotImplementedError, RuntimeError) as exc:  # an unknown compression method, encryption
-                raise ValidationError(
-                    f"{member.filename!r} cannot be extracted ({exc}); use a plain, unencrypted zip."
-                ) from exc
+                raise ValidationError(msg.ZIP_UNSUPPORTED % {"name": repr(member.filename), "error": exc}) from exc
             except OSError as exc:  # e.g. a file and a folder of the same name
                 raise ValidationError(
-                    f"{member.filename!r} cannot be extracted ({exc.strerror or exc}); the zip holds two entries "
-                    "at the same place or a name the server cannot use."
+                    msg.ZIP_CLASH % {"name": repr(member.filename), "error": exc.strerror or exc}
                 ) from exc
 
 
@@ -160,7 +145,7 @@ class _Source:
 
     def __enter__(self) -> list[tuple[str, str]]:
         if not self.source.exists():
-            raise ValidationError(f"Nothing to import at {self.source}.")
+            raise ValidationError(msg.NOTHING_AT % {"source": self.source})
         if self.source.is_dir():
             return _files_under(self.source)
         self.tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX)
@@ -168,7 +153,7 @@ class _Source:
             _safe_extract(self.source, Path(self.tmp), self._extracting)
             files = _files_under(Path(self.tmp))
             if not files:
-                raise ValidationError(gettext_noop("No files found in the archive."))
+                raise ValidationError(msg.ZIP_EMPTY)
         except BaseException:
             self.__exit__()
             raise

@@ -29,9 +29,9 @@ def check_action(read: Read, reason) -> str:
     if len(reason) > REASON_MAX:
         raise ValidationError(gettext("The reason is too long (at most %(n)d characters).") % {"n": REASON_MAX})
     if read.study.locked:
-        raise ReadClosed("The study is locked: its reads can no longer be changed.")
+        raise ReadClosed(gettext("The study is locked: its reads can no longer be changed."))
     if read.status == Read.Status.VOIDED:
-        raise ReadClosed("This read has been voided.")
+        raise ReadClosed(gettext("This read has been voided."))
     return reason
 
 

@@ -1,4 +1,8 @@
-"""Validation of ROI payloads from the viewer or scripts, against the study's reading protocol."""
+"""Validation of ROI payloads from the viewer or scripts, against the study's reading protocol.
+
+Every refusal is a sentence for the reader in the request's language (the API's 400 answer, shown by the viewer);
+the English wording is the message id.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 from studies.models import Instance, Read, Roi
 from studies.protocol import protocol_for
-from studies.roi_shapes import RoiGeometryError
+from studies.roi_shapes import SHAPE_NAMES, RoiGeometryError
 
 #: Most vertices a polygon ROI may have. A Cornerstone freehand contour of a vertebral body is a few hundred
 #: points; 2,000 leaves room for slow, careful tracing and keeps one ROI's payload and mask test small.
@@ -29,17 +34,31 @@ def _number(value) -> float:
     return number
 
 
+def geometry_message(exc: RoiGeometryError) -> str:
+    """:class:`RoiGeometryError`'s sentence in the active language (a shape's name translated too)."""
+    params = dict(exc.params)
+    if params.get("shape") in SHAPE_NAMES:
+        params["shape"] = gettext(SHAPE_NAMES[params["shape"]])
+    return gettext(exc.message) % params if params else gettext(exc.message)
+
+
 def _points(raw, shape: str) -> list[list[float]]:
     """``points_px`` as [column, row] float pairs, or a ValidationError a reader understands."""
     if not isinstance(raw, list | tuple):
-        raise ValidationError("points_px must be a list of [column, row] pairs.")
+        raise ValidationError(gettext("points_px must be a list of [column, row] pairs."))
     if shape == "polygon" and len(raw) > MAX_POLYGON_VERTICES:
         raise ValidationError(
-            f"The polygon has {len(raw):,} points; at most {MAX_POLYGON_VERTICES:,} are accepted. "
-            "Trace the outline again, or use a rectangle or an ellipse."
+            gettext(
+                "The polygon has %(n)s points; at most %(max)s are accepted. "
+                "Trace the outline again, or use a rectangle or an ellipse."
+            )
+            % {"n": f"{len(raw):,}", "max": f"{MAX_POLYGON_VERTICES:,}"}
         )
     if len(raw) > MAX_POLYGON_VERTICES:
-        raise ValidationError(f"A {shape} is drawn with 4 points, not {len(raw):,}.")
+        raise ValidationError(
+            gettext("A %(shape)s is drawn with 4 points, not %(n)s.")
+            % {"shape": gettext(SHAPE_NAMES.get(shape, shape)), "n": f"{len(raw):,}"}
+        )
     try:
         points = []
         for p in raw:
@@ -48,7 +67,7 @@ def _points(raw, shape: str) -> list[list[float]]:
             points.append([_number(p[0]), _number(p[1])])
     except (TypeError, ValueError, OverflowError):
         raise ValidationError(
-            "points_px must be a list of [column, row] pairs of finite numbers (pixel coordinates)."
+            gettext("points_px must be a list of [column, row] pairs of finite numbers (pixel coordinates).")
         ) from None
     return points
 
@@ -86,22 +105,28 @@ def validate_roi_payload(
     protocol = protocol_for(read.study)
     label = str(data.get("label") or "").strip().upper()
     if label not in protocol.labels:
-        raise ValidationError(f"Unknown ROI label “{data.get('label')}”. Use one of: {', '.join(protocol.labels)}.")
+        raise ValidationError(
+            gettext("Unknown ROI label “%(label)s”. Use one of: %(labels)s.")
+            % {"label": data.get("label"), "labels": ", ".join(protocol.labels)}
+        )
     excluded = bool(data.get("excluded"))
     if excluded:
         if label not in protocol.levels:
             raise ValidationError(
-                f"Only vertebral levels ({protocol.levels_text}) can be excluded; "
-                f"{protocol.reference} and noise ROIs are required."
+                gettext(
+                    "Only vertebral levels (%(levels)s) can be excluded; %(reference)s and noise ROIs are required."
+                )
+                % {"levels": protocol.levels_text, "reference": protocol.reference}
             )
         reason = str(data.get("exclusion_reason") or "").strip().lower()
         if reason not in Roi.ExclusionReason.values:
             raise ValidationError(
-                f"Give the reason for excluding {label}: one of {', '.join(Roi.ExclusionReason.labels)}."
+                gettext("Give the reason for excluding %(label)s: one of %(reasons)s.")
+                % {"label": label, "reasons": ", ".join(gettext(r) for r in Roi.ExclusionReason.labels)}
             )
         note = str(data.get("exclusion_note") or "")[:200]
         if reason == Roi.ExclusionReason.OTHER and not note.strip():
-            raise ValidationError(f"Describe why {label} is excluded (reason “other”).")
+            raise ValidationError(gettext("Describe why %(label)s is excluded (reason “other”).") % {"label": label})
         kept = {"shape": "", "points_px": [], "sop_instance_uid": "", "csf_level": ""}
         if data.get("shape") and data.get("points_px") and data.get("sop_instance_uid"):
             # Excluding a drawn level keeps its ROI (shown dashed, left out of every score): undoing the
@@ -118,11 +143,15 @@ def validate_roi_payload(
 
     shape = str(data.get("shape") or "").strip().lower()
     if shape not in Roi.Shape.values:
-        raise ValidationError(f"Unknown ROI shape “{data.get('shape')}”. Use rectangle, ellipse or polygon.")
+        raise ValidationError(
+            gettext("Unknown ROI shape “%(shape)s”. Use rectangle, ellipse or polygon.") % {"shape": data.get("shape")}
+        )
     sop = str(data.get("sop_instance_uid") or "").strip()
     series = (geometry or (lambda uid: case_slice_geometry(read, uid)))(sop) if sop else None
     if series is None:
-        raise ValidationError("The ROI must be drawn on a slice of this case's images (unknown SOP Instance UID).")
+        raise ValidationError(
+            gettext("The ROI must be drawn on a slice of this case's images (unknown SOP Instance UID).")
+        )
     points = _points(data.get("points_px"), shape)
     outside = [
         (c, r)
@@ -133,8 +162,18 @@ def validate_roi_payload(
     if outside:
         c, r = outside[0]
         raise ValidationError(
-            f"The {shape} has {len(outside)} point(s) off the image (the first at column {c:.1f}, row {r:.1f}; "
-            f"the image is {series.columns} × {series.rows} pixels). Keep the ROI on the image."
+            gettext(
+                "The %(shape)s has %(n)s point(s) off the image (the first at column %(col)s, row %(row)s; "
+                "the image is %(columns)s × %(rows)s pixels). Keep the ROI on the image."
+            )
+            % {
+                "shape": gettext(SHAPE_NAMES[shape]),
+                "n": len(outside),
+                "col": f"{c:.1f}",
+                "row": f"{r:.1f}",
+                "columns": series.columns,
+                "rows": series.rows,
+            }
         )
     row_spacing, col_spacing = (float(v) for v in series.pixel_spacing)
     # Local import: roi_mask needs numpy, which web start-up does not load (issue #20 point 4).
@@ -143,14 +182,17 @@ def validate_roi_payload(
     try:
         roi_mask(shape, points, series.rows, series.columns, row_spacing, col_spacing)
     except RoiGeometryError as exc:
-        raise ValidationError(str(exc)) from None
+        raise ValidationError(geometry_message(exc)) from None
     csf_level = ""
     if label == protocol.reference:
         first, *fallback = protocol.reference_levels
         csf_level = str(data.get("csf_level") or first).strip().upper()
         if csf_level not in protocol.reference_levels:
             raise ValidationError(
-                f"The {label} ROI is placed at {first}, or at {'/'.join(fallback)} when {first} {label} is obscured."
+                gettext(
+                    "The %(label)s ROI is placed at %(first)s, or at %(fallback)s when %(first)s %(label)s is obscured."
+                )
+                % {"label": label, "first": first, "fallback": "/".join(fallback)}
             )
     return {
         "label": label,
