@@ -9,8 +9,10 @@ entry: it is shown as stored, as the technical detail under the translated title
 
 from __future__ import annotations
 
-from django.utils.translation import get_language, gettext, pgettext_lazy
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
+
+from studies.job_messages import message_shown
 
 #: Titles of :data:`studies.dicom.validate.REJECTION_CODES` (the same keys; a test checks they match).
 CODE_TITLES = {
@@ -62,9 +64,10 @@ OUTCOMES = {
 
 def report_row_for_page(row: dict) -> dict:
     """One report row with ``outcome_label``, ``title`` (translated title of the code, "" when unknown) and
-    ``detail`` (the reason translated when it is a fixed sentence, else as stored; "" when the title says it)."""
+    ``detail`` (the reason translated when it is a fixed sentence or one of :mod:`studies.job_messages`, values and
+    all; else as stored)."""
     reason = row.get("reason") or ""
-    translated = gettext(reason) if reason else ""
+    translated = (message_shown(reason) or reason) if reason else ""
     title = CODE_TITLES.get(row.get("code", ""), "")
     return {
         **row,

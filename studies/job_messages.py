@@ -1,4 +1,4 @@
-"""The errors an import job stores, in English, and the same errors in the page's language.
+"""The errors an import job stores (and the reasons of its report), in English, and the same in the page's language.
 
 A job's ``error`` is written by the worker in English and kept so (exports, the audit trail and the API read it as
 stored). The sentences carrying values (a file name, a size, a server's name) are defined here once, as message
@@ -67,6 +67,25 @@ PULL_NOTHING_IMPORTED = gettext_noop("%(message)s Nothing from this pull was imp
 PULL_SERVER_GONE = gettext_noop("The DICOMweb server of this pull was removed from the study; nothing was pulled.")
 PULL_NO_IMAGES = gettext_noop("%(server)s sent no images for the studies or series picked.")
 
+# -- per-file reasons of the import report (studies.services.import_cases, dicom_import, dicom_listener) ----------
+REASON_ALREADY_IMPORTED = gettext_noop("This image is already in the study; nothing changed.")
+REASON_DUPLICATE = gettext_noop("The same image (SOP Instance UID) is also in %(other)s; this copy was ignored.")
+REASON_SERIES_REJECTED = gettext_noop("Series rejected: %(problems)s")
+REASON_CASE_CHANGED = gettext_noop(
+    "The series could not be stored: %(error)s. Check the study's cases and import again."
+)
+REASON_STORE_FAILED = gettext_noop("The series could not be stored (%(error)s); try again.")
+REASON_BURNED_IN = gettext_noop("Burned-in annotation flagged: check the image for visible identifiers.")
+REASON_NOT_WRITTEN = gettext_noop("The server could not store the image (%(error)s).")
+REASON_ABORTED = gettext_noop(
+    "%(node)s aborted the association after %(n)s complete image(s): those are imported; an image being sent "
+    "then, and any not yet sent, were not received — send the series again (images already imported are skipped)."
+)
+REASON_LOST = gettext_noop(
+    "%(node)s lost the connection after %(n)s complete image(s): those are imported; an image being sent then, "
+    "and any not yet sent, were not received — send the series again (images already imported are skipped)."
+)
+
 #: The messages with values, recognised in a stored error (the fixed ones are found by gettext directly).
 WITH_VALUES = (
     ZIP_TOO_MANY_FILES,
@@ -91,9 +110,16 @@ WITH_VALUES = (
     PULL_NOT_DICOMWEB,
     PULL_OTHER,
     PULL_NO_IMAGES,
+    REASON_DUPLICATE,
+    REASON_SERIES_REJECTED,
+    REASON_CASE_CHANGED,
+    REASON_STORE_FAILED,
+    REASON_NOT_WRITTEN,
+    REASON_ABORTED,
+    REASON_LOST,
 )
 #: Values that are themselves stored sentences, translated in turn.
-_NESTED = ("message", "problem")
+_NESTED = ("message", "problem", "problems")
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 

@@ -165,3 +165,27 @@ def test_the_import_pages_show_a_stored_zip_error_in_chinese(client):
         assert error.replace("'", "&#x27;") in client.get(url, **EN).content.decode(), url
     job.refresh_from_db()
     assert job.error == error  # stored as written
+
+
+def test_report_reasons_with_values_are_shown_in_chinese():
+    from studies.import_reasons import report_row_for_page
+
+    duplicate = msg.REASON_DUPLICATE % {"other": repr("a/IM1")}
+    assert duplicate == "The same image (SOP Instance UID) is also in 'a/IM1'; this copy was ignored."
+    lost = msg.REASON_LOST % {"node": "MRI_1", "n": 12}
+    rows = [
+        {"file": "a/IM2", "outcome": "skipped", "code": "duplicate_sop_instance", "reason": duplicate},
+        {"file": "b", "outcome": "skipped", "code": "already_imported", "reason": msg.REASON_ALREADY_IMPORTED},
+        {"file": "(association)", "outcome": "rejected", "code": "association_aborted", "reason": lost},
+    ]
+    with translation.override("zh-hans"):
+        shown = [report_row_for_page(row) for row in rows]
+    assert [row["detail"] for row in shown] == [
+        "相同的图像（SOP Instance UID）也在 'a/IM1' 中；此副本已被忽略。",
+        "该图像已在本研究中；没有任何更改。",
+        "MRI_1 在发送 12 张完整图像后断开了连接：这些图像会被导入；当时正在发送的图像以及尚未发送的图像均未收到——"
+        "请重新发送该序列（已导入的图像会被跳过）。",
+    ]
+    assert all(row["detail_translated"] for row in shown)
+    with translation.override("en-gb"):
+        assert [report_row_for_page(row)["detail"] for row in rows] == [row["reason"] for row in rows]

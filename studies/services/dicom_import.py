@@ -162,7 +162,7 @@ def _plans(
         problems = check_series_geometry([r.facts for _, _, r in items])
         plan = None
         if problems:
-            reason = "Series rejected: " + " ".join(problems)
+            reason = msg.REASON_SERIES_REJECTED % {"problems": " ".join(problems)}
             for _, name, _ in items:
                 outcome.add(name, "rejected", "inconsistent_geometry", reason)
         else:
@@ -233,8 +233,7 @@ def _inspect_all(
                 name,
                 "skipped",
                 "duplicate_sop_instance",
-                f"The same image (SOP Instance UID) is also in {seen[result.sop_instance_uid]!r}; "
-                "this copy was ignored.",
+                msg.REASON_DUPLICATE % {"other": repr(seen[result.sop_instance_uid])},
             )
             duplicates.append(index)
         else:

@@ -28,6 +28,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from studies import job_messages as msg
 from studies.models import DicomReceiver, Study
 
 log = logging.getLogger("studies.dicom_listener")
@@ -103,7 +104,7 @@ class Reception:
                 out.write(encoded)
         except OSError as exc:
             log.error("cannot write a received image to %s: %s", self.folder, exc)
-            self.note(number, "not_written", f"The server could not store the image ({exc.strerror or exc}).")
+            self.note(number, "not_written", msg.REASON_NOT_WRITTEN % {"error": exc.strerror or exc})
             return OUT_OF_RESOURCES
         self.received += 1
         self.bytes += len(encoded)
@@ -135,17 +136,13 @@ class Reception:
         from .dicom_import import import_job_create
 
         if self.ended != "released" and (self.received or self.notes):
-            how = "aborted the association" if self.ended == "aborted" else "lost the connection"
             self.notes.append(
                 {
                     "file": "(association)",
                     "outcome": "rejected",
                     "code": "association_aborted",
-                    "reason": (
-                        f"{self.calling} {how} after {self.received} complete image(s): those are imported; an "
-                        "image being sent then, and any not yet sent, were not received — send the series again "
-                        "(images already imported are skipped)."
-                    ),
+                    "reason": (msg.REASON_ABORTED if self.ended == "aborted" else msg.REASON_LOST)
+                    % {"node": self.calling, "n": self.received},
                 }
             )
         if self.study_id is None or (self.folder is None and not self.notes):

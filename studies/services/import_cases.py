@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 
+from studies import job_messages as msg
 from studies.models import Case, Instance, Series, Study, SubjectCodeAssignment, SubjectKey, instance_file_name
 
 from .bulk_rows import insert_rows
@@ -150,7 +151,7 @@ class _Planner:
         files = []
         for index, name, result in items:
             if _slice_key(mapped[index], result.facts) in self.stored:
-                outcome.add(name, "skipped", "already_imported", "This image is already in the study; nothing changed.")
+                outcome.add(name, "skipped", "already_imported", msg.REASON_ALREADY_IMPORTED)
             else:
                 files.append((index, name, mapped[index], result.facts))
         if not files:
@@ -380,9 +381,9 @@ def _commit_series(
             storage.delete(path)
         del outcome.cases_created[cases_created:]
         if isinstance(exc, _CaseChanged):
-            reason = f"The series could not be stored: {exc}. Check the study's cases and import again."
+            reason = msg.REASON_CASE_CHANGED % {"error": exc}
         else:
-            reason = f"The series could not be stored ({exc.__class__.__name__}); try again."
+            reason = msg.REASON_STORE_FAILED % {"error": exc.__class__.__name__}
         for _, name, _, _ in plan.files:
             outcome.add(name, "rejected", "storage_error", reason)
         return
@@ -476,7 +477,7 @@ def reading_series_choose(case_ids: list[int]) -> None:
     Case.objects.bulk_update(changed, ["primary_series", "series_to_confirm"])
 
 
-_BURNED_IN_REASON: Final = "Burned-in annotation flagged: check the image for visible identifiers."
+_BURNED_IN_REASON: Final = msg.REASON_BURNED_IN
 
 
 def _report_recorded(plan: _SeriesPlan, stored: list[StoredFile], outcome: ImportOutcome, case: Case) -> None:
