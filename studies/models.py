@@ -336,6 +336,52 @@ class ImportJob(models.Model):
         return import_error_shown(self.error)
 
 
+class RekeyJob(models.Model):
+    """A re-keying of the study's subject codes run by a worker (:mod:`studies.services.subject_rekey`): progress
+    in files rewritten. While one is queued or running, imports, the reading plan and another re-keying wait."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="rekey_jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="Files to rewrite")
+    done = models.PositiveIntegerField(default=0, help_text="Files rewritten so far")
+    cases = models.PositiveIntegerField(default=0, help_text="Cases given a new code (once done)")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life: when it was queued, then while it runs (≤ 1 write/s)"
+    )
+    requeues = models.PositiveSmallIntegerField(default=0, help_text="Times the job sweep queued it again")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"re-key {self.study_id}: {self.done}/{self.total} ({self.status})"
+
+    @property
+    def stuck(self) -> bool:
+        """Queued or running without a sign of life for longer than the job sweep's bound (see settings)."""
+        from vbqsite.jobs import job_is_stuck
+
+        return job_is_stuck(self)
+
+    @property
+    def error_shown(self) -> str:
+        """:attr:`error` (stored in English) in the page's language
+        (:func:`studies.services.subject_rekey.rekey_error_shown`)."""
+        from studies.services.subject_rekey import rekey_error_shown
+
+        return rekey_error_shown(self.error)
+
+
 class ReferenceRecord(models.Model):
     """Reference densitometry and demographics of one subject (QCT or DEXA). PI-only."""
 

@@ -167,6 +167,10 @@ def study_member_add(request, study_id: int):
 @require_POST
 def study_plan_build(request, study_id: int):
     study = study_for_pi(request.user, study_id)
-    created = reading.reading_plan_build(study=study, user=request.user)
-    messages.success(request, _("Reading plan updated: %(n)s read(s) created.") % {"n": created})
+    try:
+        created = reading.reading_plan_build(study=study, user=request.user)
+    except ValidationError as exc:  # the subject codes are being replaced
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Reading plan updated: %(n)s read(s) created.") % {"n": created})
     return redirect("study-detail", study_id=study.pk)

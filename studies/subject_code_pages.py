@@ -1,5 +1,8 @@
 """PI page: subject codes (issue #15) — upload codes per Patient ID before importing, and re-key the study.
 
+Re-keying is a job run by a worker (:class:`studies.models.RekeyJob`): the button queues it and the page shows the
+latest one (queued, running with files done/total, done, failed with the reason), reloading itself while it is live.
+
 Only the study's PI (404 for non-members, 403 for readers). The rules are in
 :mod:`studies.services.subject_code_csv` and :mod:`studies.services.subject_rekey`.
 """
@@ -15,10 +18,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from studies.csv_upload_pages import csv_upload
-from studies.models import AuditEvent
+from studies.models import AuditEvent, RekeyJob
 from studies.permissions import study_for_pi
 from studies.services.subject_code_csv import MAX_FILE_BYTES, pending_codes, subject_codes_import
-from studies.services.subject_rekey import RekeyRefused, rekey_blocker, subject_codes_rekey
+from studies.services.subject_rekey import RekeyRefused, rekey_blocker, rekey_job_create
+from vbqsite.queue import QUEUE_DOWN, QueueUnavailable
 
 #: :data:`studies.services.subject_code_csv.CODE_RULE` for the page (a test checks the English is the same).
 CODE_RULE_TEXT = gettext_lazy("3–16 letters (A–Z), digits or dashes, starting with a letter or digit")
@@ -48,6 +52,10 @@ def subject_codes_page(request, study_id: int):
             text += _("; %(matched)d patient(s) already imported keep their code") % {"matched": result.matched}
         messages.success(request, text + _("."))
         return redirect("study-subject-codes", study_id=study.pk)
+    return _page(request, study, errors=errors, filename=filename, status=400 if errors else 200)
+
+
+def _page(request, study, *, errors=None, filename="", status: int = 200):
     last = (
         AuditEvent.objects.filter(study=study, action="subject_codes.upload").select_related("user").order_by("-at")
     ).first()
@@ -62,24 +70,25 @@ def subject_codes_page(request, study_id: int):
             "n_cases": study.cases.count(),
             "code_rule": CODE_RULE_TEXT,
             "rekey_blocker": rekey_blocker(study),
+            "rekey_job": RekeyJob.objects.filter(study=study).first(),
             "last_upload": last,
         },
-        status=400 if errors else 200,
+        status=status,
     )
 
 
 @login_required
 @require_POST
 def subject_codes_rekey_page(request, study_id: int):
+    """Queue the re-keying and come back to the page, which shows its progress (503 when the queue is down)."""
     study = study_for_pi(request.user, study_id)
     try:
-        result = subject_codes_rekey(study=study, user=request.user)
+        rekey_job_create(study=study, user=request.user)
     except (RekeyRefused, ValidationError) as exc:
         messages.error(request, str(exc) if isinstance(exc, RekeyRefused) else " ".join(exc.messages))
+    except QueueUnavailable:  # the job is shown below, failed; nothing changed
+        messages.error(request, _(QUEUE_DOWN))
+        return _page(request, study, status=503)
     else:
-        messages.success(
-            request,
-            _("New random codes for %(cases)d case(s); %(files)d file(s) rewritten.")
-            % {"cases": result.cases, "files": result.files},
-        )
+        messages.success(request, _("The subject codes are being replaced: this page shows the progress."))
     return redirect("study-subject-codes", study_id=study.pk)

@@ -42,3 +42,19 @@ def import_sweep() -> dict:
     swept = import_jobs_sweep()
     removed = len(import_orphans_sweep()) + len(import_temp_sweep()) + len(stored_orphans_sweep())
     return {**swept, "removed": removed}
+
+
+@shared_task(name="studies.tasks.subject_codes_rekey", acks_late=True, reject_on_worker_lost=True)
+def subject_codes_rekey(job_id: int) -> None:
+    """Run one re-keying job (idempotent: a job that is done, failed or running on a live worker is left alone)."""
+    from studies.services.subject_rekey import rekey_job_run
+
+    rekey_job_run(job_id=job_id)
+
+
+@shared_task(name="studies.tasks.rekey_jobs_sweep")
+def rekey_jobs_sweep() -> dict:
+    """Queue again (or fail) the re-keying jobs that are stuck (no heartbeat; never picked up)."""
+    from studies.services.subject_rekey import rekey_jobs_sweep as sweep
+
+    return sweep()

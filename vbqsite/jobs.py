@@ -1,4 +1,5 @@
-"""No job stuck (#22): what imports (studies.ImportJob) and whole-study rescores (scoring.RescoreJob) share.
+"""No job stuck (#22): what imports (studies.ImportJob), whole-study rescores (scoring.RescoreJob), snapshot builds
+(analytics.SnapshotJob) and re-keyings (studies.RekeyJob) share.
 
 A job row is the truth about a job; the broker only carries it. Three rules keep every row moving:
 
@@ -122,7 +123,12 @@ def never_started_message(noun: str) -> str:
 
 
 #: The job nouns of the messages above, for the catalogue.
-NOUNS = {"import": gettext_noop("import"), "rescore": gettext_noop("rescore"), "snapshot": gettext_noop("snapshot")}
+NOUNS = {
+    "import": gettext_noop("import"),
+    "rescore": gettext_noop("rescore"),
+    "snapshot": gettext_noop("snapshot"),
+    "re-key": gettext_noop("re-key"),
+}
 
 
 def _minutes_shown(seconds: float) -> str:

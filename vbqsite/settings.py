@@ -340,10 +340,11 @@ SCORING_RESCORE_CHUNK = int(os.environ.get("SCORING_RESCORE_CHUNK", "200"))
 CELERY_BEAT_SCHEDULE = {
     "scoring-sweep": {"task": "scoring.tasks.scoring_sweep", "schedule": 60.0},
     "worker-heartbeat": {"task": "studies.tasks.worker_heartbeat", "schedule": 30.0},
-    # stuck import jobs, then leftovers (IMPORT_ORPHAN_MAX_AGE_SECONDS); stuck rescores; stuck snapshot builds
+    # stuck import jobs, then leftovers (IMPORT_ORPHAN_MAX_AGE_SECONDS); stuck rescores, snapshot builds, re-keyings
     "import-sweep": {"task": "studies.tasks.import_sweep", "schedule": JOB_SWEEP_INTERVAL_SECONDS},
     "rescore-jobs-sweep": {"task": "scoring.tasks.rescore_jobs_sweep", "schedule": JOB_SWEEP_INTERVAL_SECONDS},
     "snapshot-jobs-sweep": {"task": "analytics.tasks.snapshot_jobs_sweep", "schedule": JOB_SWEEP_INTERVAL_SECONDS},
+    "rekey-jobs-sweep": {"task": "studies.tasks.rekey_jobs_sweep", "schedule": JOB_SWEEP_INTERVAL_SECONDS},
     # reminder e-mails (repeat reads opened, PI actions) and, hourly, the PIs' daily digest (sent once a day)
     "reminders-sweep": {"task": "notifications.tasks.reminders_sweep", "schedule": NOTIFY_SWEEP_INTERVAL_SECONDS},
     "daily-digest": {"task": "notifications.tasks.daily_digest_send", "schedule": 3600.0},

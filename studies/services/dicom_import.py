@@ -47,6 +47,7 @@ from .import_cases import (
 )
 from .import_files import _Source, _write_file
 from .import_jobs import import_job_enqueue
+from .subject_rekey import rekey_running_refusal
 
 # The DICOM modules and the worker processes (pydicom, numpy) are imported inside the functions that import: the
 # web processes import this module (the import pages create jobs) and their start-up should not load them
@@ -93,6 +94,8 @@ def dicom_import_run(
 
     if study.locked:
         raise ValidationError(gettext("This study is locked: no more images can be imported."))
+    if refusal := rekey_running_refusal(study):  # the import plans with the codes the re-keying replaces
+        raise ValidationError(refusal)
     outcome = ImportOutcome()
     secret = study_secret(study)
     uid_map = deid.UidMapper(secret)
@@ -266,6 +269,10 @@ def import_job_create(*, study: Study, user, source: Path | str, report: list[di
     """
     if study.locked:
         raise ValidationError(gettext("This study is locked: no more images can be imported."))
+    if user is not None and (refusal := rekey_running_refusal(study)):
+        # a PI's upload or pull waits (refused now); images a DICOM node sent (no user) are kept: their job fails
+        # when it runs (dicom_import_run refuses too) and Retry imports them once the re-keying has finished
+        raise ValidationError(refusal)
     with transaction.atomic(durable=True):
         job = ImportJob.objects.create(study=study, created_by=user, source=str(source), report=report or [])
         audit_log(study=study, user=user, action="import.create", obj=job, data={"source": Path(source).name})

@@ -9,19 +9,22 @@ gets a new one), so the dead run's files are never used.
 
 :func:`stored_orphans_sweep` removes them. A file goes only if all of these hold:
 
-- its study has no import job queued or running (a live job owns its study's folder: it may have written files it
-  has not recorded yet, however old, and the re-run of a killed job is queued or running until it ends);
+- its study has no import job and no re-keying (:class:`~studies.models.RekeyJob`) queued or running (a live job
+  owns its study's folder: it may have written files it has not recorded yet, however old — a re-keying writes
+  every new file before it records any — and the re-run of a killed job is queued or running until it ends);
 - it was last written more than ``JOB_HEARTBEAT_TIMEOUT_SECONDS`` ago (a job is only requeued or failed after that
   much silence, so a dead run's files are older than that when its job ends; anything newer may be a write whose
   row is about to be committed);
 - no Instance row names it (one query per study folder for the names it holds: frames share a file);
-- on PostgreSQL, the study row is not locked by a re-keying (:mod:`studies.services.subject_rekey` writes new files
-  under the study lock before its rows are committed; the folder is skipped, not waited for). The sweep holds the
-  row FOR NO KEY UPDATE while it removes the study's files, which ROI saves (KEY SHARE) do not wait for.
+- on PostgreSQL, the study row is not locked by a re-keying committing its rows
+  (:mod:`studies.services.subject_rekey`; the folder is skipped, not waited for). The sweep holds the row FOR NO
+  KEY UPDATE while it removes the study's files, which ROI saves (KEY SHARE) do not wait for.
 
 Only studies where a process may have died are looked at, so a minute's sweep costs nothing on a quiet system: those
-with an import job that ended (done or failed) within ``IMPORT_ORPHAN_MAX_AGE_SECONDS`` after the job sweep had to
-queue it again or give up on it (``requeues > 0`` or failed) — a killed import always goes through the job sweep.
+with an import job or a re-keying that ended (done or failed) within ``IMPORT_ORPHAN_MAX_AGE_SECONDS`` after the job
+sweep had to queue it again or give up on it (``requeues > 0`` or failed) — a killed job always goes through the job
+sweep — and every re-keying that ended within it (one killed just after its commit leaves the old files, which are
+removed once the commit is done).
 Series and subject folders left empty are removed as well. Not covered: an import run from the command line (no job
 row; it records each series seconds after writing it) and storages other than the local file system.
 """
@@ -37,27 +40,35 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from studies.models import ImportJob, Instance, Study
+from studies.models import ImportJob, Instance, RekeyJob, Study
 
 log = logging.getLogger(__name__)
 
 __all__ = ["orphan_candidate_studies", "stored_orphans_sweep"]
 
-_LIVE = (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
+_LIVE = (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)  # the same values for RekeyJob
+_FAILED = ImportJob.Status.FAILED
 
 
 def orphan_candidate_studies(now=None) -> list[int]:
-    """Studies a killed import may have left files in (see the module docstring), none with a live job."""
+    """Studies a killed import or re-keying may have left files in (see the module docstring), none with a live
+    job."""
     now = now or timezone.now()
     window = now - timedelta(seconds=settings.IMPORT_ORPHAN_MAX_AGE_SECONDS)
-    ended = ImportJob.objects.filter(finished_at__gte=window).filter(
-        Q(requeues__gt=0) | Q(status=ImportJob.Status.FAILED)
+    killed = Q(finished_at__gte=window) & (Q(requeues__gt=0) | Q(status=_FAILED))
+    # every recent re-keying: one killed after its commit leaves the old files, removed only once it is committed
+    ended = Study.objects.filter(_any_job(killed, Q(finished_at__gte=window)))
+    return list(ended.exclude(_any_job(Q(status__in=_LIVE))).order_by("pk").values_list("pk", flat=True))
+
+
+def _any_job(imports: Q, rekeys: Q | None = None) -> Q:
+    """The study has an import matching ``imports`` or a re-keying matching ``rekeys`` (default: the same)."""
+    return Q(Exists(ImportJob.objects.filter(imports, study_id=OuterRef("pk")))) | Q(
+        Exists(RekeyJob.objects.filter(imports if rekeys is None else rekeys, study_id=OuterRef("pk")))
     )
-    live = ImportJob.objects.filter(status__in=_LIVE).values("study_id")
-    return sorted(set(ended.exclude(study_id__in=live).values_list("study_id", flat=True)))
 
 
 def stored_orphans_sweep(
@@ -95,7 +106,7 @@ def _sweep_study(study_id: int, folder: Path, root: Path, cutoff: float) -> list
             study = study.select_for_update(skip_locked=True, no_key=no_key)
         if not study.exists():  # being re-keyed (or deleted): its new files are not recorded yet
             return []
-        if ImportJob.objects.filter(study_id=study_id, status__in=_LIVE).exists():  # started meanwhile
+        if Study.objects.filter(_any_job(Q(status__in=_LIVE)), pk=study_id).exists():  # started meanwhile
             return []
         prefix = f"dicom/study-{study_id}/"
         known = set(

@@ -16,6 +16,7 @@ from studies.models import Case, Membership, Read, Roi, Study
 
 from .audit import audit_log
 from .read_checks import read_checks
+from .subject_rekey import rekey_running_refusal
 
 # Time between two autosaves that still counts as working on the case (longer gaps are breaks).
 ACTIVITY_GAP = timedelta(minutes=5)
@@ -60,8 +61,11 @@ def reading_plan_build(*, study: Study, user=None) -> int:
     Worklist positions (``order_index``) stay a permutation 0..n−1 of each reader × read number's worklist:
     a worklist built in one go follows :func:`worklist_order`; cases added by a later extension take the
     next free positions after the existing ones, in the order :func:`worklist_order` gives them among all
-    of the study's cases. The stored position of an existing read never changes.
+    of the study's cases. The stored position of an existing read never changes. Refused (ValidationError) while
+    the study's subject codes are being replaced (:func:`studies.services.subject_rekey.rekey_running_refusal`).
     """
+    if refusal := rekey_running_refusal(study):  # the worklists are ordered by the codes being replaced
+        raise ValidationError(refusal)
     readers = list(Membership.objects.filter(study=study, role=Membership.Role.READER).select_related("user"))
     codes = list(Case.objects.filter(study=study).values_list("subject_code", flat=True))
     cases = {c.subject_code: c for c in Case.objects.filter(study=study)}

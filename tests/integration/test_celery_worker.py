@@ -58,3 +58,27 @@ def test_an_import_job_runs_in_the_worker_with_its_own_worker_processes(worker_f
     assert done.status == "done", done.error
     assert done.accepted == 13 and done.rejected == 0
     assert Instance.objects.filter(series__case__study=study).count() == 13
+
+
+def test_a_rekey_job_runs_in_the_worker(worker_factory):
+    """The PI's re-keying is queued by the request and run by the worker: new codes, every file rewritten."""
+    from pydicom import dcmread
+
+    from studies.models import Case, Instance, RekeyJob
+    from studies.services.subject_rekey import rekey_job_create
+
+    worker_factory()
+    pi = f.make_user()
+    study = f.make_study(pi)
+    for code in ("S001", "S002"):
+        f.make_case(study, code, n_slices=3)
+    job = rekey_job_create(study=study, user=pi)
+    done = wait_for(
+        lambda: RekeyJob.objects.filter(pk=job.pk, status__in=["done", "failed"]).first(),
+        what="the re-keying job to finish in the worker",
+    )
+    assert done.status == "done", done.error
+    assert (done.done, done.total, done.cases) == (6, 6, 2)
+    assert not Case.objects.filter(subject_code__in=["S001", "S002"]).exists()
+    for inst in Instance.objects.filter(series__case__study=study).select_related("series__case"):
+        assert dcmread(inst.file.path).PatientID == inst.series.case.subject_code
