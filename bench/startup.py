@@ -13,9 +13,11 @@ environment leaves it instead: with ``PYTHONDONTWRITEBYTECODE=1`` (set on this m
 compiled app, every run compiles the app's modules from source (~0.1 s) while the bare project's Django comes
 compiled from site-packages — and a stray ``__pycache__`` in the checkout changes the figure.
 
-Target: this project's check ≤ 2× the bare project's. Also prints which heavy libraries importing the URLconf
-loads — the scientific ones, pydicom, numpy and Celery, imported where they compute or queue (issue #20 point 4);
-none is the bar, ``tests/studies_tests/test_startup_imports.py`` asserts it with the same list.
+Target: this project's check ≤ 2× the bare project's. A second peer shows what the chosen API stack costs by
+itself: the bare project plus DRF and drf-spectacular and one API view. Also prints which heavy libraries
+importing the URLconf loads — the scientific ones, pydicom, numpy and Celery, imported where they compute or
+queue (issue #20 point 4); none is the bar, ``tests/studies_tests/test_startup_imports.py`` asserts it with the
+same list.
 """
 
 from __future__ import annotations
@@ -31,6 +33,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, machine, write_json
+
+#: The second peer: the bare project with the API stack this project is built on (DRF and drf-spectacular, as in
+#: the stack the project chose) and one API view — what any project on that stack pays before its own code.
+API_SETTINGS = """
+INSTALLED_APPS += ["rest_framework", "drf_spectacular"]
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+"""
+API_URLS = """
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+class Ping(APIView):
+    @extend_schema(summary="ping")
+    def get(self, request):
+        return Response({"ok": True})
+
+
+urlpatterns += [path("api/ping/", Ping.as_view())]
+"""
 
 HEAVY = ("scipy", "matplotlib", "statsmodels", "pandas", "highdicom", "pydicom", "numpy", "celery", "kombu")
 
@@ -60,8 +83,16 @@ def main() -> None:
             env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
         django_admin = [sys.executable, "-m", "django"]
         subprocess.run([*django_admin, "startproject", "bare", str(tmp)], check=True, env=env)
+        api = tmp / "api-project"
+        api.mkdir()
+        subprocess.run([*django_admin, "startproject", "apibare", str(api)], check=True, env=env)
+        with open(api / "apibare" / "settings.py", "a") as fh:
+            fh.write(API_SETTINGS)
+        with open(api / "apibare" / "urls.py", "a") as fh:
+            fh.write(API_URLS)
         check = [sys.executable, "manage.py", "check"]
         bare = best_of(check, tmp, {**env, "PYTHONPATH": str(tmp)}, args.runs, warm_up=not args.source)
+        bare_api = best_of(check, api, {**env, "PYTHONPATH": str(api)}, args.runs, warm_up=not args.source)
         ours = best_of(check, ROOT, env, args.runs, warm_up=not args.source)
         probe = (
             "import json, sys, django; django.setup(); import vbqsite.urls; "
@@ -84,11 +115,16 @@ def main() -> None:
         f"manage.py check, best of {args.runs} ({'--source' if args.source else 'from bytecode'}): "
         f"VBQ Reader {ours:.3f} s, bare Django {bare:.3f} s, ratio {ratio:.2f}×"
     )
+    print(
+        f"  peer on the same API stack (bare + DRF + drf-spectacular, one API view): {bare_api:.3f} s "
+        f"({bare_api / bare:.2f}× bare); VBQ Reader is {ours / bare_api:.2f}× that peer"
+    )
     print(f"heavy libraries loaded by the URLconf: {', '.join(json.loads(loaded)) or 'none'}")
     print("target: ratio ≤ 2 —", "met" if ratio <= 2 else "NOT met")
     path = write_json(
         "startup",
         {"runs": args.runs, "bytecode": not args.source, "check_s": ours, "bare_check_s": bare, "ratio": ratio}
+        | {"bare_api_check_s": bare_api, "ratio_to_api_peer": ours / bare_api}
         | {"heavy_loaded": json.loads(loaded), "machine": machine()},
     )
     print(f"results: {path}")
