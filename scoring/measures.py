@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -43,6 +43,7 @@ __all__ = [
     "Unmeasurable",
     "level_si",
     "m_score",
+    "m_score_against",
     "score_read",
     "snr_levels",
     "snr_overall",
@@ -362,28 +363,61 @@ def m_score(snr: float | MeasureResult | None, control_snrs: Sequence[float]) ->
     when the SNR is missing, fewer than 2 controls exist, a control SNR is not finite, or the controls' SD
     is 0.
     """
-    if isinstance(snr, MeasureResult):
-        if not snr.ok:
-            return MeasureResult.fail(f"No SNR: {snr.reason}")
-        snr = snr.value
-    if snr is None:
-        return MeasureResult.fail("No SNR for this read.")
-    if not math.isfinite(snr):
-        return MeasureResult.fail("The SNR is not a finite number.")
+    return m_score_against(control_snrs)(snr)
+
+
+def m_score_against(control_snrs: Sequence[float]) -> Callable[[float | MeasureResult | None], MeasureResult]:
+    """:func:`m_score` of any SNR against one control group: ``m_score_against(controls)(snr)``.
+
+    The same checks in the same order and the same arithmetic as :func:`m_score` (which is this), with the group's
+    checks, mean and SD computed once, on the first SNR that reaches them: refreshing a study's M-scores applies
+    one control group to every read (hundreds), and recomputing its SD for each read was a measurable share.
+    """
+    group: list = []  # [failure or None, mean, sd] once computed
+
+    def score(snr: float | MeasureResult | None) -> MeasureResult:
+        if isinstance(snr, MeasureResult):
+            if not snr.ok:
+                return MeasureResult.fail(f"No SNR: {snr.reason}")
+            snr = snr.value
+        if snr is None:
+            return MeasureResult.fail("No SNR for this read.")
+        if not math.isfinite(snr):
+            return MeasureResult.fail("The SNR is not a finite number.")
+        if not group:
+            group.extend(_control_group(control_snrs))
+        failure, mean, sd = group
+        if failure is not None:
+            return failure
+        return MeasureResult.of((snr - mean) / sd)
+
+    return score
+
+
+def _control_group(control_snrs: Sequence[float]) -> tuple[MeasureResult | None, float, float]:
+    """The control group's failure (or None), mean and SD (n − 1) for :func:`m_score`."""
     controls = [float(x) for x in control_snrs]
     if len(controls) < 2:
-        return MeasureResult.fail(
-            f"The study has {_count(len(controls), 'control SNR')}; the M-score needs at least 2 controls."
+        return (
+            MeasureResult.fail(
+                f"The study has {_count(len(controls), 'control SNR')}; the M-score needs at least 2 controls."
+            ),
+            math.nan,
+            math.nan,
         )
     if not all(math.isfinite(x) for x in controls):
-        return MeasureResult.fail("A control SNR is not a finite number.")
+        return MeasureResult.fail("A control SNR is not a finite number."), math.nan, math.nan
     sd = statistics.stdev(controls)
     if sd == 0:
-        return MeasureResult.fail(
-            f"All {len(controls)} control SNRs are equal ({controls[0]:g}), so their SD is 0 and the M-score "
-            "is undefined."
+        return (
+            MeasureResult.fail(
+                f"All {len(controls)} control SNRs are equal ({controls[0]:g}), so their SD is 0 and the M-score "
+                "is undefined."
+            ),
+            math.nan,
+            math.nan,
         )
-    return MeasureResult.of((snr - statistics.fmean(controls)) / sd)
+    return None, statistics.fmean(controls), sd
 
 
 @dataclass(frozen=True)

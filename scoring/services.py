@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from scoring import measures
@@ -129,8 +129,12 @@ _INPUT_COLUMNS = (
 
 
 def _input_rows(**filters) -> list[tuple]:
-    """The columns a read score depends on, one tuple per ROI (no model objects: a study has thousands)."""
-    return list(Roi.objects.filter(**filters).values_list(*_INPUT_COLUMNS))
+    """The columns a read score depends on, one tuple per ROI (no model objects: a study has thousands).
+
+    In no particular order (no ORDER BY: the ROI's default ordering would be compiled and sorted for nothing):
+    :func:`_read_inputs` sorts a read's rows by label, which is unique in a read.
+    """
+    return list(Roi.objects.filter(**filters).order_by().values_list(*_INPUT_COLUMNS))
 
 
 def _read_inputs(read: Read, rows: list[tuple] | None = None) -> tuple[dict, str, bool]:
@@ -248,22 +252,47 @@ def study_mscores_refresh(*, study_id: int, only_read: int | None = None) -> int
     M-score = (SNR − mean SNR of controls) / SD of controls' SNR (ddof = 1).
     """
     study = Study.objects.get(pk=study_id)
-    controls = control_snrs(study)
-    qs = ReadScore.objects.filter(read__study=study).only("id", "snr", "m_score", "m_score_reason")
+    score = measures.m_score_against(control_snrs(study))  # the group's mean and SD once, not once per read
+    # Plain rows, not model objects: a control's move refreshes every read of the study (hundreds).
+    qs = ReadScore.objects.filter(read__study=study)
     if only_read is not None:
         qs = qs.filter(read_id=only_read)
     changed = []
-    for score in qs:
-        if score.snr is None:
+    for pk, snr, m_value, m_reason in qs.values_list("id", "snr", "m_score", "m_score_reason"):
+        if snr is None:
             value, reason = None, "no SNR for this read"
         else:
-            res = measures.m_score(score.snr, controls)
+            res = score(snr)
             value, reason = res.value, res.reason or ""
-        if score.m_score != value or score.m_score_reason != reason:
-            score.m_score, score.m_score_reason = value, reason
-            changed.append(score)
-    ReadScore.objects.bulk_update(changed, ["m_score", "m_score_reason"], batch_size=500)
+        if m_value != value or m_reason != reason:
+            changed.append((pk, value, reason))
+    _m_scores_update(changed)
     return len(changed)
+
+
+def _m_scores_update(rows: list[tuple[int, float | None, str]]) -> None:
+    """Store ``(ReadScore id, m_score, m_score_reason)`` rows: one parametrised UPDATE by id run by ``executemany``.
+
+    ``bulk_update`` stores the same values but builds and compiles a ``CASE WHEN id = … THEN …`` branch per row and
+    field: ~0.25 ms a row, 150 ms of worker CPU for a study of 600 reads at every move of a control's ROI (this:
+    ~6 ms; PostgreSQL runs one statement per row, ~5-10 ms more of its CPU for 600 rows than the one CASE statement).
+    Values go through the fields' ``get_db_prep_save`` as there; all rows or none (one transaction, as
+    ``bulk_update``).
+    """
+    if not rows:
+        return
+    meta = ReadScore._meta
+    m_field, reason_field = meta.get_field("m_score"), meta.get_field("m_score_reason")
+    connection = connections[router.db_for_write(ReadScore)]
+    quote = connection.ops.quote_name
+    table, m_column, reason_column = quote(meta.db_table), quote(m_field.column), quote(reason_field.column)
+    sql = f"UPDATE {table} SET {m_column} = %s, {reason_column} = %s WHERE {quote(meta.pk.column)} = %s"
+    params = [
+        (m_field.get_db_prep_save(value, connection), reason_field.get_db_prep_save(reason, connection), pk)
+        for pk, value, reason in rows
+    ]
+    with transaction.atomic(using=connection.alias, savepoint=False), connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -146,3 +146,53 @@ def test_the_job_for_a_move_costs_the_same_queries_for_a_bigger_study(world, dja
         for i in range(4):
             _scored_read(world.study, world.reader, f"P-more-{i}")
     assert job_queries(2) == small <= 14  # counted with the test transaction's SAVEPOINTs
+
+
+def _many_scored_reads(study, n: int) -> None:
+    """``n`` more scored patient reads of one case (one reader each), SNR 5-20: a big study's M-scores to refresh."""
+    from django.contrib.auth import get_user_model
+
+    from studies.models import Read
+
+    user_model = get_user_model()
+    users = user_model.objects.bulk_create([user_model(username=f"many-{study.pk}-{i}") for i in range(n)])
+    case = f.make_case(study, f"P-many-{n}", value_fn=_phantom)
+    reads = Read.objects.bulk_create([Read(study=study, case=case, reader=u, read_number=1) for u in users])
+    ReadScore.objects.bulk_create(
+        [ReadScore(read=r, inputs_digest="-", snr=5 + 15 * i / n) for i, r in enumerate(reads)]
+    )
+
+
+def test_a_control_move_costs_the_same_queries_for_a_bigger_study(world):
+    """Every M-score of the study is refreshed in one statement, however many reads the study has."""
+    _read, rois = world.controls[0]
+
+    def job_queries(shift: int) -> int:
+        roi = _move(world, rois["L1"], box=(6, 2 + shift, 20, 10 + shift))  # the level mean and the SNR change
+        with CaptureQueriesContext(connection) as ctx:
+            roi_jobs.roi_change_score(roi_id=roi.pk, version=roi.version)
+        assert any('UPDATE "scoring_readscore" SET "m_score"' in q["sql"] for q in ctx.captured_queries)
+        return len(ctx.captured_queries)
+
+    small = job_queries(1)
+    _many_scored_reads(world.study, 600)  # more than one batch of the former bulk_update (500)
+    assert job_queries(2) == small <= 14  # counted with the test transaction's SAVEPOINTs
+
+
+def test_refreshed_m_scores_are_exactly_the_formula(world):
+    """The refresh stores bit for bit (SNR − mean of the controls) / their SD (n − 1) for every read."""
+    import statistics
+
+    from scoring.services import control_snrs, study_mscores_refresh
+
+    _many_scored_reads(world.study, 50)
+    _read, rois = world.controls[1]
+    roi = _move(world, rois["L1"], box=(7, 3, 22, 12))
+    roi_jobs.roi_change_score(roi_id=roi.pk, version=roi.version)
+    controls = control_snrs(world.study)
+    rows = ReadScore.objects.filter(read__study=world.study).values_list("snr", "m_score", "m_score_reason")
+    assert len(rows) == 55
+    mean, sd = statistics.fmean(controls), statistics.stdev(controls)
+    assert all(snr is not None for snr, _, _ in rows)
+    assert [(value, reason) for _, value, reason in rows] == [((snr - mean) / sd, "") for snr, _, _ in rows]
+    assert study_mscores_refresh(study_id=world.study.pk) == 0  # nothing left to change
