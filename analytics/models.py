@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from studies.models import Study
+from studies.models import Job, Study
 
 
 class AnalysisCache(models.Model):
@@ -51,7 +51,7 @@ class AgreementReaders(models.Model):
         return f"{self.study}: inter-rater readers {self.reader_ids or 'all'}"
 
 
-class SnapshotJob(models.Model):
+class SnapshotJob(Job):
     """One build of a study's analysis snapshot zip (issue #20): asked for by the PI (page or API) or by locking
     the study, run by a Celery worker (:func:`analytics.snapshot_jobs.snapshot_job_run`), with its progress.
 
@@ -59,24 +59,11 @@ class SnapshotJob(models.Model):
     :class:`AnalysisCache` row (the stored file and the inputs digest it was built from).
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="snapshot_jobs")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     done = models.PositiveIntegerField(default=0, help_text="Progress: work units done (of total)")
-    total = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    requeues = models.PositiveSmallIntegerField(default=0)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

@@ -6,7 +6,7 @@ result; the periodic sweep recomputes anything missing or stale.
 
 from django.db import models
 
-from studies.models import Read, Roi
+from studies.models import Job, Read, Roi
 
 
 class RoiScore(models.Model):
@@ -45,30 +45,11 @@ class ReadScore(models.Model):
         return f"{self.read} VBQ={self.vbq}"
 
 
-class RescoreJob(models.Model):
+class RescoreJob(Job):
     """Progress of a whole-study rescore (shown to the PI)."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
     study = models.ForeignKey("studies.Study", on_delete=models.CASCADE, related_name="rescore_jobs")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     force = models.BooleanField(default=False, help_text="Every ROI, not only those without a current result")
-    total = models.PositiveIntegerField(default=0)
-    done = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(
-        null=True, blank=True, help_text="Last sign of life: when it was queued, then while it runs (≤ 1 write/s)"
-    )
-    requeues = models.PositiveSmallIntegerField(default=0, help_text="Times the job sweep queued it again")
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"rescore {self.study_id}: {self.done}/{self.total} ({self.status})"

@@ -286,9 +286,10 @@ class Instance(models.Model):
         return self.sop_instance_uid
 
 
-class ImportJob(models.Model):
-    class Kind(models.TextChoices):
-        DICOM = "dicom", "DICOM images"
+class Job(models.Model):
+    """What every background job row holds — imports, re-keyings (here), whole-study rescores (scoring) and snapshot
+    builds (analytics): its status and progress, and the heartbeat and requeue count the job sweep works with
+    (claim, heartbeat and sweep: :mod:`vbqsite.jobs`)."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -296,17 +297,9 @@ class ImportJob(models.Model):
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
 
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="import_jobs")
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DICOM)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
-    source = models.CharField(max_length=500, help_text="Uploaded zip or server folder")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
-    accepted = models.PositiveIntegerField(default=0)
-    skipped = models.PositiveIntegerField(default=0)
-    rejected = models.PositiveIntegerField(default=0)
-    report = models.JSONField(default=list, help_text="Per file: name, outcome, reason")
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -316,10 +309,8 @@ class ImportJob(models.Model):
     requeues = models.PositiveSmallIntegerField(default=0, help_text="Times the job sweep queued it again")
 
     class Meta:
+        abstract = True
         ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} import #{self.pk} ({self.status})"
 
     @property
     def stuck(self) -> bool:
@@ -327,6 +318,23 @@ class ImportJob(models.Model):
         from vbqsite.jobs import job_is_stuck
 
         return job_is_stuck(self)
+
+
+class ImportJob(Job):
+    class Kind(models.TextChoices):
+        DICOM = "dicom", "DICOM images"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="import_jobs")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DICOM)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    source = models.CharField(max_length=500, help_text="Uploaded zip or server folder")
+    accepted = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=list, help_text="Per file: name, outcome, reason")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} import #{self.pk} ({self.status})"
 
     @property
     def error_shown(self) -> str:
@@ -336,42 +344,18 @@ class ImportJob(models.Model):
         return import_error_shown(self.error)
 
 
-class RekeyJob(models.Model):
+class RekeyJob(Job):
     """A re-keying of the study's subject codes run by a worker (:mod:`studies.services.subject_rekey`): progress
     in files rewritten. While one is queued or running, imports, the reading plan and another re-keying wait."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        DONE = "done", _("Done")
-        FAILED = "failed", _("Failed")
-
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="rekey_jobs")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0, help_text="Files to rewrite")
     done = models.PositiveIntegerField(default=0, help_text="Files rewritten so far")
     cases = models.PositiveIntegerField(default=0, help_text="Cases given a new code (once done)")
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(
-        null=True, blank=True, help_text="Last sign of life: when it was queued, then while it runs (≤ 1 write/s)"
-    )
-    requeues = models.PositiveSmallIntegerField(default=0, help_text="Times the job sweep queued it again")
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"re-key {self.study_id}: {self.done}/{self.total} ({self.status})"
-
-    @property
-    def stuck(self) -> bool:
-        """Queued or running without a sign of life for longer than the job sweep's bound (see settings)."""
-        from vbqsite.jobs import job_is_stuck
-
-        return job_is_stuck(self)
 
     @property
     def error_shown(self) -> str:

@@ -13,8 +13,8 @@ A job row is the truth about a job; the broker only carries it. Three rules keep
   within ``JOB_QUEUED_TIMEOUT_SECONDS`` (at most ``JOB_QUEUED_MAX_REQUEUES`` times); after that it marks the job
   failed with a message that says what happened.
 
-The models need ``status`` (queued / running / done / failed), ``heartbeat_at``, ``requeues``, ``error``,
-``created_at`` and ``finished_at``.
+The job models share these fields through the abstract :class:`studies.models.Job` (``status``: queued / running /
+done / failed, ``total``/``done``, ``heartbeat_at``, ``requeues``, ``error``, ``created_at``, ``finished_at``).
 """
 
 from __future__ import annotations
