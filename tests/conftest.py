@@ -65,3 +65,17 @@ def world(db):
             other_roi=other_roi,
         ),
     )
+
+
+@pytest.fixture
+def broker_down(settings):
+    """The broker URL points at a closed port (as a broker that is down); tasks are not run in-process."""
+    from vbqsite.celery import app
+
+    saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url="redis://127.0.0.1:1/0", task_always_eager=False)
+    app._pool, app.amqp._producer_pool = None, None
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    yield
+    app.conf.update(saved)
+    app._pool, app.amqp._producer_pool = None, None

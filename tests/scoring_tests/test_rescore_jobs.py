@@ -70,19 +70,6 @@ def test_the_requeued_job_runs_and_a_duplicate_message_is_skipped(world):
     assert live.status == "running"
 
 
-@pytest.fixture
-def broker_down(settings):
-    from vbqsite.celery import app
-
-    saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager")}
-    app.conf.update(broker_url="redis://127.0.0.1:1/0", task_always_eager=False)
-    app._pool, app.amqp._producer_pool = None, None
-    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
-    yield
-    app.conf.update(saved)
-    app._pool, app.amqp._producer_pool = None, None
-
-
 def test_rescore_answers_503_quickly_when_the_broker_is_down_and_the_job_is_failed(world, client, broker_down):
     client.force_login(world.pi)
     started = time.monotonic()

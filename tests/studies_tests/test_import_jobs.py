@@ -168,20 +168,6 @@ def test_heartbeats_are_written_at_most_once_a_second():
 # --------------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def broker_down(settings):
-    """The broker URL points at a closed port (as a broker that is down); tasks are not run in-process."""
-    from vbqsite.celery import app
-
-    saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager")}
-    app.conf.update(broker_url="redis://127.0.0.1:1/0", task_always_eager=False)
-    app._pool, app.amqp._producer_pool = None, None
-    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
-    yield
-    app.conf.update(saved)
-    app._pool, app.amqp._producer_pool = None, None
-
-
 def _zip_upload() -> io.BytesIO:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

@@ -44,19 +44,6 @@ def study(db):
     return study
 
 
-@pytest.fixture
-def broker_down(settings):
-    from vbqsite.celery import app
-
-    saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager")}
-    app.conf.update(broker_url="redis://127.0.0.1:1/0", task_always_eager=False)
-    app._pool, app.amqp._producer_pool = None, None
-    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
-    yield
-    app.conf.update(saved)
-    app._pool, app.amqp._producer_pool = None, None
-
-
 def _state(study):
     """Codes, and per instance its file name, digest and the file's bytes: what must not change on a failure."""
     codes = sorted(Case.objects.filter(study=study).values_list("subject_code", flat=True))
